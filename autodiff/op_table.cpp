@@ -1,0 +1,148 @@
+#include "autodiff/op_table.hpp"
+
+#include <algorithm>
+
+#include "autodiff/ops.hpp"
+
+namespace ad {
+
+Matrix random_normal(Rng& rng, Eigen::Index rows, Eigen::Index cols, double std) {
+  std::normal_distribution<double> normal(0.0, std);
+  Matrix m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m(i) = normal(rng);
+  return m;
+}
+
+namespace {
+
+using Inputs = std::vector<Matrix>;
+
+Matrix uniform(Rng& rng, Eigen::Index rows, Eigen::Index cols, double lo, double hi) {
+  std::uniform_real_distribution<double> u(lo, hi);
+  Matrix m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m(i) = u(rng);
+  return m;
+}
+
+// Entries at least 0.1 away from 0, so relu's kink is never inside a finite-difference step.
+Matrix away_from_zero(Rng& rng, Eigen::Index rows, Eigen::Index cols) {
+  Matrix m = uniform(rng, rows, cols, 0.1, 1.5);
+  std::bernoulli_distribution sign(0.5);
+  for (Eigen::Index i = 0; i < m.size(); ++i)
+    if (sign(rng)) m(i) = -m(i);
+  return m;
+}
+
+// A fixed mask for a rows×cols logit matrix: a causal-like pattern, and the last row hidden entirely so
+// that the fully-masked case is checked too.
+const BoolMatrix& mask_pattern(Eigen::Index rows, Eigen::Index cols) {
+  thread_local BoolMatrix hidden;
+  hidden.resize(rows, cols);
+  for (Eigen::Index r = 0; r < rows; ++r)
+    for (Eigen::Index c = 0; c < cols; ++c) hidden(r, c) = (c > r + 1) || (rows > 1 && r == rows - 1);
+  return hidden;
+}
+
+// Class targets for a rows×classes logit matrix, with row 1 ignored (−1) when there are enough rows.
+const std::vector<int>& class_targets(Eigen::Index rows, Eigen::Index classes) {
+  thread_local std::vector<int> targets;
+  targets.resize(static_cast<size_t>(rows));
+  for (Eigen::Index r = 0; r < rows; ++r) targets[static_cast<size_t>(r)] = static_cast<int>((3 * r + 1) % classes);
+  if (rows > 2) targets[1] = -1;
+  return targets;
+}
+
+Inputs one(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols)}; }
+Inputs two_same(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols), random_normal(rng, s.rows, s.cols)}; }
+Inputs with_row(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols), random_normal(rng, 1, s.cols)}; }
+Inputs logits(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols, 2.0)}; }
+
+std::vector<OpEntry> make_table() {
+  using V = const std::vector<Var>&;
+  std::vector<OpEntry> t;
+  t.push_back({"matmul",
+               [](Rng& rng, const Shape& s) -> Inputs {
+                 return {random_normal(rng, s.rows, s.inner), random_normal(rng, s.inner, s.cols)};
+               },
+               [](Tape&, V x, const Shape&) { return matmul(x[0], x[1]); }});
+  t.push_back({"transpose", one, [](Tape&, V x, const Shape&) { return transpose(x[0]); }});
+  t.push_back({"add", two_same, [](Tape&, V x, const Shape&) { return add(x[0], x[1]); }});
+  t.push_back({"add_row_broadcast", with_row, [](Tape&, V x, const Shape&) { return add(x[0], x[1]); }});
+  t.push_back({"sub", two_same, [](Tape&, V x, const Shape&) { return sub(x[0], x[1]); }});
+  t.push_back({"sub_row_broadcast", with_row, [](Tape&, V x, const Shape&) { return sub(x[0], x[1]); }});
+  t.push_back({"mul", two_same, [](Tape&, V x, const Shape&) { return mul(x[0], x[1]); }});
+  t.push_back({"scale", one, [](Tape&, V x, const Shape&) { return scale(x[0], -1.7); }});
+  t.push_back({"scale_by",
+               [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.rows, s.cols), random_normal(rng, 1, 1)}; },
+               [](Tape&, V x, const Shape&) { return scale_by(x[0], x[1]); }});
+  t.push_back({"sum", one, [](Tape&, V x, const Shape&) { return sum(x[0]); }});
+  t.push_back({"mean", one, [](Tape&, V x, const Shape&) { return mean(x[0]); }});
+  t.push_back({"exp", one, [](Tape&, V x, const Shape&) { return exp(x[0]); }});
+  t.push_back({"log", [](Rng& rng, const Shape& s) -> Inputs { return {uniform(rng, s.rows, s.cols, 0.5, 2.0)}; },
+               [](Tape&, V x, const Shape&) { return log(x[0]); }});
+  t.push_back({"tanh", one, [](Tape&, V x, const Shape&) { return tanh(x[0]); }});
+  t.push_back({"relu", [](Rng& rng, const Shape& s) -> Inputs { return {away_from_zero(rng, s.rows, s.cols)}; },
+               [](Tape&, V x, const Shape&) { return relu(x[0]); }});
+  t.push_back({"gelu", one, [](Tape&, V x, const Shape&) { return gelu(x[0]); }});
+  t.push_back({"softmax_rows", logits, [](Tape&, V x, const Shape&) { return softmax_rows(x[0]); }});
+  t.push_back({"log_softmax_rows", logits, [](Tape&, V x, const Shape&) { return log_softmax_rows(x[0]); }});
+  t.push_back({"cross_entropy", logits, [](Tape&, V x, const Shape&) {
+                 return cross_entropy(x[0], class_targets(x[0].rows(), x[0].cols()));
+               }});
+  t.push_back({"mean_squared_error", two_same, [](Tape&, V x, const Shape&) { return mean_squared_error(x[0], x[1]); }});
+  t.push_back({"layer_norm_rows", one, [](Tape&, V x, const Shape&) { return layer_norm_rows(x[0]); }});
+  t.push_back({"layer_norm_rows_affine",
+               [](Rng& rng, const Shape& s) -> Inputs {
+                 return {random_normal(rng, s.rows, s.cols), random_normal(rng, 1, s.cols), random_normal(rng, 1, s.cols)};
+               },
+               [](Tape&, V x, const Shape&) { return layer_norm_rows(x[0], x[1], x[2]); }});
+  t.push_back({"l2_normalize_rows", one, [](Tape&, V x, const Shape&) { return l2_normalize_rows(x[0]); }});
+  // A mask is only meaningful before a softmax: alone its output has −inf entries, and Σ R⊙Y is −inf.
+  t.push_back({"mask_then_softmax", logits, [](Tape&, V x, const Shape&) {
+                 return softmax_rows(mask(x[0], mask_pattern(x[0].rows(), x[0].cols())));
+               }});
+  t.push_back({"mask_then_log_softmax_live", logits, [](Tape&, V x, const Shape&) {
+                 // log-softmax of masked logits, read back through exp so that the −inf entries become 0.
+                 return exp(log_softmax_rows(mask(x[0], mask_pattern(x[0].rows(), x[0].cols()))));
+               }});
+  t.push_back({"slice_cols",
+               [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.rows, s.cols + 2)}; },
+               [](Tape&, V x, const Shape&) { return slice_cols(x[0], 1, x[0].cols() - 2); }});
+  t.push_back({"concat_cols",
+               [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.rows, s.cols), random_normal(rng, s.rows, s.inner)}; },
+               [](Tape&, V x, const Shape&) { return concat_cols(x[0], x[1]); }});
+  // Batched attention: B blocks of nq = rows query rows and nk = cols key rows, feature width inner.
+  t.push_back({"batched_scores",
+               [](Rng& rng, const Shape& s) -> Inputs {
+                 return {random_normal(rng, s.batch * s.rows, s.inner), random_normal(rng, s.batch * s.cols, s.inner)};
+               },
+               [](Tape&, V x, const Shape& s) { return batched_scores(x[0], x[1], s.batch); }});
+  t.push_back({"batched_weighted_sum",
+               [](Rng& rng, const Shape& s) -> Inputs {
+                 return {random_normal(rng, s.batch * s.rows, s.cols), random_normal(rng, s.batch * s.cols, s.inner)};
+               },
+               [](Tape&, V x, const Shape& s) { return batched_weighted_sum(x[0], x[1], s.batch); }});
+  return t;
+}
+
+}  // namespace
+
+BuildFn OpEntry::bind(const Shape& shape) const {
+  return [build = build, shape](Tape& tape, const std::vector<Var>& inputs) { return build(tape, inputs, shape); };
+}
+
+const std::vector<OpEntry>& op_table() {
+  static const std::vector<OpEntry> table = make_table();
+  return table;
+}
+
+Shape default_shape() { return Shape{3, 5, 4, 2}; }
+
+Shape random_shape(Rng& rng) {
+  std::vector<Eigen::Index> sizes = {2, 3, 4, 5, 6, 7};
+  std::shuffle(sizes.begin(), sizes.end(), rng);
+  std::uniform_int_distribution<Eigen::Index> batch(1, 3);
+  return Shape{sizes[0], sizes[1], sizes[2], batch(rng)};
+}
+
+}  // namespace ad

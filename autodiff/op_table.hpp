@@ -1,0 +1,40 @@
+#pragma once
+// One table lists every op with a generator of valid random inputs. The tests, `sandbox gradcheck` and the
+// property tests iterate over it, so an op is gradient-checked the moment it is listed here.
+//
+// Input shapes are non-square and pairwise distinct, so a transposed formula cannot pass by accident, and
+// inputs are kept away from kinks (relu at 0) by construction, never by loosening the tolerance.
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "autodiff/gradcheck.hpp"
+
+namespace ad {
+
+using Rng = std::mt19937_64;
+
+// The row and column counts an entry's generator may vary. A generator given `Shape` draws inputs of
+// those sizes; the table's own fixed shapes come from default_shape().
+struct Shape {
+  Eigen::Index rows = 3, cols = 5, inner = 4, batch = 2;
+};
+
+struct OpEntry {
+  std::string name;
+  std::vector<Matrix> (*inputs)(Rng& rng, const Shape& shape);
+  Var (*build)(Tape& tape, const std::vector<Var>& inputs, const Shape& shape);
+  BuildFn bind(const Shape& shape) const;  // the build with its shape fixed, for gradcheck()
+};
+
+const std::vector<OpEntry>& op_table();
+Shape default_shape();
+// Random shapes for the property tests: rows, cols, inner and batch drawn in [1, 6] (batch in [1, 3]), but
+// still pairwise distinct where the op allows, so that a transposed formula cannot pass.
+Shape random_shape(Rng& rng);
+
+// Helpers shared with the model tests.
+Matrix random_normal(Rng& rng, Eigen::Index rows, Eigen::Index cols, double std = 1.0);
+
+}  // namespace ad

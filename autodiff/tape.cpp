@@ -1,0 +1,89 @@
+#include "autodiff/tape.hpp"
+
+#include <stdexcept>
+
+namespace ad {
+
+Node& Tape::push(OpKind op, BackwardFn backward, std::initializer_list<Var> inputs) {
+  if (size_ == nodes_.size()) nodes_.emplace_back();
+  Node& node = nodes_[size_++];
+  node.op = op;
+  node.backward = backward;
+  node.needs_grad = false;
+  node.scalar = 0.0;
+  node.integer = 0;
+  node.extra = nullptr;
+  int slot = 0;
+  for (int& input : node.inputs) input = -1;
+  for (const Var& input : inputs) {
+    if (input.tape() != this) throw std::logic_error("ad::Tape: an input belongs to another tape");
+    node.inputs[slot++] = input.index();
+    node.needs_grad = node.needs_grad || nodes_[static_cast<size_t>(input.index())].needs_grad;
+  }
+  return node;
+}
+
+Var Tape::constant(const Eigen::Ref<const Matrix>& value, bool needs_grad) {
+  Node& node = push(OpKind::Leaf, nullptr, {});
+  node.value = value;  // same shape as last time: no allocation
+  node.needs_grad = needs_grad;
+  return last();
+}
+
+Var Tape::parameter(Parameter& parameter) {
+  Node& node = push(OpKind::Leaf, nullptr, {});
+  node.value = parameter.value;
+  node.needs_grad = true;
+  if (parameters_.size() == parameters_.capacity()) parameters_.reserve(parameters_.size() * 2 + 8);
+  parameters_.emplace_back(static_cast<int>(size_) - 1, &parameter);
+  return last();
+}
+
+void Tape::backward(Var output, const Eigen::Ref<const Matrix>& seed) {
+  if (output.tape() != this) throw std::logic_error("ad::Tape::backward: output belongs to another tape");
+  const Matrix& out = output.value();
+  if (seed.rows() != out.rows() || seed.cols() != out.cols())
+    throw std::invalid_argument("ad::Tape::backward: seed shape differs from the output's");
+  zero_adjoints();
+  node(output.index()).grad = seed;
+  sweep(output.index());
+}
+
+void Tape::backward(Var scalar_loss) {
+  if (scalar_loss.tape() != this) throw std::logic_error("ad::Tape::backward: loss belongs to another tape");
+  if (scalar_loss.rows() != 1 || scalar_loss.cols() != 1)
+    throw std::invalid_argument("ad::Tape::backward: the loss must be 1x1; pass a seed for other shapes");
+  zero_adjoints();
+  node(scalar_loss.index()).grad(0, 0) = 1.0;
+  sweep(scalar_loss.index());
+}
+
+void Tape::zero_adjoints() {
+  for (size_t i = 0; i < size_; ++i) nodes_[i].grad.setZero(nodes_[i].value.rows(), nodes_[i].value.cols());
+}
+
+void Tape::sweep(int output_index) {
+  for (int i = output_index; i >= 0; --i) {
+    Node& n = nodes_[static_cast<size_t>(i)];
+    if (n.backward && n.needs_grad) n.backward(*this, n);
+  }
+  for (auto& [index, parameter] : parameters_) {
+    if (index > output_index) continue;  // not upstream of the output
+    const Matrix& g = nodes_[static_cast<size_t>(index)].grad;
+    if (parameter->grad.rows() != g.rows() || parameter->grad.cols() != g.cols()) parameter->zero_grad();
+    parameter->grad += g;
+  }
+}
+
+void Tape::reset() {
+  size_ = 0;
+  parameters_.clear();  // keeps capacity
+}
+
+std::vector<OpKind> Tape::recorded_ops() const {
+  std::vector<OpKind> ops;
+  for (size_t i = 0; i < size_; ++i) ops.push_back(nodes_[i].op);
+  return ops;
+}
+
+}  // namespace ad

@@ -1,0 +1,117 @@
+#pragma once
+// Reverse-mode automatic differentiation over whole matrices.
+//
+// A Tape records one evaluation as a list of nodes. Every node holds a matrix value of plain doubles, the
+// adjoint (gradient) of the output with respect to it, and a backward function that pushes its adjoint to
+// its inputs. Nodes are appended in evaluation order, so walking the list backwards is a reverse
+// topological order: backward() is one loop, no recursion, and any depth works.
+//
+// The tape is an arena: reset() forgets the nodes but keeps their matrices, so when the next step builds
+// the same graph every node gets back storage of the right size and a warmed-up step allocates nothing.
+#include <Eigen/Dense>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "autodiff/op_kind.hpp"
+
+namespace ad {
+
+using Matrix = Eigen::MatrixXd;
+using BoolMatrix = Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic>;
+
+class Tape;
+struct Node;
+using BackwardFn = void (*)(Tape& tape, Node& node);
+
+struct Node {
+  Matrix value;
+  Matrix grad;  // adjoint: dOutput/dvalue, same shape as value
+  OpKind op = OpKind::Leaf;
+  BackwardFn backward = nullptr;
+  bool needs_grad = false;
+  int inputs[3] = {-1, -1, -1};
+  double scalar = 0.0;          // an op's scalar parameter (a scale factor, an epsilon)
+  int64_t integer = 0;          // an op's integer parameter (a block count, a column offset)
+  const void* extra = nullptr;  // op data owned by the caller (a mask, class targets); must outlive backward
+  Matrix saved;                 // op-owned intermediate kept for backward (probabilities, normalised rows)
+  Matrix saved2;
+};
+
+// A learnable matrix that outlives the tape. Its grad is where backward() accumulates; zero it explicitly.
+struct Parameter {
+  std::string name;
+  Matrix value;
+  Matrix grad;
+
+  Parameter() = default;
+  Parameter(std::string n, Matrix v) : name(std::move(n)), value(std::move(v)), grad(Matrix::Zero(value.rows(), value.cols())) {}
+  void zero_grad() { grad.setZero(value.rows(), value.cols()); }
+};
+
+// A handle to a node: cheap to copy, valid until the tape is reset.
+class Var {
+ public:
+  Var() = default;
+  Var(Tape* tape, int index) : tape_(tape), index_(index) {}
+  const Matrix& value() const;
+  const Matrix& grad() const;
+  Eigen::Index rows() const { return value().rows(); }
+  Eigen::Index cols() const { return value().cols(); }
+  int index() const { return index_; }
+  Tape* tape() const { return tape_; }
+  Node& node() const;
+
+ private:
+  Tape* tape_ = nullptr;
+  int index_ = -1;
+};
+
+class Tape {
+ public:
+  Tape() = default;
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  // A constant input (data): no gradient is propagated into it unless needs_grad is set.
+  Var constant(const Eigen::Ref<const Matrix>& value, bool needs_grad = false);
+  // A parameter's current value; backward() adds its gradient to parameter.grad.
+  Var parameter(Parameter& parameter);
+
+  // Append a node for an op and return it with its value still to be filled. The node's inputs are
+  // recorded, and it needs a gradient when any input does.
+  Node& push(OpKind op, BackwardFn backward, std::initializer_list<Var> inputs);
+  Var last() { return Var(this, static_cast<int>(size_) - 1); }
+
+  // Reverse sweep from `output`, seeded with dOutput/dOutput = seed (use a 1x1 of 1 for a scalar loss).
+  // Every node's adjoint is recomputed from zero, then parameters' grads are accumulated (+=).
+  void backward(Var output, const Eigen::Ref<const Matrix>& seed);
+  void backward(Var scalar_loss);
+
+  // Forget the nodes, keep their storage for the next evaluation.
+  void reset();
+
+  Node& node(int index) { return nodes_[static_cast<size_t>(index)]; }
+  const Node& node(int index) const { return nodes_[static_cast<size_t>(index)]; }
+  size_t size() const { return size_; }
+  // Which op kinds this tape has recorded (used to check that the op table covers every op).
+  std::vector<OpKind> recorded_ops() const;
+
+ private:
+  void zero_adjoints();
+  void sweep(int output_index);  // run the backward functions from output_index down to the first node
+
+  // A deque, so that references to nodes stay valid while new nodes are appended. It grows and never
+  // shrinks: nodes_[size_..] are spare storage for the next evaluation.
+  std::deque<Node> nodes_;
+  size_t size_ = 0;
+  std::vector<std::pair<int, Parameter*>> parameters_;  // parameter nodes to accumulate into
+};
+
+inline Node& Var::node() const { return tape_->node(index_); }
+inline const Matrix& Var::value() const { return tape_->node(index_).value; }
+inline const Matrix& Var::grad() const { return tape_->node(index_).grad; }
+
+}  // namespace ad

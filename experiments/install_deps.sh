@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what the sandbox needs on a Debian or Ubuntu machine, and only what is missing.
+# Usage: experiments/install_deps.sh [build|plots|all]   (default: all)
+#   build: compiler, CMake, Eigen, HDF5 (C++), Boost.program_options, GoogleTest
+#   plots: Python 3 with h5py, numpy and matplotlib (Debian's packages, seen by /usr/bin/python3)
+set -euo pipefail
+
+what=${1:-all}
+build_packages=(g++ cmake make libeigen3-dev libhdf5-dev libboost-program-options-dev libgtest-dev)
+python_packages=(python3 python3-h5py python3-numpy python3-matplotlib)
+case "$what" in
+  build) wanted=("${build_packages[@]}") ;;
+  plots) wanted=("${python_packages[@]}") ;;
+  all) wanted=("${build_packages[@]}" "${python_packages[@]}") ;;
+  *) echo "install_deps.sh: unknown set '$what' (build, plots or all)" >&2; exit 2 ;;
+esac
+
+missing=()
+for package in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+((${#missing[@]} == 0)) && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "install_deps.sh: missing packages ${missing[*]} and no apt-get to install them (Debian or Ubuntu needed)" >&2
+  exit 1
+fi
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install_deps.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "==> installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,42 @@
+// `sandbox gradcheck`: every op of the table (and every model) against central differences.
+#include <cstdio>
+
+#include "autodiff/op_table.hpp"
+#include "experiments/src/cli/options.hpp"
+#include "experiments/src/user_error.hpp"
+
+namespace sbx::cli {
+
+int run_gradcheck(const Args& args) {
+  po::options_description options("gradcheck options");
+  int seeds = 3;
+  options.add_options()("seeds", po::value<int>(&seeds)->default_value(3), "random inputs per op");
+  po::variables_map vm;
+  if (!parse_options("gradcheck", args, options, vm)) return 0;
+  if (seeds <= 0 || seeds > 1000) throw UserError("sandbox gradcheck: --seeds must be in 1..1000");
+
+  std::printf("%-28s %14s %12s  %s\n", "op", "max |error|", "of tol.", "result");
+  int failures = 0;
+  for (const auto& entry : ad::op_table()) {
+    double worst_error = 0.0, worst_ratio = 0.0;
+    bool passed = true;
+    std::string detail;
+    for (int seed = 0; seed < seeds; ++seed) {
+      ad::Rng rng(1000 + static_cast<uint64_t>(seed));
+      const auto shape = ad::default_shape();
+      const auto report = ad::gradcheck(entry.bind(shape), entry.inputs(rng, shape));
+      worst_error = std::max(worst_error, report.max_abs_error);
+      if (report.worst_ratio >= worst_ratio || !report.passed) detail = report.describe();
+      worst_ratio = std::max(worst_ratio, report.worst_ratio);
+      passed = passed && report.passed;
+    }
+    failures += passed ? 0 : 1;
+    std::printf("%-28s %14.3e %12.3f  %s\n", entry.name.c_str(), worst_error, worst_ratio,
+                passed ? "pass" : ("FAIL  " + detail).c_str());
+  }
+  std::printf("%zu ops checked, %d failed (an entry passes when |analytic - numeric| <= 1e-8 + 1e-6*|numeric|)\n",
+              ad::op_table().size(), failures);
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace sbx::cli

@@ -1,0 +1,21 @@
+#pragma once
+// The subcommands of `sandbox`. Each takes its own arguments (after the subcommand name) and returns
+// the process exit code. Bad input is reported by throwing sbx::UserError (exit 2).
+#include <string>
+#include <vector>
+
+namespace sbx::cli {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args& args);
+};
+
+const std::vector<Command>& commands();
+
+int run_gradcheck(const Args& args);
+
+}  // namespace sbx::cli

@@ -1,0 +1,21 @@
+#pragma once
+// Shared Boost.program_options plumbing: parse a subcommand's arguments, answer --help, and turn every
+// parse error into a one-line sbx::UserError.
+#include <boost/program_options.hpp>
+
+#include <string>
+
+#include "experiments/src/cli/commands.hpp"
+
+namespace sbx::cli {
+
+namespace po = boost::program_options;
+
+// Parses `args` into a variables_map. Returns false when --help was asked for (the help was printed).
+// `ini_option`, when non-empty, names an option whose value is an INI file read after the command line
+// (the command line wins); unknown keys in the file are errors.
+bool parse_options(const std::string& command, const Args& args, po::options_description& options,
+                   po::variables_map& vm, const std::string& ini_option = "",
+                   const po::positional_options_description* positional = nullptr);
+
+}  // namespace sbx::cli

@@ -1,0 +1,49 @@
+// sandbox: the √d_k attention sandbox's one executable. Dispatches to a subcommand and turns every
+// user error into one line on stderr and exit code 2.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <new>
+#include <string>
+
+#include "experiments/src/cli/commands.hpp"
+#include "experiments/src/user_error.hpp"
+
+namespace {
+
+void print_usage(std::FILE* out) {
+  std::fprintf(out, "usage: sandbox <command> [options]   (sandbox <command> --help for its options)\n\ncommands:\n");
+  for (const auto& c : sbx::cli::commands()) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  for (const auto& command : sbx::cli::commands()) {
+    if (name != command.name) continue;
+    try {
+      return command.run(sbx::cli::Args(argv + 2, argv + argc));
+    } catch (const sbx::UserError& e) {
+      std::fprintf(stderr, "sandbox: %s\n", e.what());
+      return 2;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "sandbox %s: out of memory (are the sizes absurd?)\n", name.c_str());
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox %s: internal error: %s\n", name.c_str(), e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "sandbox: unknown command '%s' (try sandbox --help)\n", name.c_str());
+  return 2;
+}

@@ -1,0 +1,136 @@
+// The tape itself: accumulation into reused nodes, explicit zeroing, readable intermediate adjoints,
+// extreme logits and masked rows, and the arena reuse that makes a warmed-up step allocation-free.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "autodiff/op_table.hpp"
+#include "autodiff/ops.hpp"
+
+namespace {
+
+using ad::Matrix;
+
+TEST(Engine, NodeUsedSeveralTimesReceivesTheSum) {
+  // y = sum(x ⊙ x + 3x) → dy/dx = 2x + 3 needs both uses of x (twice in mul, once in scale).
+  ad::Tape tape;
+  Matrix x0(2, 3);
+  x0 << 1, -2, 3, 0.5, 4, -1;
+  ad::Var x = tape.constant(x0, true);
+  ad::Var y = ad::sum(ad::add(ad::mul(x, x), ad::scale(x, 3.0)));
+  tape.backward(y);
+  const Matrix expected = (2.0 * x0.array() + 3.0).matrix();
+  EXPECT_TRUE(x.grad().isApprox(expected, 1e-14)) << x.grad();
+}
+
+TEST(Engine, IntermediateAdjointIsReadableAfterBackward) {
+  // L = sum(R ⊙ softmax(S)) with S an intermediate: dL/dS must be the softmax backward of R.
+  ad::Tape tape;
+  ad::Rng rng(3);
+  const Matrix w = ad::random_normal(rng, 3, 4);
+  const Matrix r = ad::random_normal(rng, 2, 4);
+  ad::Var x = tape.constant(ad::random_normal(rng, 2, 3), false);
+  ad::Var s = ad::matmul(x, tape.constant(w, true));
+  ad::Var p = ad::softmax_rows(s);
+  tape.backward(ad::sum(ad::mul(p, tape.constant(r))));
+  for (int row = 0; row < 2; ++row) {
+    const Eigen::RowVectorXd pr = p.value().row(row);
+    const Eigen::RowVectorXd expected = (pr.array() * (r.row(row).array() - r.row(row).dot(pr))).matrix();
+    EXPECT_TRUE(s.grad().row(row).isApprox(expected, 1e-12));
+  }
+}
+
+TEST(Engine, ParameterGradientsAccumulateUntilZeroed) {
+  ad::Rng rng(5);
+  ad::Parameter w("W", ad::random_normal(rng, 3, 2));
+  const Matrix x0 = ad::random_normal(rng, 4, 3);
+  ad::Tape tape;
+  auto step = [&] {
+    tape.reset();
+    tape.backward(ad::sum(ad::matmul(tape.constant(x0), tape.parameter(w))));
+  };
+  step();
+  const Matrix once = w.grad;
+  EXPECT_TRUE(once.isApprox(x0.transpose() * Matrix::Ones(4, 2), 1e-14));
+  step();
+  EXPECT_TRUE(w.grad.isApprox(2.0 * once, 1e-14)) << "a second backward must add to the gradient";
+  w.zero_grad();
+  EXPECT_EQ(w.grad.norm(), 0.0);
+  step();
+  EXPECT_TRUE(w.grad.isApprox(once, 1e-14));
+}
+
+TEST(Engine, ExtremeLogitsGiveFiniteSoftmaxAndGradients) {
+  ad::Tape tape;
+  Matrix logits(2, 3);
+  logits << 1e4, 0, -1e4, -1e4, 1e4, 0;
+  ad::Var s = tape.constant(logits, true);
+  ad::Var p = ad::softmax_rows(s);
+  ad::Var lp = ad::log_softmax_rows(s);
+  ad::Rng rng(1);
+  tape.backward(ad::add(ad::sum(ad::mul(p, tape.constant(ad::random_normal(rng, 2, 3)))),
+                        ad::sum(ad::mul(lp, tape.constant(ad::random_normal(rng, 2, 3))))));
+  EXPECT_TRUE(p.value().allFinite());
+  EXPECT_TRUE(lp.value().allFinite());
+  EXPECT_TRUE(s.grad().allFinite());
+  EXPECT_DOUBLE_EQ(p.value()(0, 0), 1.0);
+  EXPECT_DOUBLE_EQ(lp.value()(0, 2), -2e4);
+}
+
+TEST(Engine, FullyMaskedRowGivesZerosNotNaN) {
+  ad::Tape tape;
+  Matrix logits(2, 3);
+  logits << 0.3, -0.2, 1.0, 2.0, 1.0, 0.0;
+  ad::BoolMatrix hidden(2, 3);
+  hidden << false, true, false, true, true, true;
+  ad::Var s = tape.constant(logits, true);
+  ad::Var p = ad::softmax_rows(ad::mask(s, hidden));
+  ad::Var lp = ad::log_softmax_rows(ad::mask(s, hidden));
+  tape.backward(ad::add(ad::sum(ad::mul(p, tape.constant(Matrix::Constant(2, 3, 0.7)))),
+                        ad::sum(ad::mul(ad::exp(lp), tape.constant(Matrix::Constant(2, 3, -0.4))))));
+  EXPECT_TRUE(p.value().row(1).isZero());
+  EXPECT_EQ(p.value()(0, 1), 0.0);
+  EXPECT_NEAR(p.value().row(0).sum(), 1.0, 1e-15);
+  EXPECT_TRUE(lp.value().row(1).isZero());
+  EXPECT_TRUE(s.grad().allFinite());
+  EXPECT_TRUE(s.grad().row(1).isZero());
+  EXPECT_EQ(s.grad()(0, 1), 0.0);
+}
+
+TEST(Engine, ResetReusesNodeStorage) {
+  // The arena keeps every node's matrices: the second identical evaluation must reuse the same buffers.
+  ad::Rng rng(2);
+  ad::Parameter w("W", ad::random_normal(rng, 5, 3));
+  const Matrix x0 = ad::random_normal(rng, 4, 5);
+  ad::Tape tape;
+  std::vector<const double*> first;
+  for (int pass = 0; pass < 2; ++pass) {
+    tape.reset();
+    ad::Var y = ad::softmax_rows(ad::matmul(tape.constant(x0), tape.parameter(w)));
+    tape.backward(ad::mean(y));
+    for (size_t i = 0; i < tape.size(); ++i) {
+      if (pass == 0) first.push_back(tape.node(static_cast<int>(i)).value.data());
+      else EXPECT_EQ(first[i], tape.node(static_cast<int>(i)).value.data()) << "node " << i << " reallocated";
+    }
+  }
+}
+
+TEST(Engine, DeepGraphNeedsNoRecursion) {
+  ad::Tape tape;
+  ad::Var x = tape.constant(Matrix::Constant(1, 2, 0.5), true);
+  ad::Var y = x;
+  for (int i = 0; i < 200000; ++i) y = ad::scale(y, 1.0);
+  tape.backward(ad::sum(y));
+  EXPECT_TRUE(x.grad().isApprox(Matrix::Ones(1, 2)));
+}
+
+TEST(Engine, ShapeMismatchesThrow) {
+  ad::Tape tape;
+  ad::Var a = tape.constant(Matrix::Zero(2, 3));
+  ad::Var b = tape.constant(Matrix::Zero(2, 3));
+  EXPECT_THROW(ad::matmul(a, b), std::invalid_argument);
+  EXPECT_THROW(ad::batched_scores(a, b, 4), std::invalid_argument);
+}
+
+}  // namespace
