@@ -1,5 +1,7 @@
 #include "autodiff/gradcheck.hpp"
 
+#include "autodiff/ops.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -22,11 +24,16 @@ struct Analytic {
   Matrix output;
 };
 
-Analytic analytic(Tape& tape, const BuildFn& build, const std::vector<Matrix>& inputs, const Matrix* seed) {
+// Gradients of Σ seed⊙Y by one backward pass (zero seed when null). With `twice`, the function is built
+// twice on the same inputs and Y is the sum of both, so every input is a node used twice: its gradient
+// must be exactly double, which catches a backward that assigns instead of accumulating.
+Analytic analytic(Tape& tape, const BuildFn& build, const std::vector<Matrix>& inputs, const Matrix* seed,
+                  bool twice = false) {
   tape.reset();
   std::vector<Var> vars;
   for (const Matrix& m : inputs) vars.push_back(tape.constant(m, true));
   Var y = build(tape, vars);
+  if (twice) y = add(y, build(tape, vars));
   Analytic result;
   result.output = y.value();
   tape.backward(y, seed ? *seed : Matrix::Zero(y.rows(), y.cols()).eval());
@@ -40,10 +47,11 @@ std::string GradcheckReport::describe() const {
   char line[320];
   std::snprintf(line, sizeof line,
                 "%s: max |error| %.3e; worst input %d entry (%ld, %ld): analytic %.10e numeric %.10e "
-                "(%.2f of tolerance)%s%s%s",
+                "(%.2f of tolerance)%s%s%s%s",
                 passed ? "pass" : "FAIL", max_abs_error, worst_input, static_cast<long>(worst_row),
                 static_cast<long>(worst_col), worst_analytic, worst_numeric, worst_ratio,
                 repeatable ? "" : "; backward twice differs", zero_seed_gives_zero ? "" : "; zero seed gives non-zero",
+                accumulates ? "" : "; a node used twice does not get the sum",
                 finite ? "" : "; non-finite values");
   return line;
 }
@@ -65,9 +73,11 @@ GradcheckReport gradcheck(const BuildFn& build, const std::vector<Matrix>& input
   const Analytic first = analytic(tape, build, inputs, &r);
   const Analytic second = analytic(tape, build, inputs, &r);
   const Analytic zero = analytic(tape, build, inputs, nullptr);
+  const Analytic doubled = analytic(tape, build, inputs, &r, /*twice=*/true);
   for (size_t k = 0; k < inputs.size(); ++k) {
     report.repeatable = report.repeatable && (first.grads[k].array() == second.grads[k].array()).all();
     report.zero_seed_gives_zero = report.zero_seed_gives_zero && (zero.grads[k].array() == 0.0).all();
+    report.accumulates = report.accumulates && doubled.grads[k].isApprox(2.0 * first.grads[k], 1e-12);
     report.finite = report.finite && first.grads[k].allFinite();
   }
   report.finite = report.finite && first.output.allFinite();
@@ -102,7 +112,8 @@ GradcheckReport gradcheck(const BuildFn& build, const std::vector<Matrix>& input
       }
     }
   }
-  report.passed = report.worst_ratio <= 1.0 && report.repeatable && report.zero_seed_gives_zero && report.finite;
+  report.passed = report.worst_ratio <= 1.0 && report.repeatable && report.zero_seed_gives_zero && report.accumulates &&
+                  report.finite;
   return report;
 }
 

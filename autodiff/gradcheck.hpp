@@ -32,6 +32,7 @@ struct GradcheckReport {
   double worst_ratio = 0.0;       // largest error / tolerance; passes when ≤ 1
   bool repeatable = true;         // a second backward pass gave bit-identical gradients
   bool zero_seed_gives_zero = true;
+  bool accumulates = true;        // building the function twice on the same inputs doubles the gradients
   bool finite = true;             // outputs and gradients are finite where the output is
   std::string describe() const;   // one line naming the worst entry
 };

@@ -13,12 +13,15 @@ namespace {
 using ad::Matrix;
 
 TEST(Engine, NodeUsedSeveralTimesReceivesTheSum) {
-  // y = sum(x ⊙ x + 3x) → dy/dx = 2x + 3 needs both uses of x (twice in mul, once in scale).
+  // y = sum(x ⊙ x + 3x) → dy/dx = 2x + 3 needs all three uses of x. The square is recorded first, so
+  // its backward runs after the scale's has already written into x's adjoint.
   ad::Tape tape;
   Matrix x0(2, 3);
   x0 << 1, -2, 3, 0.5, 4, -1;
   ad::Var x = tape.constant(x0, true);
-  ad::Var y = ad::sum(ad::add(ad::mul(x, x), ad::scale(x, 3.0)));
+  ad::Var square = ad::mul(x, x);
+  ad::Var triple = ad::scale(x, 3.0);
+  ad::Var y = ad::sum(ad::add(square, triple));
   tape.backward(y);
   const Matrix expected = (2.0 * x0.array() + 3.0).matrix();
   EXPECT_TRUE(x.grad().isApprox(expected, 1e-14)) << x.grad();

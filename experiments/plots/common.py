@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""Shared loading and aggregation code for plot_study.py and summary_table.py.
+
+Reads the HDF5 files written by the C++ sandbox (layout in the brief / docs):
+  sweep file : /runs/<name> groups with scalar attributes and equal-length 1-D series
+  theory file: /theory/{d_k,var_qk,var_qk_scaled} and /theory/<scale>/<stat>
+
+Only runs whose `status` attribute is "complete" are used; the others are counted so the scripts can
+say how many were skipped. Seeds are aggregated per (task, scale, d_k): mean, min, max and std.
+
+Bad input (missing file, not HDF5, no /runs or /theory) raises InputError; `run_cli` turns it into one
+line on stderr and exit code 2, before any output is written.
+"""
+
+import math
+import os
+import sys
+from collections import Counter, defaultdict
+
+try:
+    import numpy as np
+    import h5py
+    import matplotlib
+except ImportError as _missing:  # pragma: no cover - depends on the interpreter
+    sys.stderr.write(
+        f"{os.path.basename(sys.argv[0])}: error: this interpreter ({sys.executable}) has no {_missing.name}; "
+        "run the script with the interpreter printed by experiments/find_python.sh\n")
+    sys.exit(2)
+matplotlib.use("Agg")   # no display needed, ever
+
+# --------------------------------------------------------------------------------------------------
+# Vocabulary shared by the figures and the table
+# --------------------------------------------------------------------------------------------------
+
+SCALE_ORDER = ["none", "sqrt", "linear", "learned", "qknorm"]
+SCALE_LABEL = {
+    "none": "none: QKᵀ (unscaled)",
+    "sqrt": "sqrt: QKᵀ/√d_k",
+    "linear": "linear: QKᵀ/d_k",
+    "learned": "learned scale",
+    "qknorm": "QK-norm",
+}
+SCALE_COLOR = {
+    "none": "#d62728",     # red: the problem case
+    "sqrt": "#1f77b4",     # blue: the standard fix
+    "linear": "#2ca02c",
+    "learned": "#9467bd",
+    "qknorm": "#ff7f0e",
+}
+SCALE_STYLE = {
+    "sqrt": "-",
+    "none": "--",
+    "linear": ":",
+    "learned": "-.",
+    "qknorm": (0, (5, 1, 1, 1, 1, 1)),
+}
+TASK_ORDER = ["teacher", "recall", "sense"]
+BAND_TEXT = "min–max over seeds"   # what the shaded bands show
+
+# Series that every run of the contract has (others are optional and used when present).
+REQUIRED_ATTRS = ("task", "scale", "d_k", "seed", "status")
+
+
+def scale_sort_key(scale):
+    return (SCALE_ORDER.index(scale), scale) if scale in SCALE_ORDER else (len(SCALE_ORDER), scale)
+
+
+def task_sort_key(task):
+    return (TASK_ORDER.index(task), task) if task in TASK_ORDER else (len(TASK_ORDER), task)
+
+
+class InputError(Exception):
+    """A problem with the files or options the user gave; reported as one line, exit code 2."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------------
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def open_h5(path, group, kind):
+    """Open `path` read-only and check it has the top-level `group`; raise InputError otherwise."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, expected an HDF5 {kind} file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable")
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({_first_line(exc)})") from None
+    if not is_hdf5:
+        raise InputError(f"{path}: not an HDF5 file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open as HDF5 ({_first_line(exc)})") from None
+    if group not in f or not isinstance(f[group], h5py.Group):
+        f.close()
+        raise InputError(f"{path}: no /{group} group, so not a {kind} file")
+    return f
+
+
+def decode(value):
+    """HDF5 attribute -> plain Python value (str for fixed- or variable-length strings)."""
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            return value
+        value = value.reshape(-1)[0]
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf-8", errors="replace").rstrip("\x00")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _collect_series(group, prefix, out):
+    """1-D datasets below `group`, keyed by path relative to the run ("grad_norm/W_Q")."""
+    for key, item in group.items():
+        if not prefix and key in ("params", "params_init"):
+            continue
+        name = prefix + key
+        if isinstance(item, h5py.Group):
+            _collect_series(item, name + "/", out)
+        elif isinstance(item, h5py.Dataset) and item.ndim == 1:
+            out[name] = np.asarray(item[()], dtype=np.float64)
+
+
+class Run:
+    """One training run: its attributes and its logged series (all truncated to one length)."""
+
+    def __init__(self, name, attrs, series):
+        self.name = name
+        self.attrs = attrs
+        self.series = series
+
+    task = property(lambda self: self.attrs["task"])
+    scale = property(lambda self: self.attrs["scale"])
+    d_k = property(lambda self: int(self.attrs["d_k"]))
+    seed = property(lambda self: int(self.attrs["seed"]))
+    status = property(lambda self: self.attrs["status"])
+
+    @property
+    def seq_len(self):
+        n = self.attrs.get("seq_len")
+        return int(n) if n is not None else None
+
+    @property
+    def steps(self):
+        return self.series["step"]
+
+    def has(self, key):
+        return key in self.series and len(self.series[key]) > 0
+
+    # Per-run reductions used for "at init / at end / averaged over training".
+    def at_init(self, key):
+        return float(self.series[key][0]) if self.has(key) else None
+
+    def at_end(self, key):
+        return float(self.series[key][-1]) if self.has(key) else None
+
+    def train_mean(self, key):
+        """Mean over the logged points after initialisation (index >= 1); the init value if that is all."""
+        if not self.has(key):
+            return None
+        values = self.series[key]
+        return float(np.mean(values[1:])) if len(values) > 1 else float(values[0])
+
+
+class Sweep:
+    """All runs of a sweep file; `runs` holds the complete ones, `skipped` the others."""
+
+    def __init__(self, path):
+        self.path = path
+        self.runs = []
+        self.skipped = []       # (name, task or "?", reason)
+        self.attrs = {}
+        with open_h5(path, "runs", "sweep/run") as f:
+            try:
+                self.attrs = {k: decode(v) for k, v in f.attrs.items()}
+                groups = [(k, g) for k, g in f["runs"].items() if isinstance(g, h5py.Group)]
+                if not groups:
+                    raise InputError(f"{path}: /runs has no run groups")
+                for name, group in sorted(groups):
+                    self._load_run(name, group)
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                raise InputError(f"{path}: unreadable run data ({_first_line(exc)})") from None
+
+    def _load_run(self, name, group):
+        attrs = {k: decode(v) for k, v in group.attrs.items()}
+        task = attrs.get("task", "?")
+        missing = [a for a in REQUIRED_ATTRS if a not in attrs]
+        if missing:
+            self.skipped.append((name, task, "missing attribute " + ", ".join(missing)))
+            return
+        if attrs["status"] != "complete":
+            self.skipped.append((name, task, str(attrs["status"])))
+            return
+        series = {}
+        _collect_series(group, "", series)
+        if "step" not in series or len(series["step"]) == 0:
+            self.skipped.append((name, task, "no step dataset"))
+            return
+        length = min(len(v) for v in series.values())
+        series = {k: v[:length] for k, v in series.items()}
+        self.runs.append(Run(name, attrs, series))
+
+    def tasks(self):
+        return sorted({r.task for r in self.runs}, key=task_sort_key)
+
+    def all_tasks(self):
+        return sorted({r.task for r in self.runs} | {t for _, t, _ in self.skipped if t != "?"},
+                      key=task_sort_key)
+
+    def check_task(self, task):
+        """InputError unless `task` has runs (complete or not) in the file."""
+        if task not in self.all_tasks():
+            have = ", ".join(self.all_tasks()) or "none"
+            raise InputError(f"{self.path}: no runs for task '{task}' (tasks in file: {have})")
+
+    def for_task(self, task):
+        return [r for r in self.runs if r.task == task]
+
+    def skipped_for(self, task=None):
+        return [s for s in self.skipped if task is None or s[1] == task]
+
+    def skipped_note(self, task=None):
+        """e.g. "1 run skipped (1 interrupted)" or "" when nothing was skipped."""
+        skipped = self.skipped_for(task)
+        if not skipped:
+            return ""
+        counts = Counter(reason for _, _, reason in skipped)
+        detail = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+        return f"{len(skipped)} non-complete run{'s' if len(skipped) != 1 else ''} skipped ({detail})"
+
+
+# --------------------------------------------------------------------------------------------------
+# Aggregation over seeds
+# --------------------------------------------------------------------------------------------------
+
+class Agg:
+    """Mean / min / max / std over seeds of scalars or of equal-length arrays; n = number of seeds."""
+
+    def __init__(self, values):
+        values = np.asarray(values, dtype=np.float64)
+        self.n = values.shape[0]
+        self.mean = values.mean(axis=0)
+        self.lo = values.min(axis=0)
+        self.hi = values.max(axis=0)
+        self.std = values.std(axis=0)
+
+
+def group_by_config(runs):
+    """{(scale, d_k): [runs over seeds]} for runs of one task."""
+    groups = defaultdict(list)
+    for r in runs:
+        groups[(r.scale, r.d_k)].append(r)
+    return dict(groups)
+
+
+def scales_of(runs):
+    return sorted({r.scale for r in runs}, key=scale_sort_key)
+
+
+def dks_of(runs, scale=None):
+    return sorted({r.d_k for r in runs if scale is None or r.scale == scale})
+
+
+def aggregate_scalar(runs, reduce):
+    """Agg over runs of reduce(run) (a float or None); None if no run has a value."""
+    values = [v for v in (reduce(r) for r in runs) if v is not None]
+    return Agg(values) if values else None
+
+
+def aggregate_series(runs, key):
+    """(steps, Agg) of series `key` over runs, truncated to the shortest run; None if absent."""
+    runs = [r for r in runs if r.has(key)]
+    if not runs:
+        return None
+    length = min(len(r.series[key]) for r in runs)
+    steps = runs[0].steps[:length]
+    return steps, Agg([r.series[key][:length] for r in runs])
+
+
+def curve_over_dk(runs, scale, reduce):
+    """For one task's runs and one scale: d_k values and Agg arrays (mean/lo/hi over seeds) vs d_k.
+
+    Returns (dks, mean, lo, hi, seeds) with numpy arrays, or None when no run has a value."""
+    groups = group_by_config(runs)
+    rows = []
+    for d_k in dks_of(runs, scale):
+        agg = aggregate_scalar(groups.get((scale, d_k), []), reduce)
+        if agg is not None:
+            rows.append((d_k, agg.mean, agg.lo, agg.hi, agg.n))
+    if not rows:
+        return None
+    cols = list(zip(*rows))
+    return tuple(np.asarray(c) for c in cols)
+
+
+def seeds_text(counts):
+    """'2 seeds' or '2–3 seeds' from an iterable of per-point seed counts."""
+    counts = sorted(set(int(c) for c in counts))
+    if not counts:
+        return "0 seeds"
+    span = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    return f"{span} seed{'s' if counts[-1] != 1 else ''}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Theory file
+# --------------------------------------------------------------------------------------------------
+
+THEORY_STATS = ("max_weight_mean", "max_weight_median", "entropy_mean", "saturated_fraction",
+                "jacobian_norm_mean", "jacobian_norm_median", "logit_grad_mean", "logit_grad_median")
+
+
+class Theory:
+    """The /theory group: d_k, var_qk, var_qk_scaled, keys, and per-scale statistics over d_k."""
+
+    def __init__(self, path):
+        self.path = path
+        self.warnings = []
+        with open_h5(path, "theory", "theory") as f:
+            try:
+                t = f["theory"]
+                if "d_k" not in t or not isinstance(t["d_k"], h5py.Dataset):
+                    raise InputError(f"{path}: no /theory/d_k dataset")
+                self.d_k = np.asarray(t["d_k"][()], dtype=np.float64).reshape(-1)
+                keys = decode(t.attrs["keys"]) if "keys" in t.attrs else None
+                self.keys = int(keys) if keys is not None else None
+                self.var_qk = self._series(t, "var_qk")
+                self.var_qk_scaled = self._series(t, "var_qk_scaled")
+                self.per_scale = {}
+                for scale, g in t.items():
+                    if isinstance(g, h5py.Group):
+                        stats = {s: self._series(g, s) for s in g if isinstance(g[s], h5py.Dataset)}
+                        stats = {s: v for s, v in stats.items() if v is not None}
+                        if stats:
+                            self.per_scale[scale] = stats
+            except (OSError, KeyError, ValueError, TypeError) as exc:
+                raise InputError(f"{path}: unreadable theory data ({_first_line(exc)})") from None
+
+    def _series(self, group, name):
+        if name not in group:
+            return None
+        values = np.asarray(group[name][()], dtype=np.float64).reshape(-1)
+        if len(values) != len(self.d_k):
+            self.warnings.append(f"{self.path}: {group.name}/{name} has {len(values)} values for "
+                                 f"{len(self.d_k)} d_k values; ignored")
+            return None
+        return values
+
+    def scales(self):
+        return sorted(self.per_scale, key=scale_sort_key)
+
+
+# --------------------------------------------------------------------------------------------------
+# Formatting and the command-line wrapper
+# --------------------------------------------------------------------------------------------------
+
+def fmt3(x):
+    """3 significant digits; scientific notation for small (< 0.01) or large (>= 1e4) magnitudes."""
+    if x is None:
+        return "n/a"
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-2 or abs(x) >= 1e4:
+        return f"{x:.2e}"
+    text = f"{x:#.3g}"
+    return text[:-1] if text.endswith(".") else text
+
+
+def run_cli(main):
+    """Run main(); InputError -> one line on stderr, exit 2. Returns main's exit code otherwise."""
+    prog = os.path.basename(sys.argv[0])
+    try:
+        code = main()
+    except InputError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        code = 2
+    except BrokenPipeError:       # e.g. `summary_table.py ... | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        code = 0
+    sys.exit(code or 0)
