@@ -16,6 +16,13 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+int run_train(const Args& args);
+int run_sweep(const Args& args);
+int run_merge(const Args& args);
+int run_theory(const Args& args);
+int run_explain(const Args& args);
 int run_gradcheck(const Args& args);
+int run_grad(const Args& args);
+int run_bench(const Args& args);
 
 }  // namespace sbx::cli

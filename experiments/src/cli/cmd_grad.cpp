@@ -1,0 +1,122 @@
+// `sandbox grad`: the loss and gradients of the self-attention model for parameters and data given in a
+// file, so that anyone can compare the engine against another framework.
+//   in:  /params/W_Q (d_model×d_k), /params/W_K (d_model×d_k), /params/W_V (d_model×d_v), optional
+//        /params/W_O (d_v×d_out); /inputs/X (batch, n, d_model); /targets/Y (batch, n, d_out or d_v);
+//        root attributes scale ("none", "sqrt" or "linear") and causal (0 or 1).
+//   out: /loss (scalar, the mean over all elements of (Ŷ − Y)²) and /grads/<param>, shaped like each param.
+#include <cstdio>
+#include <filesystem>
+
+#include "experiments/src/cli/options.hpp"
+#include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/user_error.hpp"
+#include "models/attention.hpp"
+
+namespace sbx::cli {
+namespace {
+
+std::string shape_text(Eigen::Index rows, Eigen::Index cols) {
+  char text[64];  // snprintf rather than string concatenation: GCC 12 warns falsely (-Wrestrict) on the latter
+  std::snprintf(text, sizeof text, "(%ld, %ld)", static_cast<long>(rows), static_cast<long>(cols));
+  return text;
+}
+
+void require_shape(const std::string& file, const std::string& name, const Eigen::MatrixXd& m, Eigen::Index rows,
+                   Eigen::Index cols) {
+  if (m.rows() != rows || m.cols() != cols)
+    throw UserError(file + ": " + name + " has shape " + shape_text(m.rows(), m.cols()) + " but must be " +
+                    shape_text(rows, cols));
+}
+
+Eigen::MatrixXd read_required(const io::H5Reader& in, const std::string& path) {
+  if (!in.exists(path)) throw UserError(in.path() + ": dataset " + path + " is missing");
+  return in.read_matrix(path);
+}
+
+}  // namespace
+
+int run_grad(const Args& args) {
+  std::string in_path, out_path;
+  po::options_description options("grad options");
+  options.add_options()("in", po::value(&in_path), "HDF5 file with /params, /inputs/X, /targets/Y")(
+      "out", po::value(&out_path), "HDF5 file to write /loss and /grads/<param> to");
+  po::variables_map vm;
+  if (!parse_options("grad", args, options, vm)) return 0;
+  if (in_path.empty()) throw UserError("sandbox grad: --in FILE.h5 is required");
+  if (out_path.empty()) throw UserError("sandbox grad: --out FILE.h5 is required");
+  namespace fs = std::filesystem;
+  const fs::path out_parent = fs::path(out_path).parent_path().empty() ? fs::path(".") : fs::path(out_path).parent_path();
+  if (fs::is_directory(out_path)) throw UserError(out_path + ": is a directory, not a file");
+  if (!fs::is_directory(out_parent)) throw UserError(out_path + ": directory " + out_parent.string() + " does not exist");
+
+  io::silence_hdf5_errors();
+  io::H5Reader in(in_path);
+  const std::string& file = in.path();
+  const Eigen::MatrixXd w_q = read_required(in, "/params/W_Q");
+  const Eigen::MatrixXd w_k = read_required(in, "/params/W_K");
+  const Eigen::MatrixXd w_v = read_required(in, "/params/W_V");
+  const bool has_wo = in.exists("/params/W_O");
+  if (!in.exists("/inputs/X")) throw UserError(file + ": dataset /inputs/X is missing");
+  if (!in.exists("/targets/Y")) throw UserError(file + ": dataset /targets/Y is missing");
+  if (in.shape("/inputs/X").size() != 3) throw UserError(file + ": /inputs/X must be 3-D (batch, n, d_model)");
+  if (in.shape("/targets/Y").size() != 3) throw UserError(file + ": /targets/Y must be 3-D (batch, n, d_out)");
+  hsize_t batch = 0, n = 0, y_batch = 0, y_n = 0;
+  const Eigen::MatrixXd x = in.read_3d_as_rows("/inputs/X", batch, n);
+  const Eigen::MatrixXd y = in.read_3d_as_rows("/targets/Y", y_batch, y_n);
+  if (batch == 0 || n == 0 || x.cols() == 0) throw UserError(file + ": /inputs/X is empty");
+
+  const Eigen::Index d_model = x.cols(), d_k = w_q.cols(), d_v = w_v.cols();
+  require_shape(file, "/params/W_Q", w_q, d_model, d_k);
+  require_shape(file, "/params/W_K", w_k, d_model, d_k);
+  require_shape(file, "/params/W_V", w_v, d_model, d_v);
+  Eigen::MatrixXd w_o;
+  if (has_wo) {
+    w_o = in.read_matrix("/params/W_O");
+    if (w_o.rows() != d_v) throw UserError(file + ": /params/W_O has " + std::to_string(w_o.rows()) + " rows but W_V has " + std::to_string(d_v) + " columns");
+  }
+  const Eigen::Index d_out = has_wo ? w_o.cols() : d_v;
+  if (y_batch != batch || y_n != n || y.cols() != d_out)
+    throw UserError(file + ": /targets/Y has shape (" + std::to_string(y_batch) + ", " + std::to_string(y_n) + ", " +
+                    std::to_string(y.cols()) + ") but must be (" + std::to_string(batch) + ", " + std::to_string(n) + ", " +
+                    std::to_string(d_out) + ")");
+
+  models::AttentionConfig config;
+  config.d_model = d_model;
+  config.d_k = d_k;
+  config.d_v = d_v;
+  config.d_out = has_wo ? d_out : 0;
+  const std::string scale = in.has_attr("/", "scale") ? in.read_string_attr("/", "scale") : "";
+  if (scale != "none" && scale != "sqrt" && scale != "linear")
+    throw UserError(file + ": root attribute scale must be none, sqrt or linear" + (scale.empty() ? " (it is missing)" : ", got '" + scale + "'"));
+  config.scale = models::parse_scale(scale);
+  const std::int64_t causal = in.has_attr("/", "causal") ? in.read_int_attr("/", "causal") : 0;
+  if (causal != 0 && causal != 1) throw UserError(file + ": root attribute causal must be 0 or 1");
+  config.causal = causal == 1;
+
+  ad::Rng rng(0);
+  models::Attention model(config, rng);
+  model.find("W_Q")->value = w_q;
+  model.find("W_K")->value = w_k;
+  model.find("W_V")->value = w_v;
+  if (has_wo) model.find("W_O")->value = w_o;
+  ad::Tape tape;
+  const models::AttentionNodes nodes = model.forward(tape, tape.constant(x), static_cast<Eigen::Index>(batch));
+  const ad::Var loss = ad::mean_squared_error(nodes.output, tape.constant(y));
+  for (ad::Parameter* p : model.parameters()) p->zero_grad();
+  tape.backward(loss);
+
+  io::H5Transaction edit(out_path);
+  try {
+    io::delete_path(edit.file(), "loss");
+    io::write_scalar_dataset(edit.file(), "loss", loss.value()(0, 0));
+    for (ad::Parameter* p : model.parameters()) io::write_matrix(edit.file(), "grads/" + p->name, p->grad);
+  } catch (const H5::Exception& e) {
+    throw UserError(out_path + ": cannot write: " + e.getDetailMsg());
+  }
+  edit.commit();
+  std::printf("loss %.17g; gradients of %zu parameters written to %s\n", loss.value()(0, 0), model.parameters().size(),
+              out_path.c_str());
+  return 0;
+}
+
+}  // namespace sbx::cli

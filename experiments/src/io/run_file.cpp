@@ -1,0 +1,110 @@
+#include "experiments/src/io/run_file.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/user_error.hpp"
+
+namespace sbx::io {
+namespace {
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+void write_root_attributes(H5::H5File& file) {
+  if (!file.attrExists("created_utc")) set_attr(file, "created_utc", utc_now());
+  set_attr(file, "git_commit", std::string(SANDBOX_GIT_COMMIT));
+  set_attr(file, "sandbox_version", std::string(SANDBOX_VERSION));
+  set_attr(file, "eigen_version", eigen_version_string());
+  set_attr(file, "hdf5_version", hdf5_version_string());
+}
+
+void write_run(H5::H5File& file, const RunRecord& run) {
+  if (!file.exists("runs")) file.createGroup("runs");
+  H5::Group runs = file.openGroup("runs");
+  delete_path(runs, run.name);
+  H5::Group group = runs.createGroup(run.name);
+  for (const auto& [key, value] : run.attributes) std::visit([&, &k = key](const auto& v) { set_attr(group, k, v); }, value);
+  write_int_vector(group, "step", run.steps);
+  for (const auto& [key, values] : run.series) write_vector(group, key, values);
+  for (const auto& [key, m] : run.params_init) write_matrix(group, "params_init/" + key, m);
+  for (const auto& [key, m] : run.params_final) write_matrix(group, "params/" + key, m);
+}
+
+}  // namespace
+
+void RunRecord::set(const std::string& key, AttributeValue value) {
+  for (auto& [k, v] : attributes)
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  attributes.emplace_back(key, std::move(value));
+}
+
+const AttributeValue* RunRecord::get(const std::string& key) const {
+  for (const auto& [k, v] : attributes)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+std::vector<double>& RunRecord::series_named(const std::string& key) {
+  for (auto& [k, v] : series)
+    if (k == key) return v;
+  series.emplace_back(key, std::vector<double>{});
+  return series.back().second;
+}
+
+void check_can_save(const std::string& path, const std::vector<std::string>& run_names, bool overwrite) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  if (fs::is_directory(target)) throw UserError(path + ": is a directory, not a file");
+  if (!fs::is_directory(parent)) throw UserError(path + ": directory " + parent.string() + " does not exist");
+  if (!fs::exists(target)) return;
+  H5Reader reader(path);  // throws UserError for a non-HDF5 or unreadable file
+  if (overwrite) return;
+  for (const std::string& name : run_names)
+    if (reader.exists("/runs/" + name))
+      throw UserError(path + ": run '" + name + "' is already in the file (use --overwrite to replace it, or --run NAME)");
+}
+
+void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite) {
+  silence_hdf5_errors();
+  remove_stale_temps(path);
+  H5Transaction edit(path);
+  H5::H5File& file = edit.file();
+  try {
+    for (const RunRecord& run : runs) {
+      if (!overwrite && file.exists("runs") && file.openGroup("runs").exists(run.name))
+        throw UserError(path + ": run '" + run.name + "' is already in the file (use --overwrite to replace it)");
+      write_run(file, run);
+    }
+    write_root_attributes(file);
+  } catch (const H5::Exception& e) {
+    throw UserError(path + ": cannot write: " + e.getDetailMsg());
+  }
+  edit.commit();
+}
+
+std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> statuses;
+  if (!std::filesystem::exists(path)) return statuses;
+  H5Reader reader(path);
+  if (!reader.exists("/runs")) return statuses;
+  for (const std::string& name : reader.list_groups("/runs")) {
+    const std::string where = "/runs/" + name;
+    statuses.emplace_back(name, reader.has_attr(where, "status") ? reader.read_string_attr(where, "status") : "");
+  }
+  return statuses;
+}
+
+}  // namespace sbx::io

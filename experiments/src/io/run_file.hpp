@@ -1,0 +1,45 @@
+#pragma once
+// The run-file layout (the contract with users and plotting scripts; documented in the README):
+//   root attributes created_utc, git_commit, sandbox_version, eigen_version, hdf5_version (str)
+//   /runs/<name>: scalar attributes; 1-D metric series of equal length (`step` int64, the rest float64);
+//   /runs/<name>/params_init/<param> and /runs/<name>/params/<param>: (rows, cols) matrices.
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <Eigen/Dense>
+
+namespace sbx::io {
+
+using AttributeValue = std::variant<std::string, std::int64_t, double>;
+
+struct RunRecord {
+  std::string name;
+  std::vector<std::pair<std::string, AttributeValue>> attributes;
+  std::vector<std::int64_t> steps;
+  // A deque, so that references from series_named() stay valid while more series are added.
+  std::deque<std::pair<std::string, std::vector<double>>> series;  // "loss", "grad_norm/W_Q", ...
+  std::vector<std::pair<std::string, Eigen::MatrixXd>> params_init, params_final;
+
+  void set(const std::string& key, AttributeValue value);  // add or replace an attribute
+  const AttributeValue* get(const std::string& key) const;
+  std::vector<double>& series_named(const std::string& key);  // created empty on first use
+};
+
+// Refuses, before any work is done, what saving would refuse: a missing directory, a directory or a
+// non-HDF5 file at `path`, or a run name already in the file without `overwrite`. Throws UserError.
+void check_can_save(const std::string& path, const std::vector<std::string>& run_names, bool overwrite);
+
+// Adds the runs to the file (created if missing) in one atomic replacement: on any error, or if the
+// process dies, the file is left as it was. A run already in the file is refused unless `overwrite`,
+// which replaces that run only. Root attributes are (re)written; created_utc is kept if present.
+void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite);
+
+// The status attribute of every run in a file ("complete", "interrupted", "diverged"); empty if the
+// file does not exist. Throws UserError for an unreadable file.
+std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path);
+
+}  // namespace sbx::io

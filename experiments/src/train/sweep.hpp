@@ -1,0 +1,48 @@
+#pragma once
+// A sweep: the grid task × d_k × scale × seed over fixed settings, run in parallel worker threads while
+// one thread (the caller's) writes HDF5. Runs are deterministic given their configuration, so the
+// results do not depend on the number of threads.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "experiments/src/train/run_config.hpp"
+#include "experiments/src/train/trainer.hpp"
+
+namespace sbx {
+
+struct SweepGrid {
+  std::vector<std::string> tasks, scales;
+  std::vector<long> d_ks, seeds;
+  RunConfig base;  // everything that is not on the grid
+
+  // In a fixed order (task, d_k, scale, seed), so that shards and reruns agree on what run i is.
+  std::vector<RunConfig> expand() const;
+};
+
+struct Shard {
+  long index = 0, count = 1;  // run i belongs to shard i mod count
+  static Shard parse(const std::string& text);  // "i/N"; throws UserError
+};
+
+struct SweepPlan {
+  std::vector<RunConfig> to_run;      // new runs and runs to redo (interrupted)
+  std::vector<std::string> skipped;   // complete (or diverged) runs already in the file
+};
+
+// Which runs of this shard still need running, given what the output file holds.
+SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path);
+
+struct SweepProgress {
+  size_t done = 0, total = 0;
+  const RunOutcome* last = nullptr;
+};
+
+// Runs the plan with `jobs` worker threads, saving finished runs to `out_path` in batches (at most every
+// `save_every_seconds`, and at the end). Returns the outcomes in plan order.
+std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, int jobs,
+                                 const std::function<bool()>& should_stop,
+                                 const std::function<void(const SweepProgress&)>& on_progress,
+                                 double save_every_seconds = 2.0);
+
+}  // namespace sbx

@@ -1,0 +1,35 @@
+#include "experiments/src/train/training_step.hpp"
+
+#include <cmath>
+
+namespace sbx {
+
+TrainingStep::TrainingStep(models::Attention& model, models::Task& task, ad::Optimizer& optimizer)
+    : model_(model), task_(task), optimizer_(optimizer), parameters_(model.parameters()) {
+  measurement_.grad_norms.resize(parameters_.size());
+}
+
+void TrainingStep::run(bool measure, bool update) {
+  task_.next_batch(batch_);
+  tape_.reset();
+  for (ad::Parameter* p : parameters_) p->zero_grad();
+  const models::AttentionNodes nodes = model_.forward(tape_, tape_.constant(batch_.x), batch_.batch);
+  const ad::Var loss = task_.loss(tape_, nodes.output, batch_);
+  tape_.backward(loss);
+
+  const double loss_value = loss.value()(0, 0);
+  finite_ = std::isfinite(loss_value);
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const double norm = parameters_[i]->grad.norm();
+    measurement_.grad_norms[i] = norm;
+    finite_ = finite_ && std::isfinite(norm);
+  }
+  measurement_.loss = loss_value;
+  if (measure) {
+    measurement_.attention = meter_.measure(nodes, model_.config().causal ? &model_.causal_mask_in_use() : nullptr);
+    if (task_.classifies()) measurement_.accuracy = models::Task::accuracy(nodes.output.value(), batch_.labels);
+  }
+  if (update && finite_) optimizer_.step(parameters_);
+}
+
+}  // namespace sbx

@@ -1,0 +1,46 @@
+#pragma once
+// One training step: the task makes a batch, the model computes, the engine differentiates, the
+// optimizer steps. Everything it needs is allocated by the first step and reused after, so a warmed-up
+// step performs no heap allocation (sandbox bench counts them).
+#include <vector>
+
+#include "autodiff/optim.hpp"
+#include "models/attention.hpp"
+#include "models/attention_metrics.hpp"
+#include "models/tasks.hpp"
+
+namespace sbx {
+
+struct StepMeasurement {
+  double loss = 0.0;
+  std::vector<double> grad_norms;  // Frobenius norms, in the order of model.parameters()
+  models::AttentionMetrics attention;
+  double accuracy = 0.0;  // classification tasks only
+};
+
+class TrainingStep {
+ public:
+  TrainingStep(models::Attention& model, models::Task& task, ad::Optimizer& optimizer);
+
+  // Runs one step. The loss and gradient norms are always measured (divergence is checked every step);
+  // with `measure` the attention metrics and accuracy are too. All of it is taken on this step's batch
+  // with the parameters before the update; the update is skipped when `update` is false.
+  void run(bool measure, bool update = true);
+  const StepMeasurement& measurement() const { return measurement_; }
+  // True when the loss and every gradient of the last step are finite.
+  bool finite() const { return finite_; }
+  const models::Batch& batch() const { return batch_; }
+
+ private:
+  models::Attention& model_;
+  models::Task& task_;
+  ad::Optimizer& optimizer_;
+  std::vector<ad::Parameter*> parameters_;
+  ad::Tape tape_;
+  models::Batch batch_;
+  models::AttentionMeter meter_;
+  StepMeasurement measurement_;
+  bool finite_ = true;
+};
+
+}  // namespace sbx

@@ -1,0 +1,108 @@
+#include "models/attention.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace models {
+
+const std::vector<std::string>& scale_names() {
+  static const std::vector<std::string> names = {"none", "sqrt", "linear", "learned", "qknorm"};
+  return names;
+}
+
+ScaleMode parse_scale(const std::string& name) {
+  const auto& names = scale_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<ScaleMode>(i);
+  throw std::invalid_argument("unknown scale '" + name + "' (choose none, sqrt, linear, learned or qknorm)");
+}
+
+std::string scale_name(ScaleMode mode) { return scale_names()[static_cast<size_t>(mode)]; }
+
+bool has_learned_scale(ScaleMode mode) { return mode == ScaleMode::Learned || mode == ScaleMode::QkNorm; }
+
+Attention::Attention(const AttentionConfig& config, ad::Rng& rng) : config_(config) {
+  if (config.d_model <= 0 || config.d_k <= 0 || config.d_v <= 0 || config.d_out < 0)
+    throw std::invalid_argument("attention sizes must be positive");
+  const double std = config.init_std > 0 ? config.init_std : 1.0 / std::sqrt(static_cast<double>(config.d_model));
+  config_.init_std = std;
+  w_q_ = ad::Parameter("W_Q", ad::random_normal(rng, config.d_model, config.d_k, std));
+  w_k_ = ad::Parameter("W_K", ad::random_normal(rng, config.d_model, config.d_k, std));
+  w_v_ = ad::Parameter("W_V", ad::random_normal(rng, config.d_model, config.d_v, std));
+  if (config.d_out > 0) {
+    // W^O maps Z (d_v wide) to the output; 1/√d_v keeps the output at the scale of Z.
+    w_o_ = ad::Parameter("W_O", ad::random_normal(rng, config.d_v, config.d_out, 1.0 / std::sqrt(static_cast<double>(config.d_v))));
+  }
+  if (has_learned_scale(config.scale)) log_scale_ = ad::Parameter("scale", Matrix::Constant(1, 1, initial_log_scale()));
+}
+
+double Attention::initial_log_scale() const {
+  const double log_dk = std::log(static_cast<double>(config_.d_k));
+  return config_.scale == ScaleMode::QkNorm ? 0.5 * log_dk : -0.5 * log_dk;
+}
+
+std::vector<ad::Parameter*> Attention::parameters() {
+  std::vector<ad::Parameter*> all = {&w_q_, &w_k_, &w_v_};
+  if (config_.d_out > 0) all.push_back(&w_o_);
+  if (has_learned_scale(config_.scale)) all.push_back(&log_scale_);
+  return all;
+}
+
+ad::Parameter* Attention::find(const std::string& name) {
+  for (ad::Parameter* p : parameters())
+    if (p->name == name) return p;
+  return nullptr;
+}
+
+const ad::BoolMatrix& Attention::causal_mask(Eigen::Index batch, Eigen::Index n_query, Eigen::Index n_key) {
+  if (mask_.rows() != batch * n_query || mask_.cols() != n_key) {
+    mask_.resize(batch * n_query, n_key);
+    for (Eigen::Index r = 0; r < mask_.rows(); ++r)
+      for (Eigen::Index j = 0; j < n_key; ++j) mask_(r, j) = j > r % n_query;  // query i sees keys j ≤ i
+  }
+  return mask_;
+}
+
+AttentionNodes Attention::forward(ad::Tape& tape, ad::Var x, Eigen::Index batch) {
+  return forward(tape, x, x, batch);
+}
+
+AttentionWeights Attention::bind(ad::Tape& tape) {
+  AttentionWeights w{tape.parameter(w_q_), tape.parameter(w_k_), tape.parameter(w_v_), {}, {}};
+  if (config_.d_out > 0) w.w_o = tape.parameter(w_o_);
+  if (has_learned_scale(config_.scale)) w.log_scale = tape.parameter(log_scale_);
+  return w;
+}
+
+AttentionNodes Attention::forward(ad::Tape& tape, ad::Var x_query, ad::Var x_context, Eigen::Index batch) {
+  const AttentionWeights w = bind(tape);
+  return apply(tape, w, x_query, x_context, batch);
+}
+
+AttentionNodes Attention::apply(ad::Tape&, const AttentionWeights& w, ad::Var x_query, ad::Var x_context,
+                                Eigen::Index batch) {
+  ad::Var q = ad::matmul(x_query, w.w_q);
+  ad::Var k = ad::matmul(x_context, w.w_k);
+  ad::Var v = ad::matmul(x_context, w.w_v);
+  if (config_.scale == ScaleMode::QkNorm) {
+    q = ad::l2_normalize_rows(q);
+    k = ad::l2_normalize_rows(k);
+  }
+  ad::Var raw = ad::batched_scores(q, k, batch);
+  ad::Var logits;
+  const double d_k = static_cast<double>(config_.d_k);
+  switch (config_.scale) {
+    case ScaleMode::None: logits = raw; break;
+    case ScaleMode::Sqrt: logits = ad::scale(raw, 1.0 / std::sqrt(d_k)); break;
+    case ScaleMode::Linear: logits = ad::scale(raw, 1.0 / d_k); break;
+    case ScaleMode::Learned:
+    case ScaleMode::QkNorm: logits = ad::scale_by(raw, ad::exp(w.log_scale)); break;
+  }
+  ad::Var masked = config_.causal ? ad::mask(logits, causal_mask(batch, q.rows() / batch, k.rows() / batch)) : logits;
+  ad::Var weights = ad::softmax_rows(masked);
+  ad::Var z = ad::batched_weighted_sum(weights, v, batch);
+  ad::Var output = config_.d_out > 0 ? ad::matmul(z, w.w_o) : z;
+  return {logits, weights, output};
+}
+
+}  // namespace models

@@ -1,0 +1,76 @@
+#pragma once
+// Single-head attention, exactly as in the papers:
+//   Q = X W^Q,  K = X W^K,  V = X W^V,  S = s·QKᵀ (+ causal mask),  A = softmax_rows(S),  Z = AV,
+//   Ŷ = Z W^O (or Ŷ = Z without W^O).
+// B sequences of n rows are stored as one (B·n)×d_model matrix, so every projection is one matrix
+// product over the whole batch; scores, softmax and the weighted sum work block by block.
+#include <string>
+#include <vector>
+
+#include "autodiff/op_table.hpp"
+#include "autodiff/ops.hpp"
+
+namespace models {
+
+using ad::Matrix;
+
+// How the logits are scaled. none: s = 1; sqrt: 1/√d_k; linear: 1/d_k (µP); learned: s = exp θ with θ
+// learned from −½·ln d_k; qknorm: rows of Q and K L2-normalised, s = exp θ learned from ½·ln d_k, so
+// the logits start with unit variance as with sqrt (unit vectors have q̂·k̂ of variance ≈ 1/d_k).
+enum class ScaleMode { None, Sqrt, Linear, Learned, QkNorm };
+
+ScaleMode parse_scale(const std::string& name);  // throws std::invalid_argument naming the choices
+std::string scale_name(ScaleMode mode);
+const std::vector<std::string>& scale_names();
+bool has_learned_scale(ScaleMode mode);
+
+struct AttentionConfig {
+  Eigen::Index d_model = 16, d_k = 8, d_v = 8;
+  Eigen::Index d_out = 0;  // 0: no W^O, Ŷ = Z
+  ScaleMode scale = ScaleMode::Sqrt;
+  bool causal = false;
+  double init_std = 0.0;  // ≤ 0: 1/√d_model, which gives q and k unit-variance components
+};
+
+// The nodes of one forward pass that the metrics read after backward.
+struct AttentionNodes {
+  ad::Var logits;   // S, scaled, before the mask: its adjoint is the gradient that passes the softmax
+  ad::Var weights;  // A
+  ad::Var output;   // Ŷ
+};
+
+// The weights as nodes of one tape: bound from the parameters for training, or given as plain inputs
+// by the gradient checker. w_o and log_scale are unset (tape() == nullptr) when the model has none.
+struct AttentionWeights {
+  ad::Var w_q, w_k, w_v, w_o, log_scale;
+};
+
+class Attention {
+ public:
+  // Self-attention when forward() is given one sequence; cross-attention (queries from one sequence,
+  // keys and values from another) when given two.
+  Attention(const AttentionConfig& config, ad::Rng& rng);
+
+  AttentionNodes forward(ad::Tape& tape, ad::Var x, Eigen::Index batch);
+  AttentionNodes forward(ad::Tape& tape, ad::Var x_query, ad::Var x_context, Eigen::Index batch);
+  // The same computation with the weights given as nodes.
+  AttentionNodes apply(ad::Tape& tape, const AttentionWeights& w, ad::Var x_query, ad::Var x_context, Eigen::Index batch);
+  AttentionWeights bind(ad::Tape& tape);  // the parameters as nodes of `tape`
+
+  const AttentionConfig& config() const { return config_; }
+  double initial_log_scale() const;  // θ at initialisation for learned and qknorm
+  // W_Q, W_K, W_V, then W_O and scale when present, in that order.
+  std::vector<ad::Parameter*> parameters();
+  ad::Parameter* find(const std::string& name);
+  // The causal mask of the last forward pass (entries a query may not see), for the metrics.
+  const ad::BoolMatrix& causal_mask_in_use() const { return mask_; }
+
+ private:
+  const ad::BoolMatrix& causal_mask(Eigen::Index batch, Eigen::Index n_query, Eigen::Index n_key);
+
+  AttentionConfig config_;
+  ad::Parameter w_q_, w_k_, w_v_, w_o_, log_scale_;
+  ad::BoolMatrix mask_;  // kept between steps so that a warmed-up step allocates nothing
+};
+
+}  // namespace models

@@ -1,0 +1,48 @@
+#pragma once
+// Toy tasks: seeded generators of batches. A task owns its randomness and fills a Batch in place, so that
+// a warmed-up training step allocates nothing. Tasks know nothing of models or training: they only make
+// data and say how to score a prediction.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autodiff/op_table.hpp"
+#include "models/attention.hpp"
+
+namespace models {
+
+struct Batch {
+  Eigen::Index batch = 0, seq_len = 0;
+  Matrix x;                 // (batch·seq_len) × d_model inputs
+  Matrix targets;           // regression targets (batch·seq_len) × d_out, when the task regresses
+  std::vector<int> labels;  // class per row, −1 where the row is not scored, when the task classifies
+};
+
+struct TaskConfig {
+  Eigen::Index d_model = 16, d_k = 8, d_v = 8, d_out = 0, seq_len = 8, batch = 8;
+  bool causal = false;
+  uint64_t seed = 0;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;
+  virtual bool classifies() const = 0;
+  // The width of the model's output the task scores (the number of classes when it classifies).
+  virtual Eigen::Index output_width() const = 0;
+  virtual void next_batch(Batch& batch) = 0;
+  // The loss of a prediction on a batch: mean squared error or cross-entropy on the labelled rows.
+  ad::Var loss(ad::Tape& tape, ad::Var prediction, const Batch& batch) const;
+  // Share of labelled rows whose largest logit is the label (classification tasks only).
+  static double accuracy(const Matrix& logits, const std::vector<int>& labels);
+};
+
+// The task names accepted by make_task: teacher, recall, sense.
+const std::vector<std::string>& task_names();
+// Throws std::invalid_argument for an unknown name or a configuration the task cannot use.
+std::unique_ptr<Task> make_task(const std::string& name, const TaskConfig& config);
+// The model output width a task wants for a configuration (d_out of the teacher, classes otherwise).
+Eigen::Index task_output_width(const std::string& name, const TaskConfig& config);
+
+}  // namespace models
