@@ -15,16 +15,17 @@ double median_in_place(std::vector<double>& values) {
   return 0.5 * (lower + upper);
 }
 
-AttentionMetrics AttentionMeter::measure(const AttentionNodes& nodes, const ad::BoolMatrix* hidden) {
+AttentionMetrics AttentionMeter::measure(const AttentionNodes& nodes, const ad::BoolMatrix* hidden,
+                                         const std::vector<int>* labels) {
   const Matrix& s = nodes.logits.value();
   const Matrix& ds = nodes.logits.grad();
   const Matrix& a = nodes.weights.value();
   const Eigen::Index rows = a.rows();
   AttentionMetrics m;
-  row_norms_.resize(static_cast<size_t>(rows));
+  row_norms_.clear();  // keeps its capacity
   double seen = 0.0, sum = 0.0, sum_sq = 0.0;
   for (Eigen::Index r = 0; r < rows; ++r) {
-    row_norms_[static_cast<size_t>(r)] = ds.row(r).norm();
+    if (!labels || (*labels)[static_cast<size_t>(r)] >= 0) row_norms_.push_back(ds.row(r).norm());
     const double top = a.row(r).maxCoeff();
     m.attn_max += top;
     m.saturated_fraction += top > 0.99 ? 1.0 : 0.0;
@@ -45,7 +46,7 @@ AttentionMetrics AttentionMeter::measure(const AttentionNodes& nodes, const ad::
   m.attn_entropy /= n;
   double total = 0.0;
   for (double v : row_norms_) total += v;
-  m.logit_grad_mean = total / n;
+  m.logit_grad_mean = row_norms_.empty() ? 0.0 : total / static_cast<double>(row_norms_.size());
   m.logit_grad_median = median_in_place(row_norms_);
   const double mean = sum / seen;
   m.logit_std = std::sqrt(std::max(0.0, sum_sq / seen - mean * mean));

@@ -7,7 +7,9 @@
 namespace models {
 
 struct AttentionMetrics {
-  double logit_grad_mean = 0.0;    // mean over query rows of ‖∂L/∂S_row‖: the gradient that passes the softmax
+  // ‖∂L/∂S_row‖ over the query rows that reach the loss (every row for regression; the labelled rows for
+  // classification, since the other rows get no gradient at all): the gradient that passes the softmax.
+  double logit_grad_mean = 0.0;
   double logit_grad_median = 0.0;  // its median: robust to the few near-tie rows that dominate the mean
   double saturated_fraction = 0.0; // share of rows whose largest attention weight exceeds 0.99
   double attn_entropy = 0.0;       // mean over rows of −Σ p ln p (nats)
@@ -18,7 +20,10 @@ struct AttentionMetrics {
 // Keeps a buffer for the median between calls, so that measuring allocates nothing once warmed up.
 class AttentionMeter {
  public:
-  AttentionMetrics measure(const AttentionNodes& nodes, const ad::BoolMatrix* hidden = nullptr);
+  // `hidden`: the causal mask, if any (hidden logits are left out of logit_std). `labels`: for
+  // classification, the rows with a label ≥ 0 are the ones the logit-gradient statistics cover.
+  AttentionMetrics measure(const AttentionNodes& nodes, const ad::BoolMatrix* hidden = nullptr,
+                           const std::vector<int>* labels = nullptr);
 
  private:
   std::vector<double> row_norms_;
