@@ -34,7 +34,10 @@ int main(int argc, char** argv) {
     try {
       return command.run(sbx::cli::Args(argv + 2, argv + argc));
     } catch (const sbx::UserError& e) {
-      std::fprintf(stderr, "sandbox: %s\n", e.what());
+      // One line: messages that do not say which command they come from get its name in front.
+      const std::string message = e.what();
+      if (message.rfind("sandbox ", 0) == 0) std::fprintf(stderr, "%s\n", message.c_str());
+      else std::fprintf(stderr, "sandbox %s: %s\n", name.c_str(), message.c_str());
       return 2;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "sandbox %s: out of memory (are the sizes absurd?)\n", name.c_str());
