@@ -15,17 +15,41 @@ double median_in_place(std::vector<double>& values) {
   return 0.5 * (lower + upper);
 }
 
+// Standard deviation of the visible logits (those no mask hides). Two passes around the mean (the
+// one-pass E[x²] − E[x]² cancels catastrophically for large logits), on values divided by the largest
+// magnitude so that neither the sum nor the squares can overflow.
+static double visible_std(const Matrix& s, const ad::BoolMatrix* hidden) {
+  auto visible = [&](Eigen::Index r, Eigen::Index c) { return !hidden || !(*hidden)(r, c); };
+  double largest = 0.0, seen = 0.0;
+  for (Eigen::Index c = 0; c < s.cols(); ++c)
+    for (Eigen::Index r = 0; r < s.rows(); ++r)
+      if (visible(r, c)) {
+        largest = std::max(largest, std::abs(s(r, c)));
+        seen += 1.0;
+      }
+  if (!(largest > 0.0) || !std::isfinite(largest)) return largest > 0.0 ? largest : 0.0;  // all zero, or inf/NaN
+  double mean = 0.0;
+  for (Eigen::Index c = 0; c < s.cols(); ++c)
+    for (Eigen::Index r = 0; r < s.rows(); ++r)
+      if (visible(r, c)) mean += s(r, c) / largest;
+  mean /= seen;
+  double sum_sq = 0.0;
+  for (Eigen::Index c = 0; c < s.cols(); ++c)
+    for (Eigen::Index r = 0; r < s.rows(); ++r)
+      if (visible(r, c)) sum_sq += (s(r, c) / largest - mean) * (s(r, c) / largest - mean);
+  return largest * std::sqrt(sum_sq / seen);
+}
+
 AttentionMetrics AttentionMeter::measure(const AttentionNodes& nodes, const ad::BoolMatrix* hidden,
                                          const std::vector<int>* labels) {
-  const Matrix& s = nodes.logits.value();
   const Matrix& ds = nodes.logits.grad();
   const Matrix& a = nodes.weights.value();
   const Eigen::Index rows = a.rows();
   AttentionMetrics m;
   row_norms_.clear();  // keeps its capacity
-  double seen = 0.0, sum = 0.0, sum_sq = 0.0;
   for (Eigen::Index r = 0; r < rows; ++r) {
-    if (!labels || (*labels)[static_cast<size_t>(r)] >= 0) row_norms_.push_back(ds.row(r).norm());
+    // blueNorm: finite for finite entries, where the plain sum of squares overflows past ~1e154.
+    if (!labels || (*labels)[static_cast<size_t>(r)] >= 0) row_norms_.push_back(ds.row(r).blueNorm());
     const double top = a.row(r).maxCoeff();
     m.attn_max += top;
     m.saturated_fraction += top > 0.99 ? 1.0 : 0.0;
@@ -33,10 +57,6 @@ AttentionMetrics AttentionMeter::measure(const AttentionNodes& nodes, const ad::
     for (Eigen::Index c = 0; c < a.cols(); ++c) {
       const double p = a(r, c);
       if (p > 0.0) entropy -= p * std::log(p);
-      if (hidden && (*hidden)(r, c)) continue;
-      seen += 1.0;
-      sum += s(r, c);
-      sum_sq += s(r, c) * s(r, c);
     }
     m.attn_entropy += entropy;
   }
@@ -48,8 +68,7 @@ AttentionMetrics AttentionMeter::measure(const AttentionNodes& nodes, const ad::
   for (double v : row_norms_) total += v;
   m.logit_grad_mean = row_norms_.empty() ? 0.0 : total / static_cast<double>(row_norms_.size());
   m.logit_grad_median = median_in_place(row_norms_);
-  const double mean = sum / seen;
-  m.logit_std = std::sqrt(std::max(0.0, sum_sq / seen - mean * mean));
+  m.logit_std = visible_std(nodes.logits.value(), hidden);
   return m;
 }
 

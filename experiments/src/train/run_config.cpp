@@ -1,6 +1,7 @@
 #include "experiments/src/train/run_config.hpp"
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 #include "experiments/src/user_error.hpp"
@@ -41,7 +42,13 @@ void RunConfig::validate() const {
   require_positive("steps", steps);
   require_positive("log-every", log_every);
   if (d_out < 0) throw UserError("--d-out must be 0 (no W^O) or positive, got " + std::to_string(d_out));
-  if (!std::isfinite(lr) || lr <= 0) throw UserError("--lr must be a positive finite number, got " + std::to_string(lr));
+  if (!std::isfinite(lr) || lr <= 0) {
+    std::ostringstream value;
+    value << lr;  // 1e-09 rather than std::to_string's 0.000000
+    throw UserError("--lr must be a positive finite number, got " + value.str());
+  }
+  if (!run_name.empty() && (run_name.find('/') != std::string::npos || run_name == "." || run_name == ".."))
+    throw UserError("--run: '" + run_name + "' is not a usable run name (it may not contain '/' or be '.' or '..')");
   if (!std::isfinite(init_std) || init_std < 0) throw UserError("--init-std must be 0 (default 1/sqrt(d_model)) or positive");
   if (seed < 0) throw UserError("--seed must be 0 or positive");
   if ((task == "recall" || task == "sense") && seq_len < 2) throw UserError("--seq-len must be at least 2 for task " + task);

@@ -79,12 +79,16 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
   std::exception_ptr worker_error;
 
   size_t running = 0;  // workers that have not returned yet (guarded by mutex)
+  // Set when this thread fails (a save that throws): the workers stop like on SIGINT, so that they can be
+  // joined before the error propagates (destroying a joinable std::thread would abort the process).
+  std::atomic<bool> aborted{false};
+  auto stop = [&] { return aborted.load() || should_stop(); };
   auto worker = [&] {
     for (;;) {
       const size_t i = next.fetch_add(1);
-      if (i >= total || should_stop()) break;  // stopped: take no new run
+      if (i >= total || stop()) break;  // stopped: take no new run
       try {
-        RunOutcome outcome = train_run(plan.to_run[i], should_stop);
+        RunOutcome outcome = train_run(plan.to_run[i], stop);
         std::lock_guard lock(mutex);
         finished.emplace_back(i, std::move(outcome));
       } catch (...) {
@@ -113,25 +117,30 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
   };
   SweepProgress progress;
   progress.total = total;
-  std::unique_lock lock(mutex);
-  while (running > 0 || !finished.empty()) {
-    finished_cv.wait_for(lock, std::chrono::milliseconds(250), [&] { return !finished.empty() || running == 0; });
-    while (!finished.empty()) {
-      auto [i, outcome] = std::move(finished.front());
-      finished.pop_front();
+  try {
+    std::unique_lock lock(mutex);
+    while (running > 0 || !finished.empty()) {
+      finished_cv.wait_for(lock, std::chrono::milliseconds(250), [&] { return !finished.empty() || running == 0; });
+      while (!finished.empty()) {
+        auto [i, outcome] = std::move(finished.front());
+        finished.pop_front();
+        lock.unlock();
+        statuses[i] = outcome.status;
+        progress.done += 1;
+        progress.last = &outcome;
+        on_progress(progress);
+        pending.push_back(std::move(outcome.record));
+        lock.lock();
+      }
       lock.unlock();
-      statuses[i] = outcome.status;
-      progress.done += 1;
-      progress.last = &outcome;
-      on_progress(progress);
-      pending.push_back(std::move(outcome.record));
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_save).count() >= save_every_seconds) save();
       lock.lock();
     }
-    lock.unlock();
-    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_save).count() >= save_every_seconds) save();
-    lock.lock();
+  } catch (...) {
+    aborted.store(true);
+    for (std::thread& t : pool) t.join();
+    throw;
   }
-  lock.unlock();
   for (std::thread& t : pool) t.join();
   save();
   if (worker_error) std::rethrow_exception(worker_error);

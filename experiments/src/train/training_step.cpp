@@ -20,7 +20,7 @@ void TrainingStep::run(bool measure, bool update) {
   const double loss_value = loss.value()(0, 0);
   finite_ = std::isfinite(loss_value);
   for (size_t i = 0; i < parameters_.size(); ++i) {
-    const double norm = parameters_[i]->grad.norm();
+    const double norm = parameters_[i]->grad.blueNorm();  // no overflow while the entries are finite
     measurement_.grad_norms[i] = norm;
     finite_ = finite_ && std::isfinite(norm);
   }
