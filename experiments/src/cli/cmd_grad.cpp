@@ -28,9 +28,15 @@ void require_shape(const std::string& file, const std::string& name, const Eigen
                     shape_text(rows, cols));
 }
 
+void require_finite(const std::string& file, const std::string& path, const Eigen::MatrixXd& m) {
+  if (!m.allFinite()) throw UserError(file + ": " + path + " contains NaN or infinite values");
+}
+
 Eigen::MatrixXd read_required(const io::H5Reader& in, const std::string& path) {
   if (!in.exists(path)) throw UserError(in.path() + ": dataset " + path + " is missing");
-  return in.read_matrix(path);
+  Eigen::MatrixXd m = in.read_matrix(path);
+  require_finite(in.path(), path, m);
+  return m;
 }
 
 }  // namespace
@@ -63,7 +69,14 @@ int run_grad(const Args& args) {
   hsize_t batch = 0, n = 0, y_batch = 0, y_n = 0;
   const Eigen::MatrixXd x = in.read_3d_as_rows("/inputs/X", batch, n);
   const Eigen::MatrixXd y = in.read_3d_as_rows("/targets/Y", y_batch, y_n);
+  require_finite(file, "/inputs/X", x);
+  require_finite(file, "/targets/Y", y);
   if (batch == 0 || n == 0 || x.cols() == 0) throw UserError(file + ": /inputs/X is empty");
+  // The scores are batch·n×n: a small file can declare a sequence whose attention would not fit in memory.
+  const double score_bytes = 8.0 * 6.0 * static_cast<double>(batch) * static_cast<double>(n) * static_cast<double>(n);
+  if (score_bytes > 8.0 * (1ull << 30))
+    throw UserError(file + ": /inputs/X has n = " + std::to_string(n) + " positions per sequence; its attention scores would need about " +
+                    std::to_string(static_cast<long long>(score_bytes / (1ull << 30))) + " GiB (more than 8 GiB)");
 
   const Eigen::Index d_model = x.cols(), d_k = w_q.cols(), d_v = w_v.cols();
   require_shape(file, "/params/W_Q", w_q, d_model, d_k);
@@ -71,7 +84,7 @@ int run_grad(const Args& args) {
   require_shape(file, "/params/W_V", w_v, d_model, d_v);
   Eigen::MatrixXd w_o;
   if (has_wo) {
-    w_o = in.read_matrix("/params/W_O");
+    w_o = read_required(in, "/params/W_O");
     if (w_o.rows() != d_v) throw UserError(file + ": /params/W_O has " + std::to_string(w_o.rows()) + " rows but W_V has " + std::to_string(d_v) + " columns");
   }
   const Eigen::Index d_out = has_wo ? w_o.cols() : d_v;
