@@ -117,6 +117,11 @@ std::vector<OpEntry> make_table() {
                  return {random_normal(rng, s.batch * s.rows, s.inner), random_normal(rng, s.batch * s.cols, s.inner)};
                },
                [](Tape&, V x, const Shape& s) { return batched_scores(x[0], x[1], s.batch); }});
+  t.push_back({"batched_scores_scaled",  // the scale folded into the products (attention's fixed scales)
+               [](Rng& rng, const Shape& s) -> Inputs {
+                 return {random_normal(rng, s.batch * s.rows, s.inner), random_normal(rng, s.batch * s.cols, s.inner)};
+               },
+               [](Tape&, V x, const Shape& s) { return batched_scores(x[0], x[1], s.batch, 0.37); }});
   t.push_back({"batched_weighted_sum",
                [](Rng& rng, const Shape& s) -> Inputs {
                  return {random_normal(rng, s.batch * s.rows, s.cols), random_normal(rng, s.batch * s.cols, s.inner)};

@@ -192,31 +192,42 @@ Var gelu(Var a) {
 
 // ---------------------------------------------------------------------------------------- softmax_rows
 // p = exp(x − max) / Σ exp(x − max), row by row. A row whose max is −inf (fully masked) is all zeros.
-static void softmax_rows_forward(const Matrix& x, Matrix& p) {
+// Matrices are column-major, so the work goes column by column (contiguous, vectorised exp) with the
+// per-row max and sum kept in `rows` (a rows×1 scratch owned by the node): walking a row of a
+// column-major matrix is strided, does not vectorise, and with B·n a multiple of 512 every element of a
+// row falls in the same L1 set.
+static void softmax_rows_forward(const Matrix& x, Matrix& p, Matrix& rows) {
   p.resize(x.rows(), x.cols());
-  for (Eigen::Index r = 0; r < x.rows(); ++r) {
-    const double top = x.row(r).maxCoeff();
-    if (top == -kInf) {
-      p.row(r).setZero();
-      continue;
-    }
-    p.row(r) = (x.row(r).array() - top).exp().matrix();
-    p.row(r) /= p.row(r).sum();
+  rows.resize(x.rows(), 1);
+  auto top = rows.col(0);
+  top = x.rowwise().maxCoeff();
+  top = (top.array() == -kInf).select(0.0, top.array()).matrix();  // fully masked row: exp(−inf − 0) = 0
+  for (Eigen::Index c = 0; c < x.cols(); ++c) {
+    auto col = p.col(c);
+    col.array() = (x.col(c) - top).array().exp();
+    // Eigen's vectorised exp clamps its argument near −709, so a masked entry (−inf) would come out as
+    // 5.6e−309 instead of 0: entries below e^−708 are set to exactly 0, in a scalar pass over only the
+    // columns that have one (masked or extremely saturated entries).
+    if ((x.col(c) - top).minCoeff() < -708.0)
+      for (Eigen::Index r = 0; r < x.rows(); ++r)
+        if (x(r, c) - top(r) < -708.0) col(r) = 0.0;
   }
+  top = p.rowwise().sum();
+  top = (top.array() > 0.0).select(top.array().inverse(), 0.0).matrix();  // 1/Σ, or 0 for a masked row
+  for (Eigen::Index c = 0; c < x.cols(); ++c) p.col(c).array() *= top.array();
 }
-// dx = p ⊙ (g − ⟨g, p⟩): the Jacobian diag(p) − ppᵀ applied to g, row by row.
+// dx = p ⊙ (g − ⟨g, p⟩): the Jacobian diag(p) − ppᵀ applied to g, row by row (computed column-wise).
 static void softmax_rows_backward(Tape& t, Node& n) {
   Matrix* ga = adjoint(t, n, 0);
   if (!ga) return;
   const Matrix& p = n.value;
-  for (Eigen::Index r = 0; r < p.rows(); ++r) {
-    const double gp = n.grad.row(r).dot(p.row(r));
-    ga->row(r).array() += p.row(r).array() * (n.grad.row(r).array() - gp);
-  }
+  auto gp = n.saved2.col(0);  // ⟨g, p⟩ per row; saved2 was sized rows×1 by the forward
+  gp = n.grad.cwiseProduct(p).rowwise().sum();
+  for (Eigen::Index c = 0; c < p.cols(); ++c) ga->col(c).array() += p.col(c).array() * (n.grad.col(c) - gp).array();
 }
 Var softmax_rows(Var logits) {
   Node& n = logits.tape()->push(OpKind::SoftmaxRows, softmax_rows_backward, {logits});
-  softmax_rows_forward(logits.value(), n.value);
+  softmax_rows_forward(logits.value(), n.value, n.saved2);
   return logits.tape()->last();
 }
 
@@ -275,7 +286,7 @@ Var cross_entropy(Var logits, const std::vector<int>& targets) {
                                 std::to_string(x.rows()) + " rows");
   Node& n = logits.tape()->push(OpKind::CrossEntropy, cross_entropy_backward, {logits});
   n.extra = &targets;
-  softmax_rows_forward(x, n.saved);
+  softmax_rows_forward(x, n.saved, n.saved2);
   double total = 0.0;
   double counted = 0.0;
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
@@ -436,7 +447,7 @@ static Eigen::Index rows_per_block(Eigen::Index rows, Eigen::Index batch, const 
   return rows / batch;
 }
 
-// S_b = Q_b K_bᵀ; dQ_b = G_b K_b, dK_b = G_bᵀ Q_b.
+// S_b = s·Q_b K_bᵀ; dQ_b = s·G_b K_b, dK_b = s·G_bᵀ Q_b (s = n.scalar).
 static void batched_scores_backward(Tape& t, Node& n) {
   const Matrix& q = input(t, n, 0).value;
   const Matrix& k = input(t, n, 1).value;
@@ -445,11 +456,11 @@ static void batched_scores_backward(Tape& t, Node& n) {
   Matrix* gk = adjoint(t, n, 1);
   for (Eigen::Index b = 0; b < n.integer; ++b) {
     const auto g = n.grad.middleRows(b * nq, nq);
-    if (gq) gq->middleRows(b * nq, nq).noalias() += g * k.middleRows(b * nk, nk);
-    if (gk) gk->middleRows(b * nk, nk).noalias() += g.transpose() * q.middleRows(b * nq, nq);
+    if (gq) gq->middleRows(b * nq, nq).noalias() += n.scalar * g * k.middleRows(b * nk, nk);
+    if (gk) gk->middleRows(b * nk, nk).noalias() += n.scalar * g.transpose() * q.middleRows(b * nq, nq);
   }
 }
-Var batched_scores(Var queries, Var keys, Eigen::Index batch) {
+Var batched_scores(Var queries, Var keys, Eigen::Index batch, double scale) {
   const Matrix& q = queries.value();
   const Matrix& k = keys.value();
   if (q.cols() != k.cols()) shape_error("batched_scores", q, k);
@@ -457,9 +468,10 @@ Var batched_scores(Var queries, Var keys, Eigen::Index batch) {
   const Eigen::Index nk = rows_per_block(k.rows(), batch, "batched_scores");
   Node& n = queries.tape()->push(OpKind::BatchedScores, batched_scores_backward, {queries, keys});
   n.integer = batch;
+  n.scalar = scale;
   n.value.resize(batch * nq, nk);
   for (Eigen::Index b = 0; b < batch; ++b)
-    n.value.middleRows(b * nq, nq).noalias() = q.middleRows(b * nq, nq) * k.middleRows(b * nk, nk).transpose();
+    n.value.middleRows(b * nq, nq).noalias() = scale * q.middleRows(b * nq, nq) * k.middleRows(b * nk, nk).transpose();
   return queries.tape()->last();
 }
 

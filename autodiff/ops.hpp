@@ -49,9 +49,10 @@ Var slice_cols(Var a, Eigen::Index first, Eigen::Index count);
 Var concat_cols(Var a, Var b);
 
 // Batched attention. B sequences are stored as one matrix: rows b·n .. b·n+n−1 belong to sequence b.
-// batched_scores: Q (B·nq × d), K (B·nk × d) → S (B·nq × nk) with S_b = Q_b K_bᵀ.
+// batched_scores: Q (B·nq × d), K (B·nk × d) → S (B·nq × nk) with S_b = s·Q_b K_bᵀ (s a fixed number,
+// folded into the products: no separate pass over S).
 // batched_weighted_sum: A (B·nq × nk), V (B·nk × dv) → Z (B·nq × dv) with Z_b = A_b V_b.
-Var batched_scores(Var queries, Var keys, Eigen::Index batch);
+Var batched_scores(Var queries, Var keys, Eigen::Index batch, double scale = 1.0);
 Var batched_weighted_sum(Var weights, Var values, Eigen::Index batch);
 
 }  // namespace ad

@@ -46,6 +46,7 @@ void Tape::backward(Var output, const Eigen::Ref<const Matrix>& seed) {
     throw std::invalid_argument("ad::Tape::backward: seed shape differs from the output's");
   zero_adjoints();
   node(output.index()).grad = seed;
+  node(output.index()).grad_is_zero = false;
   sweep(output.index());
 }
 
@@ -55,11 +56,19 @@ void Tape::backward(Var scalar_loss) {
     throw std::invalid_argument("ad::Tape::backward: the loss must be 1x1; pass a seed for other shapes");
   zero_adjoints();
   node(scalar_loss.index()).grad(0, 0) = 1.0;
+  node(scalar_loss.index()).grad_is_zero = false;
   sweep(scalar_loss.index());
 }
 
+// A node that does not need a gradient never receives one (ops skip it), so once its adjoint is zero and
+// of the right shape it stays so: the data nodes (X, targets) are not cleared again every step.
 void Tape::zero_adjoints() {
-  for (size_t i = 0; i < size_; ++i) nodes_[i].grad.setZero(nodes_[i].value.rows(), nodes_[i].value.cols());
+  for (size_t i = 0; i < size_; ++i) {
+    Node& n = nodes_[i];
+    const bool right_shape = n.grad.rows() == n.value.rows() && n.grad.cols() == n.value.cols();
+    if (n.needs_grad || !n.grad_is_zero || !right_shape) n.grad.setZero(n.value.rows(), n.value.cols());
+    n.grad_is_zero = !n.needs_grad;
+  }
 }
 
 void Tape::sweep(int output_index) {

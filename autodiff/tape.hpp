@@ -32,6 +32,7 @@ struct Node {
   OpKind op = OpKind::Leaf;
   BackwardFn backward = nullptr;
   bool needs_grad = false;
+  bool grad_is_zero = false;    // grad is known to be all zeros (kept by nodes that never receive an adjoint)
   int inputs[3] = {-1, -1, -1};
   double scalar = 0.0;          // an op's scalar parameter (a scale factor, an epsilon)
   int64_t integer = 0;          // an op's integer parameter (a block count, a column offset)

@@ -88,15 +88,15 @@ AttentionNodes Attention::apply(ad::Tape&, const AttentionWeights& w, ad::Var x_
     q = ad::l2_normalize_rows(q);
     k = ad::l2_normalize_rows(k);
   }
-  ad::Var raw = ad::batched_scores(q, k, batch);
+  // Fixed scales are folded into the score products (no extra pass over S); learned ones multiply S.
   ad::Var logits;
   const double d_k = static_cast<double>(config_.d_k);
   switch (config_.scale) {
-    case ScaleMode::None: logits = raw; break;
-    case ScaleMode::Sqrt: logits = ad::scale(raw, 1.0 / std::sqrt(d_k)); break;
-    case ScaleMode::Linear: logits = ad::scale(raw, 1.0 / d_k); break;
+    case ScaleMode::None: logits = ad::batched_scores(q, k, batch); break;
+    case ScaleMode::Sqrt: logits = ad::batched_scores(q, k, batch, 1.0 / std::sqrt(d_k)); break;
+    case ScaleMode::Linear: logits = ad::batched_scores(q, k, batch, 1.0 / d_k); break;
     case ScaleMode::Learned:
-    case ScaleMode::QkNorm: logits = ad::scale_by(raw, ad::exp(w.log_scale)); break;
+    case ScaleMode::QkNorm: logits = ad::scale_by(ad::batched_scores(q, k, batch), ad::exp(w.log_scale)); break;
   }
   ad::Var masked = config_.causal ? ad::mask(logits, causal_mask(batch, q.rows() / batch, k.rows() / batch)) : logits;
   ad::Var weights = ad::softmax_rows(masked);

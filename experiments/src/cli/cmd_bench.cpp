@@ -1,9 +1,78 @@
-// Placeholder until `sandbox bench` lands.
-#include "experiments/src/cli/commands.hpp"
+// `sandbox bench`: the training step of `sandbox train` against a hand-derived Eigen reference, with
+// allocation counts, GFLOP/s against this machine's GEMM rate and, with --scaling, fitted exponents.
+#include <chrono>
+#include <cstdio>
+
+#include "experiments/src/bench/bench.hpp"
+#include "experiments/src/bench/bench_report.hpp"
+#include "experiments/src/cli/options.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::cli {
 
-int run_bench(const Args&) { throw UserError("sandbox bench: not implemented yet"); }
+int run_bench(const Args& args) {
+  namespace bench = sbx::bench;
+  bool quick = false, scaling = false;
+  int repeats = 0;
+  std::string out;
+  po::options_description options("bench options");
+  options.add_options()
+      ("quick", po::bool_switch(&quick), "small shapes and few repeats: a smoke test of a few seconds")
+      ("scaling", po::bool_switch(&scaling), "also sweep n and d_k and fit the exponent of time against each")
+      ("repeats", po::value(&repeats), "timed blocks per measurement (default 7, 3 with --quick); the median is reported")
+      ("out", po::value(&out), "HDF5 file to store the results in, as the group /bench (created if missing)");
+  po::variables_map vm;
+  if (!parse_options("bench", args, options, vm)) return 0;
+  if (vm.count("repeats") && (repeats < 1 || repeats > 1000))
+    throw UserError("sandbox bench: --repeats must be in 1..1000");
+  if (vm.count("out")) bench::check_out_path(out);  // before anything runs
+  const auto started = std::chrono::steady_clock::now();
+
+  bench::BenchReport report;
+  report.quick = quick;
+  report.counts_c_allocations = bench::counts_c_allocations();
+  report.plan = quick ? bench::TimingPlan{3, 2, 0.002, 0.004} : bench::TimingPlan{7, 3, 0.02, 0.014};
+  if (vm.count("repeats")) report.plan.repeats = repeats;
+
+  report.gemm_gflops = bench::gemm_gflops(report.plan, report.gemm_size);
+  bench::print_header(stdout, report);
+
+  const std::vector<bench::BenchShape> shapes =
+      quick ? std::vector<bench::BenchShape>{{8, 16, 32, 8}, {8, 16, 32, 64}, {8, 32, 64, 64}}
+            : std::vector<bench::BenchShape>{{32, 16, 64, 8}, {32, 16, 64, 64}, {32, 16, 64, 512}, {32, 64, 128, 128}};
+  for (const bench::BenchShape& s : shapes) {
+    report.shapes.push_back(bench::bench_shape(s, report.plan));
+    // Where the engine allocates, attribute it to a phase of the step.
+    report.phases.push_back(report.shapes.back().engine_full.allocations_per_step > 0 ||
+                                    report.shapes.back().engine.allocations_per_step > 0
+                                ? bench::engine_allocations_by_phase(s)
+                                : bench::PhaseAllocations{});
+  }
+  bench::print_shapes(stdout, report);
+
+  if (scaling) {
+    // Batch and d_model are kept small so that the whole sweep stays well under a minute on 2 cores.
+    const Eigen::Index batch = quick ? 2 : 8, d_model = quick ? 32 : 64;
+    const Eigen::Index max_n = quick ? 128 : 512, max_dk = quick ? 256 : 2048;
+    const bench::TimingPlan plan = quick ? bench::TimingPlan{3, 1, 0.002, 0.004}
+                                         : bench::TimingPlan{std::max(report.plan.repeats, 3), 2, 0.01, 0.012};
+    std::vector<bench::BenchShape> in_n, in_dk;
+    for (Eigen::Index n = 16; n <= max_n; n *= 2) in_n.push_back({batch, n, d_model, 64});
+    for (Eigen::Index dk = 8; dk <= max_dk; dk *= 2) in_dk.push_back({batch, 16, d_model, dk});
+    report.scaling.push_back(bench::scaling_sweep("n", in_n, plan));
+    bench::print_scaling(stdout, report.scaling.back());
+    report.scaling.push_back(bench::scaling_sweep("d_k", in_dk, plan));
+    bench::print_scaling(stdout, report.scaling.back());
+  }
+
+  report.peak_rss_kib = bench::peak_rss_kib();
+  bench::print_footer(stdout, report);
+  if (!out.empty()) {
+    bench::write_h5(out, report);
+    std::printf("results stored in %s:/bench\n", out.c_str());
+  }
+  std::printf("bench took %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return 0;
+}
 
 }  // namespace sbx::cli

@@ -1,0 +1,289 @@
+// Tests of `sandbox bench`: the hand-derived reference step against the engine, the allocation counter,
+// the benchmark's arithmetic, and the command's handling of a bad --out path. No timing is asserted.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autodiff/optim.hpp"
+#include "experiments/src/bench/alloc_counter.hpp"
+#include "experiments/src/bench/bench.hpp"
+#include "experiments/src/bench/reference_step.hpp"
+#include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/train/training_step.hpp"
+#include "models/attention.hpp"
+#include "models/tasks.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using sbx::bench::BenchShape;
+using sbx::bench::Matrix;
+using sbx::bench::ReferenceStep;
+
+// ‖a − b‖_max / ‖b‖_max: the relative error of a against b.
+double relative_error(const Matrix& a, const Matrix& b) {
+  EXPECT_EQ(a.rows(), b.rows());
+  EXPECT_EQ(a.cols(), b.cols());
+  const double scale = b.cwiseAbs().maxCoeff();
+  return (a - b).cwiseAbs().maxCoeff() / (scale > 0 ? scale : 1.0);
+}
+
+// The engine exactly as `sandbox train` builds it (teacher task, sqrt scale, no W^O, d_v = d_k, Adam).
+struct Engine {
+  explicit Engine(const BenchShape& s, uint64_t seed)
+      : rng(seed), model(attention_config(s), rng), task(models::make_task("teacher", task_config(s, seed))),
+        adam(1e-2), step(model, *task, adam) {}
+  static models::AttentionConfig attention_config(const BenchShape& s) {
+    models::AttentionConfig a;
+    a.d_model = s.d_model, a.d_k = s.d_k, a.d_v = s.d_k, a.d_out = 0, a.scale = models::ScaleMode::Sqrt;
+    return a;
+  }
+  static models::TaskConfig task_config(const BenchShape& s, uint64_t seed) {
+    models::TaskConfig t;
+    t.d_model = s.d_model, t.d_k = s.d_k, t.d_v = s.d_k, t.d_out = 0, t.seq_len = s.n, t.batch = s.batch;
+    t.seed = seed;
+    return t;
+  }
+  Matrix value(const char* name) { return model.find(name)->value; }
+  Matrix grad(const char* name) { return model.find(name)->grad; }
+
+  ad::Rng rng;
+  models::Attention model;
+  std::unique_ptr<models::Task> task;
+  ad::Adam adam;
+  sbx::TrainingStep step;
+};
+
+// Small and non-square everywhere (batch ≠ n ≠ d_model ≠ d_k), so a transposed formula cannot pass.
+const BenchShape kSmall{3, 5, 7, 4};
+
+TEST(BenchReference, LossAndGradientsEqualTheEngines) {
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    Engine engine(kSmall, seed);
+    ReferenceStep reference(kSmall);
+    reference.set_parameters(engine.value("W_Q"), engine.value("W_K"), engine.value("W_V"));
+    engine.step.run(/*measure=*/false, /*update=*/false);  // the engine's gradients on its own batch
+    const models::Batch& batch = engine.step.batch();
+    const double loss = reference.forward_backward(batch.x, batch.targets);
+
+    const double engine_loss = engine.step.measurement().loss;
+    ASSERT_GT(engine_loss, 0.0);
+    EXPECT_LE(std::abs(loss - engine_loss) / engine_loss, 1e-10) << "seed " << seed;
+    EXPECT_LE(relative_error(reference.grad_w_q(), engine.grad("W_Q")), 1e-10) << "dW_Q, seed " << seed;
+    EXPECT_LE(relative_error(reference.grad_w_k(), engine.grad("W_K")), 1e-10) << "dW_K, seed " << seed;
+    EXPECT_LE(relative_error(reference.grad_w_v(), engine.grad("W_V")), 1e-10) << "dW_V, seed " << seed;
+    // The gradients are not trivially zero (a comparison of zeros would prove nothing).
+    EXPECT_GT(engine.grad("W_Q").norm(), 1e-6);
+    EXPECT_GT(engine.grad("W_K").norm(), 1e-6);
+    EXPECT_GT(engine.grad("W_V").norm(), 1e-6);
+  }
+}
+
+TEST(BenchReference, AdamUpdatesEqualTheEnginesOverSeveralSteps) {
+  Engine engine(kSmall, 7);
+  ReferenceStep reference(kSmall);
+  reference.set_parameters(engine.value("W_Q"), engine.value("W_K"), engine.value("W_V"));
+  for (int t = 0; t < 5; ++t) {
+    engine.step.run(false, true);  // next batch, gradients, Adam update
+    const models::Batch& batch = engine.step.batch();
+    reference.step(batch.x, batch.targets);
+    EXPECT_LE(relative_error(reference.w_q(), engine.value("W_Q")), 1e-10) << "step " << t;
+    EXPECT_LE(relative_error(reference.w_k(), engine.value("W_K")), 1e-10) << "step " << t;
+    EXPECT_LE(relative_error(reference.w_v(), engine.value("W_V")), 1e-10) << "step " << t;
+  }
+}
+
+TEST(BenchReference, RejectsABatchOfTheWrongShape) {
+  ReferenceStep reference(kSmall);
+  EXPECT_THROW(reference.forward_backward(Matrix::Zero(15, 6), Matrix::Zero(15, 4)), std::invalid_argument);
+  EXPECT_THROW(reference.set_parameters(Matrix::Zero(4, 7), Matrix::Zero(7, 4), Matrix::Zero(7, 4)),
+               std::invalid_argument);
+}
+
+TEST(BenchReference, AWarmedUpStepAllocatesNothing) {
+  const BenchShape shape{4, 16, 32, 64};  // products big enough for Eigen's blocked GEMM
+  ReferenceStep reference(shape);
+  ad::Rng rng(3);
+  const Matrix x = ad::random_normal(rng, shape.batch * shape.n, shape.d_model);
+  const Matrix y = ad::random_normal(rng, shape.batch * shape.n, shape.d_k);
+  reference.set_parameters(ad::random_normal(rng, 32, 64, 0.2), ad::random_normal(rng, 32, 64, 0.2),
+                           ad::random_normal(rng, 32, 64, 0.2));
+  reference.step(x, y);
+  const auto before = sbx::bench::heap_allocations();
+  for (int i = 0; i < 3; ++i) reference.step(x, y);
+  EXPECT_EQ(sbx::bench::heap_allocations() - before, 0u);
+}
+
+// What TrainingStep's header promises and `sandbox bench` measures: once warmed up, a step of the engine
+// (batch generation, forward, backward, Adam) makes no heap allocation. At this small shape every Eigen
+// product keeps its packing buffers on the stack; at the bench's shapes the products of 512-row batches
+// need buffers above EIGEN_STACK_ALLOCATION_LIMIT, which Eigen takes from the heap (the bench reports it).
+TEST(BenchReference, AWarmedUpEngineStepAllocatesNothingAtASmallShape) {
+  Engine engine(kSmall, 5);
+  for (int i = 0; i < 3; ++i) engine.step.run(false, true);
+  const auto before = sbx::bench::heap_allocations();
+  for (int i = 0; i < 3; ++i) engine.step.run(false, true);
+  EXPECT_EQ(sbx::bench::heap_allocations() - before, 0u);
+}
+
+// ------------------------------------------------------------------------------- allocation counter
+// Keeps the compiler from eliding an allocation whose result is never used (it may drop new/delete and
+// malloc/free pairs).
+template <class T>
+T* escape(T* p) {
+  asm volatile("" : : "g"(p) : "memory");
+  return p;
+}
+
+TEST(BenchAllocCounter, CountsEveryFormOfOperatorNewAndMalloc) {
+  using sbx::bench::heap_allocations;
+  auto before = heap_allocations();
+  delete escape(new int(1));
+  EXPECT_EQ(heap_allocations() - before, 1u);
+
+  struct alignas(64) Wide {
+    double v[8];
+  };
+  before = heap_allocations();
+  delete[] escape(new double[17]);
+  delete escape(new (std::nothrow) int(2));
+  delete[] escape(new (std::nothrow) double[3]);
+  delete escape(new Wide());                   // aligned new
+  delete[] escape(new Wide[3]);                // aligned new[]
+  delete escape(new (std::nothrow) Wide());    // aligned nothrow new
+  EXPECT_EQ(heap_allocations() - before, 6u);
+
+  if (!sbx::bench::counts_c_allocations()) GTEST_SKIP() << "malloc is owned by the sanitizer in this build";
+  before = heap_allocations();
+  void* p = escape(std::malloc(100));
+  p = escape(std::realloc(p, 10000));
+  std::free(p);
+  std::free(escape(std::calloc(3, 8)));
+  void* q = nullptr;
+  ASSERT_EQ(posix_memalign(&q, 64, 256), 0);
+  std::free(escape(q));
+  std::free(escape(std::aligned_alloc(64, 256)));
+  EXPECT_EQ(heap_allocations() - before, 5u);
+
+  // Eigen allocates with malloc, not operator new: this is why malloc is counted.
+  before = heap_allocations();
+  const auto new_before = sbx::bench::operator_new_calls();
+  {
+    Matrix m(50, 50);
+    escape(m.data());
+    m.setZero();
+    EXPECT_EQ(m.sum(), 0.0);
+  }
+  EXPECT_EQ(heap_allocations() - before, 1u);
+  EXPECT_EQ(sbx::bench::operator_new_calls() - new_before, 0u);
+}
+
+// ------------------------------------------------------------------------------------- arithmetic
+TEST(BenchMath, FlopCountIsTwelveNkTimesDModelPlusN) {
+  // 3 projections + 3 weight gradients: 6 · 2·(B·n)·d_model·d_k; scores, weighted sum, and their four
+  // backward products: 6 · 2·B·n·n·d_k.
+  const BenchShape s{2, 3, 5, 7};
+  const double rows = 6.0;
+  EXPECT_DOUBLE_EQ(sbx::bench::step_flops(s), 6 * 2 * rows * 5 * 7 + 6 * 2 * 2 * 3 * 3 * 7);
+  EXPECT_DOUBLE_EQ(sbx::bench::step_flops(s), 12.0 * rows * 7 * (5 + 3));
+}
+
+TEST(BenchMath, FittedExponentOfAPowerLaw) {
+  std::vector<double> x, y;
+  for (double v : {16.0, 32.0, 64.0, 128.0}) {
+    x.push_back(v);
+    y.push_back(3.0 * std::pow(v, 1.7));
+  }
+  EXPECT_NEAR(sbx::bench::fitted_exponent(x, y), 1.7, 1e-12);
+}
+
+TEST(BenchMath, MedianOfOddAndEvenCounts) {
+  EXPECT_DOUBLE_EQ(sbx::bench::median({3.0, 1.0, 2.0}), 2.0);
+  EXPECT_DOUBLE_EQ(sbx::bench::median({4.0, 1.0, 3.0, 2.0}), 2.5);
+}
+
+// --------------------------------------------------------------------------------------- command
+struct CommandResult {
+  int status = -1;
+  std::string err;
+};
+
+CommandResult run_sandbox(const std::string& arguments, const fs::path& dir) {
+  const fs::path err = dir / "stderr.txt";
+  const std::string command = std::string("'") + SANDBOX_BINARY + "' " + arguments + " >/dev/null 2>'" + err.string() + "'";
+  const int status = std::system(command.c_str());
+  std::ifstream in(err);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+          std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
+}
+
+class BenchCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sandbox_bench_test_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST_F(BenchCli, BadOutPathIsOneLineExitTwoAndNoFile) {
+  const fs::path missing_dir = dir_ / "no" / "such" / "bench.h5";
+  auto r = run_sandbox("bench --quick --out '" + missing_dir.string() + "'", dir_);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "no"));
+
+  r = run_sandbox("bench --quick --out '" + dir_.string() + "'", dir_);  // a directory
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+
+  const fs::path not_hdf5 = dir_ / "text.h5";
+  std::ofstream(not_hdf5) << "not an HDF5 file\n";
+  r = run_sandbox("bench --quick --out '" + not_hdf5.string() + "'", dir_);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+
+  r = run_sandbox("bench --quick --repeats 0", dir_);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+
+  // Only the files this test made are there: no temporary left behind.
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"stderr.txt", "text.h5"}));
+}
+
+TEST_F(BenchCli, QuickRunWritesTheBenchGroup) {
+  const fs::path out = dir_ / "bench.h5";
+  const auto r = run_sandbox("bench --quick --out '" + out.string() + "'", dir_);
+  ASSERT_EQ(r.status, 0) << r.err;
+  sbx::io::H5Reader reader(out.string());
+  const auto engine = reader.read_vector("/bench/engine_us");
+  ASSERT_FALSE(engine.empty());
+  for (const char* column : {"batch", "seq_len", "d_model", "d_k"})
+    EXPECT_EQ(reader.read_int_vector(std::string("/bench/") + column).size(), engine.size()) << column;
+  for (const char* column : {"reference_us", "ratio", "engine_full_us", "reference_full_us", "batch_us", "gflops",
+                             "gemm_fraction", "allocations_per_step", "reference_allocations_per_step", "flops"})
+    EXPECT_EQ(reader.read_vector(std::string("/bench/") + column).size(), engine.size()) << column;
+  for (double us : engine) EXPECT_GT(us, 0.0);
+  EXPECT_GT(reader.read_double_attr("/bench", "gemm_gflops"), 0.0);
+  EXPECT_GT(reader.read_int_attr("/bench", "peak_rss_kib"), 0);
+}
+
+}  // namespace
