@@ -26,7 +26,7 @@ PY=$(experiments/find_python.sh)
 
 step "building (Release) in build/"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc 2>/dev/null || echo 2)" 2>&1 | grep -E "error|warning|Built target sandbox" || true
+cmake --build build --target sandbox -j"$(nproc 2>/dev/null || echo 2)" 2>&1 | grep -E "error|warning|Built target sandbox" || true
 sandbox=build/sandbox
 
 mkdir -p results
