@@ -26,7 +26,11 @@ PY=$(experiments/find_python.sh)
 
 step "building (Release) in build/"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target sandbox -j"$(nproc 2>/dev/null || echo 2)" 2>&1 | grep -E "error|warning|Built target sandbox" || true
+if ! cmake --build build --target sandbox -j"$(nproc 2>/dev/null || echo 2)" > build/reproduce-build.log 2>&1; then
+  tail -n 40 build/reproduce-build.log
+  echo "reproduce.sh: the build failed (full log: build/reproduce-build.log)" >&2
+  exit 1
+fi
 sandbox=build/sandbox
 
 mkdir -p results
