@@ -30,8 +30,8 @@ struct OpEntry {
 
 const std::vector<OpEntry>& op_table();
 Shape default_shape();
-// Random shapes for the property tests: rows, cols, inner and batch drawn in [1, 6] (batch in [1, 3]), but
-// still pairwise distinct where the op allows, so that a transposed formula cannot pass.
+// Random shapes for the property tests: rows, cols and inner are three distinct sizes from 2..7 and batch is
+// in 1..3, so the shapes stay non-square and a transposed formula cannot pass.
 Shape random_shape(Rng& rng);
 
 // Helpers shared with the model tests.

@@ -19,6 +19,8 @@ std::string utc_now() {
   return text;
 }
 
+}  // namespace
+
 void write_root_attributes(H5::H5File& file) {
   if (!file.attrExists("created_utc")) set_attr(file, "created_utc", utc_now());
   set_attr(file, "git_commit", std::string(SANDBOX_GIT_COMMIT));
@@ -26,6 +28,8 @@ void write_root_attributes(H5::H5File& file) {
   set_attr(file, "eigen_version", eigen_version_string());
   set_attr(file, "hdf5_version", hdf5_version_string());
 }
+
+namespace {
 
 void write_run(H5::H5File& file, const RunRecord& run) {
   if (!file.exists("runs")) file.createGroup("runs");

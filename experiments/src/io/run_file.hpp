@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <Eigen/Dense>
+#include <H5Cpp.h>
 
 namespace sbx::io {
 
@@ -37,6 +38,10 @@ void check_can_save(const std::string& path, const std::vector<std::string>& run
 // process dies, the file is left as it was. A run already in the file is refused unless `overwrite`,
 // which replaces that run only. Root attributes are (re)written; created_utc is kept if present.
 void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite);
+
+// created_utc (kept when present), git_commit, sandbox_version, eigen_version, hdf5_version: the root
+// attributes of every file the sandbox writes.
+void write_root_attributes(H5::H5File& file);
 
 // The status attribute of every run in a file ("complete", "interrupted", "diverged"); empty if the
 // file does not exist. Throws UserError for an unreadable file.

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "autodiff/ops.hpp"
+#include "experiments/src/study/text_format.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::study {
@@ -30,15 +31,6 @@ MatrixXd stack(const RowVectorXd& a, const RowVectorXd& b) {
   return m;
 }
 
-template <typename... Args>
-std::string format(const char* fmt, Args... args) {
-  const int size = std::snprintf(nullptr, 0, fmt, args...);
-  if (size <= 0) return {};
-  std::string text(static_cast<size_t>(size) + 1, '\0');
-  std::snprintf(text.data(), text.size(), fmt, args...);
-  text.pop_back();
-  return text;
-}
 
 // "(1.14, 2.43)" with `decimals` digits after the point; −inf is written out.
 std::string vec(const RowVectorXd& v, int decimals) {

@@ -19,7 +19,9 @@
 #include "autodiff/ops.hpp"
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/io/run_file.hpp"
+#include "experiments/src/study/text_format.hpp"
 #include "experiments/src/user_error.hpp"
+#include "models/attention_metrics.hpp"
 
 namespace sbx::study {
 
@@ -128,30 +130,6 @@ void row_chunk(std::uint64_t seed, size_t d_index, std::int64_t chunk, Index d, 
   }
 }
 
-void write_root_attributes(H5::H5File& file) {
-  if (!file.attrExists("created_utc")) {
-    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    io::set_attr(file, "created_utc", std::string(text));
-  }
-  io::set_attr(file, "git_commit", std::string(SANDBOX_GIT_COMMIT));
-  io::set_attr(file, "sandbox_version", std::string(SANDBOX_VERSION));
-  io::set_attr(file, "eigen_version", io::eigen_version_string());
-  io::set_attr(file, "hdf5_version", io::hdf5_version_string());
-}
-
-template <typename... Args>
-std::string format(const char* fmt, Args... args) {
-  const int size = std::snprintf(nullptr, 0, fmt, args...);
-  if (size <= 0) return {};
-  std::string text(static_cast<size_t>(size) + 1, '\0');
-  std::snprintf(text.data(), text.size(), fmt, args...);
-  text.pop_back();
-  return text;
-}
 
 }  // namespace
 
@@ -273,13 +251,7 @@ double sample_variance(const std::vector<double>& values) {
 }
 
 double median(std::vector<double> values) {
-  if (values.empty()) return std::nan("");
-  const size_t mid = values.size() / 2;
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid), values.end());
-  const double upper = values[mid];
-  if (values.size() % 2 == 1) return upper;
-  const double lower = *std::max_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(mid));
-  return 0.5 * (lower + upper);
+  return values.empty() ? std::nan("") : models::median_in_place(values);
 }
 
 SoftmaxBackward softmax_backward_engine(const MatrixXd& scores, double scale, const MatrixXd& upstream) {
@@ -475,7 +447,7 @@ void write_theory(const std::string& path, const TheoryResult& result) {
       io::write_vector(group, prefix + "logit_grad_mean", s.logit_grad_mean);
       io::write_vector(group, prefix + "logit_grad_median", s.logit_grad_median);
     }
-    write_root_attributes(file);
+    io::write_root_attributes(file);
   }
   transaction.commit();
 }
