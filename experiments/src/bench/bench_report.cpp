@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "experiments/src/io/h5_store.hpp"
+#include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::bench {

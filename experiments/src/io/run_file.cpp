@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "experiments/src/io/h5_store.hpp"
+#include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::io {
