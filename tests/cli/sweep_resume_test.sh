@@ -11,29 +11,10 @@
 # 2. --jobs 1 and --jobs 2 give bitwise-identical series for every run of a grid.
 set -uo pipefail
 
-SANDBOX=${1:?usage: sweep_resume_test.sh SANDBOX_BINARY SOURCE_DIR}
-ROOT=${2:?usage: sweep_resume_test.sh SANDBOX_BINARY SOURCE_DIR}
-LAYOUT="$ROOT/tests/py/check_run_layout.py"
+TEST_NAME=sweep_resume_test
+# shellcheck source=run_test_setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-note() { echo "  $*"; }
-
-PY=$("$ROOT/experiments/find_python.sh") || fail "experiments/find_python.sh found no Python with h5py"
-[[ -x "$SANDBOX" ]] || fail "no sandbox binary at $SANDBOX"
-SANDBOX_REAL=$(readlink -f "$SANDBOX")
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/sweep_resume_test.XXXXXX") || fail "mktemp"
-BG=""
-cleanup() {
-  if [[ -n "$BG" ]] && kill -0 "$BG" 2>/dev/null; then kill -9 "$BG" 2>/dev/null; wait "$BG" 2>/dev/null; fi
-  [[ "${KEEP_TMP:-0}" == 1 ]] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # FILE: one line per run, "name status".
 statuses() {

@@ -11,27 +11,9 @@
 # before the divergence.
 set -uo pipefail
 
-SANDBOX=${1:?usage: train_cli_test.sh SANDBOX_BINARY SOURCE_DIR}
-ROOT=${2:?usage: train_cli_test.sh SANDBOX_BINARY SOURCE_DIR}
-LAYOUT="$ROOT/tests/py/check_run_layout.py"
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-note() { echo "  $*"; }
-
-PY=$("$ROOT/experiments/find_python.sh") || fail "experiments/find_python.sh found no Python with h5py"
-[[ -x "$SANDBOX" ]] || fail "no sandbox binary at $SANDBOX"
-SANDBOX_REAL=$(readlink -f "$SANDBOX")
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/train_cli_test.XXXXXX") || fail "mktemp"
-BG=""
-cleanup() {
-  if [[ -n "$BG" ]] && kill -0 "$BG" 2>/dev/null; then kill -9 "$BG" 2>/dev/null; wait "$BG" 2>/dev/null; fi
-  [[ "${KEEP_TMP:-0}" == 1 ]] && echo "kept $TMP" || rm -rf "$TMP"
-}
-trap cleanup EXIT
+TEST_NAME=train_cli_test
+# shellcheck source=run_test_setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
 
 # One line per run of a file: name and a digest of everything in its group (datasets with dtype, shape,
 # chunking, compression and bytes; attributes with type and bytes).
@@ -66,7 +48,6 @@ layout() {  # FILE RUN [checker options]
   "$PY" "$LAYOUT" "$@" >"$TMP/layout.out" 2>&1 || { cat "$TMP/layout.out" >&2; fail "layout check of $1 /runs/$2 ($*)"; }
 }
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # Waits until process $1 has installed its SIGINT and SIGTERM handlers (SigCgt in /proc), i.e. it has
 # checked its arguments and is about to train. Fails if it exits first.
