@@ -70,22 +70,6 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
-# Waits until process $1 has installed its SIGINT and SIGTERM handlers (SigCgt in /proc).
-wait_for_handlers() {
-  local pid=$1 key value mask exe i
-  for ((i = 0; i < 4000; i++)); do
-    mask=""
-    while read -r key value; do [[ $key == SigCgt: ]] && mask=$value; done <"/proc/$pid/status" 2>/dev/null
-    [[ -z "$mask" ]] && fail "process $pid exited before installing its signal handlers: $(cat "$TMP/bg.err")"
-    # The forked shell catches SIGINT and SIGTERM itself until it has exec'd the sandbox: check which
-    # program is running before trusting the mask.
-    exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
-    [[ "$exe" == "$SANDBOX_REAL" ]] && (((16#$mask & 0x4002) == 0x4002)) && return 0
-    sleep 0.005
-  done
-  fail "process $pid did not install its signal handlers within 20 s"
-}
-
 # ---- 1. interrupt and resume -----------------------------------------------------------------------------
 # 8 runs of ~0.3 s each: with one job the sweep takes ~2.7 s, and its first progress line comes after 1 s
 # (progress lines are at most one a second), so the signal arrives midway.

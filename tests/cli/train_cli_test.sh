@@ -49,23 +49,6 @@ layout() {  # FILE RUN [checker options]
 }
 
 
-# Waits until process $1 has installed its SIGINT and SIGTERM handlers (SigCgt in /proc), i.e. it has
-# checked its arguments and is about to train. Fails if it exits first.
-wait_for_handlers() {
-  local pid=$1 key value mask exe i
-  for ((i = 0; i < 4000; i++)); do
-    mask=""
-    while read -r key value; do [[ $key == SigCgt: ]] && mask=$value; done <"/proc/$pid/status" 2>/dev/null
-    [[ -z "$mask" ]] && fail "process $pid exited before installing its signal handlers: $(cat "$TMP/bg.err")"
-    # The forked shell catches SIGINT and SIGTERM itself until it has exec'd the sandbox: check which
-    # program is running before trusting the mask.
-    exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
-    [[ "$exe" == "$SANDBOX_REAL" ]] && (((16#$mask & 0x4002) == 0x4002)) && return 0
-    sleep 0.005
-  done
-  fail "process $pid did not install its signal handlers within 20 s"
-}
-
 SMALL=(--task teacher --d-model 12 --dk 5 --dv 7 --seq-len 6 --batch 4 --steps 9 --log-every 2)
 
 # ---- layout of fresh runs ------------------------------------------------------------------------------

@@ -464,38 +464,38 @@ std::vector<hsize_t> H5Reader::shape(const std::string& path) const {
   return guarded(path_ + ": cannot read " + abs_path(path), [&] { return dims_of(open_dataset(file_, path_, path)); });
 }
 
-Eigen::MatrixXd H5Reader::read_matrix(const std::string& path) const {
+// A numeric dataset of the given rank read as a matrix whose rows are all dimensions but the last: HDF5's
+// row-major (d0, …, dk) memory is exactly a row-major (d0·…·d(k−1)) × dk matrix, and Eigen converts the
+// layout on return. Sizes are checked before anything is allocated.
+Eigen::MatrixXd H5Reader::read_dense(const std::string& path, size_t rank, const char* shape_text,
+                                     std::vector<hsize_t>& dims) const {
   silence_hdf5_errors();
   const std::string where = path_ + ": " + abs_path(path);
   return guarded(path_ + ": cannot read " + abs_path(path), [&]() -> Eigen::MatrixXd {
     const H5::DataSet ds = open_dataset(file_, path_, path);
-    const auto dims = dims_of(ds);
-    require_rank(dims, 2, where, "(rows, cols)");
+    dims = dims_of(ds);
+    require_rank(dims, rank, where, shape_text);
     check_numeric(ds.getTypeClass(), where, false);
-    const hsize_t count = checked_count(dims, where);  // before allocating anything
-    // HDF5 hands out row-major data; read into a row-major matrix and let Eigen convert the layout.
-    RowMajorMatrix m(static_cast<Eigen::Index>(dims[0]), static_cast<Eigen::Index>(dims[1]));
+    const hsize_t count = checked_count(dims, where);
+    hsize_t rows = 1;  // cannot overflow: checked_count bounded the full product (or a dimension is 0)
+    for (size_t i = 0; i + 1 < dims.size(); ++i) rows *= dims[i];
+    RowMajorMatrix m(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(dims.back()));
     read_all(ds, m.data(), H5::PredType::NATIVE_DOUBLE, count);
     return m;
   });
 }
 
+Eigen::MatrixXd H5Reader::read_matrix(const std::string& path) const {
+  std::vector<hsize_t> dims;
+  return read_dense(path, 2, "(rows, cols)", dims);
+}
+
 Eigen::MatrixXd H5Reader::read_3d_as_rows(const std::string& path, hsize_t& batch, hsize_t& n) const {
-  silence_hdf5_errors();
-  const std::string where = path_ + ": " + abs_path(path);
-  return guarded(path_ + ": cannot read " + abs_path(path), [&]() -> Eigen::MatrixXd {
-    const H5::DataSet ds = open_dataset(file_, path_, path);
-    const auto dims = dims_of(ds);
-    require_rank(dims, 3, where, "(batch, n, d)");
-    check_numeric(ds.getTypeClass(), where, false);
-    const hsize_t count = checked_count(dims, where);  // before allocating anything
-    // Row-major (batch, n, d) memory is exactly a row-major (batch*n, d) matrix.
-    RowMajorMatrix m(static_cast<Eigen::Index>(dims[0] * dims[1]), static_cast<Eigen::Index>(dims[2]));
-    read_all(ds, m.data(), H5::PredType::NATIVE_DOUBLE, count);
-    batch = dims[0];
-    n = dims[1];
-    return m;
-  });
+  std::vector<hsize_t> dims;
+  Eigen::MatrixXd m = read_dense(path, 3, "(batch, n, d)", dims);
+  batch = dims[0];
+  n = dims[1];
+  return m;
 }
 
 std::vector<double> H5Reader::read_vector(const std::string& path) const {

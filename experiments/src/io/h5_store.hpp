@@ -88,6 +88,9 @@ class H5Reader {
   std::vector<std::string> list_groups(const std::string& path) const;
 
  private:
+  Eigen::MatrixXd read_dense(const std::string& path, size_t rank, const char* shape_text,
+                             std::vector<hsize_t>& dims) const;
+
   std::string path_;
   H5::H5File file_;
 };
