@@ -26,7 +26,7 @@ void size_batch(Batch& b, const TaskConfig& c, Eigen::Index d_out, bool classifi
 class TeacherTask final : public Task {
  public:
   explicit TeacherTask(const TaskConfig& c)
-      : config_(c), rng_(c.seed * 2 + 1), teacher_rng_(c.seed * 2 + 0x7eac4e50ULL), teacher_(teacher_config(c), teacher_rng_) {}
+      : config_(c), rng_(data_seed(c)), teacher_rng_(c.seed * 2 + 0x7eac4e50ULL), teacher_(teacher_config(c), teacher_rng_) {}
   std::string name() const override { return "teacher"; }
   bool classifies() const override { return false; }
   Eigen::Index output_width() const override { return config_.d_out > 0 ? config_.d_out : config_.d_v; }
@@ -58,7 +58,7 @@ class TeacherTask final : public Task {
 // value paired with that key: attention must find the matching key and copy its value.
 class RecallTask final : public Task {
  public:
-  explicit RecallTask(const TaskConfig& c) : config_(c), rng_(c.seed * 2 + 1) {
+  explicit RecallTask(const TaskConfig& c) : config_(c), rng_(data_seed(c)) {
     if (c.seq_len < 2) throw std::invalid_argument("task recall needs --seq-len of at least 2");
     ad::Rng embed_rng(0x5eca11ULL);  // fixed token embeddings, the same for every seed
     keys_ = std::max<Eigen::Index>(2 * (c.seq_len - 1), 8);
@@ -106,7 +106,7 @@ class RecallTask final : public Task {
 // class of the context: attention has to re-encode the ambiguous token by what surrounds it.
 class SenseTask final : public Task {
  public:
-  explicit SenseTask(const TaskConfig& c) : config_(c), rng_(c.seed * 2 + 1) {
+  explicit SenseTask(const TaskConfig& c) : config_(c), rng_(data_seed(c)) {
     if (c.seq_len < 2) throw std::invalid_argument("task sense needs --seq-len of at least 2");
     if (c.d_out != 0 && c.d_out != 2) throw std::invalid_argument("task sense has 2 classes: leave --d-out unset or 2");
     ad::Rng embed_rng(0x5e75eULL);
@@ -154,6 +154,16 @@ class SenseTask final : public Task {
 };
 
 }  // namespace
+
+uint64_t data_seed(const TaskConfig& config) {
+  const uint64_t training = config.seed * 2 + 1;  // the training stream, as it has always been
+  if (config.stream == 0) return training;
+  // splitmix64 of the training seed and the stream number: a generator state unrelated to the training one.
+  uint64_t z = training + config.stream * 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
 
 ad::Var Task::loss(ad::Tape& tape, ad::Var prediction, const Batch& batch) const {
   if (classifies()) return ad::cross_entropy(prediction, batch.labels);

@@ -22,7 +22,15 @@ struct TaskConfig {
   Eigen::Index d_model = 16, d_k = 8, d_v = 8, d_out = 0, seq_len = 8, batch = 8;
   bool causal = false;
   uint64_t seed = 0;
+  // Which stream of batches: 0 is the training data; any other value gives an independent stream of the
+  // same task (the same teacher, the same embeddings) for held-out evaluation. The stream depends only on
+  // the seed and this number, never on the model's settings, so every scale mode and learning rate of
+  // one seed is evaluated on the same data.
+  uint64_t stream = 0;
 };
+
+// The seed of a task's batch generator for a configuration's seed and stream.
+uint64_t data_seed(const TaskConfig& config);
 
 class Task {
  public:

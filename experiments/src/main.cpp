@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string name = argv[1];
+  if (name == "--version" || name == "version") {
+    std::printf("%s\n", sbx::cli::version_text().c_str());
+    return 0;
+  }
   if (name == "--help" || name == "-h" || name == "help") {
     print_usage(stdout);
     return 0;

@@ -45,6 +45,8 @@ printf 'dk = abc\n' >badvalue.ini
 printf 'lr = -1\n' >badlr.ini
 printf 'this line is not INI\n' >garbage.ini
 printf '[train]\ndk = 4\n' >badsection.ini
+printf 'dk = 4\nconfig = other.ini\n' >configkey.ini
+printf 'lr = 0.1\ndk = 4\nlr = 0.2\n' >twice.ini
 
 # sweep configs: a good one, and one per bad [grid]/[run] value
 sweep_ini() {  # sweep_ini FILE GRID_LINES RUN_LINES
@@ -57,7 +59,10 @@ sweep_ini grid_dk_negative.ini 'dk = 2 -4' ''
 sweep_ini grid_dk_fraction.ini 'dk = 2.5' ''
 sweep_ini grid_dk_overflow.ini 'dk = 99999999999999999999' ''
 sweep_ini grid_dk_empty.ini 'dk =' ''
-sweep_ini grid_no_dk.ini 'seed = 0' ''
+sweep_ini grid_and_run.ini 'dk = 2\nseed = 0 1' 'seed = 3'
+sweep_ini grid_repeated.ini 'dk = 2\nlr = 0.01 1e-2' ''
+sweep_ini run_config_key.ini 'dk = 2' 'config = other.ini'
+printf '[grid]\ndk = 2\n[sweeps]\nname = x\n' >sweep_badsection.ini
 sweep_ini grid_scale.ini 'dk = 2\nscale = sqrt cubic' ''
 sweep_ini grid_task.ini 'dk = 2\ntask = teacher nope' ''
 sweep_ini grid_seed.ini 'dk = 2\nseed = 0 zz' ''
@@ -261,7 +266,21 @@ bad "train: unknown config key" bogus.ini bogus -- train --out new.h5 --config b
 bad "train: config value of the wrong type" badvalue.ini abc -- train --out new.h5 --config badvalue.ini
 bad "train: config with a bad learning rate" lr -- train --out new.h5 --config badlr.ini
 bad "train: config with a non-INI line" garbage.ini -- train --out new.h5 --config garbage.ini
-bad "train: config with an unknown section" badsection.ini train.dk -- train --out new.h5 --config badsection.ini
+bad "train: config with an unknown section" badsection.ini '[train]' -- train --out new.h5 --config badsection.ini
+bad "train: config = inside the INI" config -- train --out new.h5 --config configkey.ini
+bad "train: a key given twice in the INI" twice.ini lr -- train --out new.h5 --config twice.ini
+bad "train: --dk 0" dk -- train --out new.h5 --dk 0
+bad "train: --optimizer adamw with --beta2 1" beta2 -- train --out new.h5 --optimizer adamw --beta2 1
+bad "train: --schedule unknown" linear -- train --out new.h5 --schedule linear
+bad "train: --min-lr above --lr" min-lr -- train --out new.h5 --schedule cosine --lr 0.01 --min-lr 0.1
+bad "train: --warmup-steps beyond --steps" warmup -- train --out new.h5 --steps 10 --warmup-steps 11
+bad "train: --clip-grad-norm negative" clip-grad-norm -- train --out new.h5 --clip-grad-norm -1
+bad "train: --weight-decay nan" weight-decay -- train --out new.h5 --weight-decay nan
+bad "train: --eval-batches 0" eval-batches -- train --out new.h5 --eval-batches 0
+bad "train: --causal maybe" causal maybe -- train --out new.h5 --causal=maybe
+bad "train: --name with a control character" control -- train --out new.h5 --name "$(printf 'a\tb')"
+bad "train: --name too long" 200 -- train --out new.h5 --name "$(printf 'x%.0s' $(seq 1 201))"
+bad "train: same name, different configuration" 'lr = 0.01' 'lr = 0.03' -- train "${TINY[@]}" --run taken --lr 0.03 --out existing.h5
 bad "train: config file does not exist" missing.ini -- train --out new.h5 --config missing.ini
 bad "train: config is a directory" adir -- train --out new.h5 --config adir
 
@@ -290,7 +309,12 @@ bad "sweep: [grid] dk negative" dk -4 -- sweep --config grid_dk_negative.ini --o
 bad "sweep: [grid] dk fraction" dk 2.5 -- sweep --config grid_dk_fraction.ini --out new.h5
 bad "sweep: [grid] dk overflow" dk 99999999999999999999 -- sweep --config grid_dk_overflow.ini --out new.h5
 bad "sweep: [grid] dk empty" dk -- sweep --config grid_dk_empty.ini --out new.h5
-bad "sweep: [grid] dk missing" dk -- sweep --config grid_no_dk.ini --out new.h5
+bad "sweep: a key both in [run] and [grid]" seed -- sweep --config grid_and_run.ini --out new.h5
+bad "sweep: a repeated grid value" lr 1e-2 -- sweep --config grid_repeated.ini --out new.h5
+bad "sweep: config = inside the INI" config -- sweep --config run_config_key.ini --out new.h5
+bad "sweep: unknown section" sweeps -- sweep --config sweep_badsection.ini --out new.h5
+bad "sweep: --name template with an unknown placeholder" nope -- sweep --config sweep_ok.ini --out new.h5 --name '{nope}'
+bad "sweep: --name template that gives two runs one name" '{dk}' -- sweep --config sweep_ok.ini --out new.h5 --name 'same'
 bad "sweep: [grid] unknown scale" cubic -- sweep --config grid_scale.ini --out new.h5
 bad "sweep: [grid] unknown task" nope -- sweep --config grid_task.ini --out new.h5
 bad "sweep: [grid] seed not a number" seed zz -- sweep --config grid_seed.ini --out new.h5

@@ -95,7 +95,7 @@ BG=$!
 wait_for_handlers "$BG"
 # Wait for the first progress line: at least one run has finished.
 for ((i = 0; i < 6000; i++)); do
-  grep -Eq '^  \[[0-9]+/8\]' "$TMP/bg.out" && break
+  grep -Eq '^  \[[1-9][0-9]*/8 runs\]' "$TMP/bg.out" && break
   kill -0 "$BG" 2>/dev/null || break
   sleep 0.005
 done
@@ -149,9 +149,9 @@ echo "a run finished by the rerun equals the same run done by sandbox train"
 # The first run of the grid the first pass did not complete (interrupted, or not started).
 name=$(grep ' complete$' "$TMP/second_pass" | cut -d' ' -f1 | grep -vxF -f <(grep ' complete$' "$TMP/first_pass" | cut -d' ' -f1) | head -n 1)
 [[ -n "$name" ]] || fail "no run was left for the rerun"
-# <task>-dk<d_k>-<scale>-seed<seed>; in the sweep d_v follows d_k.
+# <task>-dk<d_k>-<scale>-seed<seed>; sweep and train share their defaults (d_v among them).
 IFS=- read -r task dk scale seed <<<"$name"
-"$SANDBOX" train --out "$TMP/single.h5" --task "$task" --dk "${dk#dk}" --dv "${dk#dk}" --scale "$scale" \
+"$SANDBOX" train --out "$TMP/single.h5" --task "$task" --dk "${dk#dk}" --scale "$scale" \
   --seed "${seed#seed}" --d-model 16 --seq-len 8 --batch 8 --steps 12000 --log-every 50 --lr 0.01 >/dev/null 2>"$TMP/err" \
   || fail "train $name: exit $?: $(cat "$TMP/err")"
 compare "$A" "$TMP/single.h5" all "$name" >"$TMP/diff" || fail "$name from the resumed sweep differs from sandbox train: $(cat "$TMP/diff")"

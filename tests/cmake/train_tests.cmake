@@ -10,3 +10,8 @@ add_test(NAME train.grad_vs_numpy
          COMMAND bash -c "PY=$(\"$1/experiments/find_python.sh\") && exec \"$PY\" \"$1/tests/py/grad_vs_numpy.py\" \"$2\""
                  grad_vs_numpy ${CMAKE_SOURCE_DIR} $<TARGET_FILE:sandbox>)
 set_tests_properties(train.cli_data_safety train.sweep_resume train.grad_vs_numpy PROPERTIES TIMEOUT 120)
+# Runs identified by their whole configuration: stored config reproduces a run, the identity rule in
+# train/sweep/merge, grids over any option, progress and --version (tests/cli/config_identity_test.sh).
+add_test(NAME train.config_identity
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/config_identity_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+set_tests_properties(train.config_identity PROPERTIES TIMEOUT 300)

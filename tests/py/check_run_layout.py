@@ -28,11 +28,15 @@ import h5py
 import numpy as np
 
 ROOT_STR_ATTRS = ["created_utc", "git_commit", "sandbox_version", "eigen_version", "hdf5_version"]
-RUN_STR_ATTRS = ["task", "model", "scale", "optimizer", "status"]
-RUN_INT_ATTRS = ["d_model", "d_k", "d_v", "d_out", "seq_len", "batch", "steps", "seed", "causal", "log_every"]
-RUN_FLOAT_ATTRS = ["lr", "init_std", "gradcheck_max_error", "wall_seconds"]
+RUN_STR_ATTRS = ["task", "model", "scale", "optimizer", "schedule", "status", "config", "config_hash"]
+RUN_INT_ATTRS = ["d_model", "d_k", "d_v", "d_out", "seq_len", "batch", "steps", "seed", "causal", "log_every",
+                 "warmup_steps", "eval_batches", "eval_every", "gradcheck"]
+RUN_FLOAT_ATTRS = ["lr", "init_std", "gradcheck_max_error", "wall_seconds", "momentum", "beta1", "beta2", "eps",
+                   "weight_decay", "min_lr", "clip_grad_norm", "lr_qk_mult"]
 METRICS = ["loss", "logit_grad/mean", "logit_grad/median", "saturated_fraction", "attn_entropy", "attn_max",
-           "logit_std"]
+           "logit_std", "lr"]
+# The held-out evaluation: a clock of its own (eval/step), one value per evaluation.
+EVAL_SERIES = ["eval/step", "eval/loss"]
 CLASSIFYING_TASKS = {"recall", "sense"}
 
 
@@ -104,10 +108,30 @@ def param_shapes(a):
     return shapes
 
 
+def check_eval(run, a, c):
+    expected = EVAL_SERIES + (["eval/accuracy"] if a["task"] in CLASSIFYING_TASKS else [])
+    names = [n for n in series_names(run) if n.startswith("eval/")]
+    c.check(sorted(expected) == names, f"evaluation series are {names}, expected {sorted(expected)}")
+    if "eval/step" not in run:
+        return
+    steps = run["eval/step"][()]
+    c.check(run["eval/step"].dtype == np.int64, f"eval/step: dtype {run['eval/step'].dtype}, expected int64")
+    c.check(len(steps) >= 1 and steps[0] == 0, f"eval/step {steps.tolist()[:5]} does not start at 0")
+    c.check(bool(np.all(np.diff(steps) > 0)), "eval/step is not strictly increasing")
+    for name in names:
+        c.check(run[name].shape == steps.shape, f"{name}: shape {run[name].shape}, expected {steps.shape} like eval/step")
+        if name != "eval/step":
+            c.check(run[name].dtype == np.float64, f"{name}: dtype {run[name].dtype}, expected float64")
+            c.check(bool(np.all(np.isfinite(run[name][()]))), f"{name} is not finite")
+
+
 def check_series(run, a, c, logged):
-    names = series_names(run)
+    check_eval(run, a, c)
+    names = [n for n in series_names(run) if not n.startswith("eval/")]
     shapes = param_shapes(a)
     expected = ["step"] + METRICS + [f"grad_norm/{p}" for p in shapes]
+    if a["scale"] in ("learned", "qknorm"):
+        expected.append("scale")
     if a["task"] in CLASSIFYING_TASKS:
         expected.append("accuracy")
     c.check(sorted(expected) == names, f"series are {names}, expected {sorted(expected)}")

@@ -1,14 +1,20 @@
 // `sandbox sweep`: a grid of runs from an INI file into one HDF5 file, resumable, parallel and shardable.
 //
-// The INI file has two sections:
-//   [grid]  task = teacher recall      dk = 1 2 4 8      scale = none sqrt      seed = 0 1 2
-//   [run]   any `sandbox train` option, e.g. d-model = 64, steps = 200, lr = 0.01
-// (lists are separated by spaces or commas; dv, when not set, follows dk).
+// The INI file has up to three sections:
+//   [grid]   any `sandbox train` option with a list of values: lr = 0.001 0.003 0.01   dk = 8, 16
+//   [run]    any `sandbox train` option with one value: d-model = 64, steps = 200
+//   [sweep]  name = a run-name template, e.g. {task}-dk{dk}-{scale}-lr{lr}-s{seed}
+// The grid is the product of its axes; options in neither section take the defaults of `sandbox train`.
+// On the command line, --grid.KEY and --run.KEY override the file.
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <cstdio>
-#include <sstream>
+#include <map>
 #include <thread>
 
+#include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/stop_signal.hpp"
@@ -18,90 +24,104 @@
 namespace sbx::cli {
 namespace {
 
-std::vector<std::string> split_list(const std::string& key, const std::string& text) {
-  std::string spaced = text;
-  for (char& c : spaced)
-    if (c == ',') c = ' ';
-  std::istringstream in(spaced);
-  std::vector<std::string> items;
-  for (std::string item; in >> item;) items.push_back(item);
-  if (items.empty()) throw UserError("sweep config: [grid] " + key + " is empty");
-  return items;
-}
+// key → (value, where it was given), from the file and then from the command line (which wins).
+using Values = std::map<std::string, std::pair<std::string, std::string>>;
 
-std::vector<long> split_numbers(const std::string& key, const std::string& text) {
-  std::vector<long> numbers;
-  for (const std::string& item : split_list(key, text)) {
-    size_t used = 0;
-    long value = 0;
-    try {
-      value = std::stol(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
+SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm, std::string name_template) {
+  Values run, grid;
+  if (!config_file.empty()) {
+    const IniFile ini = read_ini(config_file, {"grid", "run", "sweep"});
+    for (const IniEntry& e : ini.entries) {
+      if (e.section == "sweep") {
+        if (e.key != "name") throw UserError(ini.where(e) + ": unknown key '" + e.key + "' in [sweep] (it takes name)");
+        if (name_template.empty()) name_template = e.value;
+        continue;
+      }
+      if (!find_run_option(e.key) && e.key != "no-gradcheck")
+        throw UserError(ini.where(e) + ": unknown option '" + e.key + "' in [" + e.section + "]");
+      (e.section == "grid" ? grid : run)[e.key] = {e.value, ini.where(e)};
     }
-    if (used != item.size()) throw UserError("sweep config: [grid] " + key + ": '" + item + "' is not a whole number");
-    numbers.push_back(value);
   }
-  return numbers;
+  for (const auto& [key, value] : given_run_options(vm, "run.")) run[key] = {value, "--run." + key};
+  for (const auto& [key, value] : given_run_options(vm, "grid.")) grid[key] = {value, "--grid." + key};
+
+  SweepGrid result;
+  result.name_template = name_template;
+  for (const auto& [key, given] : run) {
+    const std::string canonical = key == "no-gradcheck" ? "gradcheck" : key;
+    if (grid.count(canonical))
+      throw UserError(given.second + ": " + canonical + " is both a fixed [run] setting and a [grid] axis (" +
+                      grid[canonical].second + "); give it in one place");
+    apply_run_option(result.base, key, given.first, given.second);
+  }
+  for (const auto& [key, given] : grid) {
+    if (key == "no-gradcheck") throw UserError(given.second + ": use gradcheck = true false as a grid axis");
+    result.add_axis(key, given.first, given.second);
+  }
+  return result;
 }
 
 }  // namespace
 
 int run_sweep(const Args& args) {
-  std::string config_file, out, shard_text = "0/1", tasks = "teacher", d_ks, scales = "none sqrt", seeds = "0";
+  std::string config_file, out, shard_text = "0/1", name_template;
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  bool quiet = false;
-  SweepGrid grid;
-  grid.base.d_v = 0;  // 0: follow d_k
+  bool quiet = false, overwrite = false;
   po::options_description options("sweep options");
   options.add_options()
-      ("config", po::value(&config_file), "INI file with a [grid] and a [run] section")
+      ("config", po::value(&config_file), "INI file with [grid], [run] and [sweep] sections")
       ("out", po::value(&out), "HDF5 file the runs are added to (created if missing)")
       ("jobs", po::value(&jobs)->default_value(jobs), "runs in parallel (default: all cores)")
       ("shard", po::value(&shard_text)->default_value(shard_text), "run only part i of N of the grid, as i/N")
-      ("quiet", po::bool_switch(&quiet), "print only the final line")
-      ("grid.task", po::value(&tasks)->default_value(tasks), "tasks (INI [grid] task)")
-      ("grid.dk", po::value(&d_ks), "d_k values (INI [grid] dk)")
-      ("grid.scale", po::value(&scales)->default_value(scales), "scale modes (INI [grid] scale)")
-      ("grid.seed", po::value(&seeds)->default_value(seeds), "seeds (INI [grid] seed)");
-  add_run_options(options, grid.base, "run.");
+      ("name", po::value(&name_template), "run-name template (overrides [sweep] name), e.g. {task}-lr{lr}-s{seed}")
+      ("overwrite", po::bool_switch(&overwrite), "redo runs whose stored configuration differs from the grid's")
+      ("quiet", po::bool_switch(&quiet), "print only the final line");
+  po::options_description run_options_section("fixed settings (INI [run]); each also as --grid.KEY with a list of values (INI [grid])");
+  add_run_options(run_options_section, "run.");
+  po::options_description grid_options_section("grid axes");
+  add_run_options(grid_options_section, "grid.");
+  options.add(run_options_section);
+  options.add(grid_options_section);
   po::variables_map vm;
-  if (!parse_options("sweep", args, options, vm, "config")) return 0;
-  finish_run_options(vm, grid.base, "run.");
+  if (!parse_options("sweep", args, options, vm)) return 0;
   if (config_file.empty()) throw UserError("sandbox sweep: --config FILE.ini is required");
   if (out.empty()) throw UserError("sandbox sweep: --out FILE.h5 is required");
-  if (d_ks.empty()) throw UserError(config_file + ": [grid] dk is missing");
   if (jobs < 1 || jobs > 1024) throw UserError("sandbox sweep: --jobs must be in 1..1024");
-  grid.tasks = split_list("task", tasks);
-  grid.scales = split_list("scale", scales);
-  grid.d_ks = split_numbers("dk", d_ks);
-  grid.seeds = split_numbers("seed", seeds);
+  const SweepGrid grid = build_grid(config_file, vm, name_template);
   const Shard shard = Shard::parse(shard_text);
 
   io::check_can_save(out, {}, true);
-  const SweepPlan plan = plan_sweep(grid, shard, out);  // validates every run's configuration
+  const SweepPlan plan = plan_sweep(grid, shard, out, overwrite);  // validates every run's configuration
   if (!quiet)
     std::printf("sweep: %zu runs to do, %zu already complete in %s, %d jobs\n", plan.to_run.size(), plan.skipped.size(),
                 out.c_str(), jobs);
   std::fflush(stdout);
 
   install_stop_handlers();
+  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+  ProgressLine line(!quiet, terminal);
   const auto started = std::chrono::steady_clock::now();
-  auto last_print = started;
   const auto statuses = run_sweep(plan, out, jobs, stop_requested, [&](const SweepProgress& p) {
-    const auto now = std::chrono::steady_clock::now();
-    if (quiet || (p.done != p.total && std::chrono::duration<double>(now - last_print).count() < 1.0)) return;
-    last_print = now;
-    std::printf("  [%zu/%zu] %.1f s  last: %s (%s)\n", p.done, p.total,
-                std::chrono::duration<double>(now - started).count(), p.last->record.name.c_str(), status_name(p.last->status));
-    std::fflush(stdout);
+    // Off a terminal, a line when runs finish (at most one a second), and while long runs are in flight
+    // one every 10 seconds.
+    if (!p.last && !line.terminal() && line.seconds_since_print() < 10.0) return;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double fraction = p.steps_total > 0 ? static_cast<double>(p.steps_done) / static_cast<double>(p.steps_total) : 0.0;
+    const double eta = fraction > 0 ? seconds * (1.0 - fraction) / fraction : NAN;
+    char text[256];
+    std::snprintf(text, sizeof text, "  [%zu/%zu runs] %.1f runs/s, %s elapsed, ETA %s%s%s", p.done, p.total,
+                  seconds > 0 ? static_cast<double>(p.done) / seconds : 0.0, format_duration(seconds).c_str(),
+                  format_duration(eta).c_str(), p.last ? "  last: " : "",
+                  p.last ? (p.last->record.name + " (" + status_name(p.last->status) + ")").c_str() : "");
+    line.update(text, p.done == p.total && p.last);
   });
-  size_t complete = 0, diverged = 0, interrupted = 0;
+  line.finish();
+  size_t complete = 0, diverged = 0;
   for (RunStatus s : statuses) {
     complete += s == RunStatus::Complete;
     diverged += s == RunStatus::Diverged;
   }
-  interrupted = statuses.size() - complete - diverged;
+  const size_t interrupted = statuses.size() - complete - diverged;
   std::printf("sweep: %zu complete, %zu diverged, %zu interrupted or not started, %zu skipped; %.1f s; saved to %s\n",
               complete, diverged, interrupted, plan.skipped.size(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), out.c_str());

@@ -1,43 +1,87 @@
 // `sandbox train`: one run, logged into an HDF5 file under /runs/<name>.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 
+#include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
 #include "experiments/src/io/run_file.hpp"
+#include "experiments/src/train/run_identity.hpp"
 #include "experiments/src/train/stop_signal.hpp"
 #include "experiments/src/train/trainer.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::cli {
+namespace {
+
+// Refuses a name the file already holds, unless it is to be overwritten; a different configuration is
+// named by its first differing option.
+void check_name_is_free(const std::string& out, const RunConfig& config) {
+  for (const io::StoredRun& stored : io::stored_runs(out)) {
+    if (stored.name != config.name()) continue;
+    if (const auto conflict = identity_conflict(out, stored, config_text(config))) throw UserError(*conflict);
+    throw UserError(out + ": run '" + stored.name + "' is already in the file with the same configuration (use --overwrite to redo it)");
+  }
+}
+
+}  // namespace
 
 int run_train(const Args& args) {
-  RunConfig config;
-  std::string out, config_file;
-  bool overwrite = false;
+  std::string out, config_file, name;
+  bool overwrite = false, progress = false;
   po::options_description options("train options");
-  add_run_options(options, config);
+  add_run_options(options);
   options.add_options()
       ("out", po::value(&out), "HDF5 file to add the run to (created if missing)")
-      ("run", po::value(&config.run_name), "run name (default <task>-dk<d_k>-<scale>-seed<seed>)")
+      ("name", po::value(&name), "run name, or a template of {option} placeholders, e.g. {task}-lr{lr}-s{seed} "
+                                 "(default: {task}-dk{dk}-{scale}-seed{seed})")
+      ("run", po::value(&name), "the same as --name")
       ("overwrite", po::bool_switch(&overwrite), "replace a run of the same name in the file")
-      ("config", po::value(&config_file), "INI file with any of these options (the command line wins)");
+      ("config", po::value(&config_file), "INI file of 'option = value' lines, e.g. a run's stored `config` "
+                                          "attribute (the command line wins)")
+      ("progress", po::bool_switch(&progress), "show progress even when stdout is not a terminal");
   po::variables_map vm;
-  if (!parse_options("train", args, options, vm, "config")) return 0;
-  finish_run_options(vm, config);
+  if (!parse_options("train", args, options, vm)) return 0;
+  RunConfig config;
+  if (!config_file.empty()) {
+    const IniFile ini = read_ini(config_file, {""});
+    for (const IniEntry& e : ini.entries) apply_run_option(config, e.key, e.value, ini.where(e));
+  }
+  for (const auto& [key, value] : given_run_options(vm)) apply_run_option(config, key, value, "");
+  if (!name.empty()) {
+    config.run_name = expand_name_template(name, config);
+    check_run_name(config.run_name);
+  }
   if (out.empty()) throw UserError("sandbox train: --out FILE.h5 is required");
   config.validate();
-  io::check_can_save(out, {config.name()}, overwrite);
+  io::check_can_save(out, {}, /*overwrite=*/true);
+  if (!overwrite) check_name_is_free(out, config);
 
   install_stop_handlers();
-  RunOutcome outcome = train_run(config, stop_requested);
+  ProgressLine line(progress || ::isatty(STDOUT_FILENO) == 1, ::isatty(STDOUT_FILENO) == 1);
+  const auto started = std::chrono::steady_clock::now();
+  const long steps = config.steps;
+  RunOutcome outcome = train_run(config, stop_requested, [&](long done, double loss) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+    char text[160];
+    std::snprintf(text, sizeof text, "step %ld/%ld  loss %.4g  %.1f steps/s  ETA %s", done, steps, loss, rate,
+                  format_duration(rate > 0 ? static_cast<double>(steps - done) / rate : NAN).c_str());
+    line.update(text, done == steps);
+  });
+  line.finish();
   io::save_runs(out, {outcome.record}, overwrite);
 
-  const auto& steps = outcome.record.steps;
-  const auto* loss = &outcome.record.series.front().second;
-  for (const auto& [key, values] : outcome.record.series)
-    if (key == "loss") loss = &values;
-  std::printf("run %s: %s after %ld logged steps, last loss %.6g; saved to %s\n", outcome.record.name.c_str(),
-              status_name(outcome.status), static_cast<long>(steps.size()), loss->empty() ? std::nan("") : loss->back(),
-              out.c_str());
+  auto last = [&](const char* key) {
+    for (const auto& [k, values] : outcome.record.series)
+      if (k == key && !values.empty()) return values.back();
+    return std::nan("");
+  };
+  std::printf("run %s: %s after %ld logged steps, last training loss %.6g, held-out loss %.6g; saved to %s\n",
+              outcome.record.name.c_str(), status_name(outcome.status), static_cast<long>(outcome.record.steps.size()),
+              last("loss"), last("eval/loss"), out.c_str());
   switch (outcome.status) {
     case RunStatus::Complete: return 0;
     case RunStatus::Interrupted: std::fprintf(stderr, "sandbox train: interrupted; the logged steps were saved\n"); return 130;

@@ -1,5 +1,7 @@
 #include "experiments/src/cli/commands.hpp"
 
+#include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
+
 namespace sbx::cli {
 
 const std::vector<Command>& commands() {
@@ -15,5 +17,7 @@ const std::vector<Command>& commands() {
   };
   return all;
 }
+
+std::string version_text() { return std::string("sandbox ") + SANDBOX_VERSION + " (git " + SANDBOX_GIT_COMMIT + ")"; }
 
 }  // namespace sbx::cli

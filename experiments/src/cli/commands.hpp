@@ -16,6 +16,9 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+// "sandbox 0.1.0 (git abc1234)": the version and the commit of the build, as stamped into run files.
+std::string version_text();
+
 int run_train(const Args& args);
 int run_sweep(const Args& args);
 int run_merge(const Args& args);

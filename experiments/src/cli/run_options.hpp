@@ -1,15 +1,25 @@
 #pragma once
-// The options that define one run, shared by `sandbox train` and the sweep's fixed settings.
+// The command-line and INI side of the option table (experiments/src/train/option_table.hpp): one
+// --<key> option per row for `sandbox train`, one --run.<key> and --grid.<key> per row for `sandbox
+// sweep`, and applying INI entries and command-line values to a RunConfig.
+#include <string>
+#include <vector>
+
+#include "experiments/src/cli/ini_file.hpp"
 #include "experiments/src/cli/options.hpp"
-#include "experiments/src/train/run_config.hpp"
+#include "experiments/src/train/option_table.hpp"
 
 namespace sbx::cli {
 
-// Adds --task, --d-model, --dk, --dv, --d-out, --seq-len, --batch, --steps, --scale, --optimizer, --lr,
-// --seed, --causal, --log-every, --no-gradcheck and --init-std, bound to `config`'s fields.
-// With a prefix ("run."), the names are those of an INI section ([run] d-model = 64).
-void add_run_options(po::options_description& options, RunConfig& config, const std::string& prefix = "");
-// After parsing: the switches that are not plain values.
-void finish_run_options(const po::variables_map& vm, RunConfig& config, const std::string& prefix = "");
+// One --<prefix><key> per table row, with its default in the help text. Flags may be given without a
+// value (--causal means --causal=true). Also --<prefix>no-gradcheck, a short form of gradcheck = false.
+void add_run_options(po::options_description& options, const std::string& prefix = "");
+
+// The command-line values of the table's options (those given), as key → text, in table order.
+std::vector<std::pair<std::string, std::string>> given_run_options(const po::variables_map& vm,
+                                                                   const std::string& prefix = "");
+
+// Applies key = value pairs to a configuration. `where` names their origin for messages.
+void apply_run_option(RunConfig& config, const std::string& key, const std::string& value, const std::string& where);
 
 }  // namespace sbx::cli

@@ -40,6 +40,7 @@ void write_run(H5::H5File& file, const RunRecord& run) {
   for (const auto& [key, value] : run.attributes) std::visit([&, &k = key](const auto& v) { set_attr(group, k, v); }, value);
   write_int_vector(group, "step", run.steps);
   for (const auto& [key, values] : run.series) write_vector(group, key, values);
+  for (const auto& [key, values] : run.int_series) write_int_vector(group, key, values);
   for (const auto& [key, m] : run.params_init) write_matrix(group, "params_init/" + key, m);
   for (const auto& [key, m] : run.params_final) write_matrix(group, "params/" + key, m);
 }
@@ -66,6 +67,13 @@ std::vector<double>& RunRecord::series_named(const std::string& key) {
     if (k == key) return v;
   series.emplace_back(key, std::vector<double>{});
   return series.back().second;
+}
+
+std::vector<std::int64_t>& RunRecord::int_series_named(const std::string& key) {
+  for (auto& [k, v] : int_series)
+    if (k == key) return v;
+  int_series.emplace_back(key, std::vector<std::int64_t>{});
+  return int_series.back().second;
 }
 
 void check_can_save(const std::string& path, const std::vector<std::string>& run_names, bool overwrite) {
@@ -98,6 +106,21 @@ void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool
     throw UserError(path + ": cannot write: " + e.getDetailMsg());
   }
   edit.commit();
+}
+
+std::vector<StoredRun> stored_runs(const std::string& path) {
+  std::vector<StoredRun> runs;
+  if (!std::filesystem::exists(path)) return runs;
+  H5Reader reader(path);
+  if (!reader.exists("/runs")) return runs;
+  for (const std::string& name : reader.list_groups("/runs")) {
+    const std::string where = "/runs/" + name;
+    StoredRun run{name, "", ""};
+    if (reader.has_attr(where, "status")) run.status = reader.read_string_attr(where, "status");
+    if (reader.has_attr(where, "config")) run.config = reader.read_string_attr(where, "config");
+    runs.push_back(std::move(run));
+  }
+  return runs;
 }
 
 std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path) {

@@ -23,11 +23,14 @@ struct RunRecord {
   std::vector<std::int64_t> steps;
   // A deque, so that references from series_named() stay valid while more series are added.
   std::deque<std::pair<std::string, std::vector<double>>> series;  // "loss", "grad_norm/W_Q", ...
+  // Series on a clock of their own (the evaluation's "eval/step"), int64.
+  std::deque<std::pair<std::string, std::vector<std::int64_t>>> int_series;
   std::vector<std::pair<std::string, Eigen::MatrixXd>> params_init, params_final;
 
   void set(const std::string& key, AttributeValue value);  // add or replace an attribute
   const AttributeValue* get(const std::string& key) const;
   std::vector<double>& series_named(const std::string& key);  // created empty on first use
+  std::vector<std::int64_t>& int_series_named(const std::string& key);
 };
 
 // Refuses, before any work is done, what saving would refuse: a missing directory, a directory or a
@@ -42,6 +45,13 @@ void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool
 // created_utc (kept when present), git_commit, sandbox_version, eigen_version, hdf5_version: the root
 // attributes of every file the sandbox writes.
 void write_root_attributes(H5::H5File& file);
+
+// What a file holds under each run name: its status and its stored configuration text (`config`,
+// empty for runs written before configurations were stored). Empty if the file does not exist.
+struct StoredRun {
+  std::string name, status, config;
+};
+std::vector<StoredRun> stored_runs(const std::string& path);
 
 // The status attribute of every run in a file ("complete", "interrupted", "diverged"); empty if the
 // file does not exist. Throws UserError for an unreadable file.

@@ -9,6 +9,8 @@
 namespace sbx {
 namespace {
 
+// task_config() uses the fields as they are: call it on a resolved() configuration.
+
 // The largest amount of memory a run may ask for: the tape keeps a value, an adjoint and saved
 // intermediates for every node, so this is a rough upper bound, not an exact count.
 constexpr double kMaxBytes = 8.0 * (1ull << 30);
@@ -17,10 +19,58 @@ void require_positive(const char* name, long value) {
   if (value <= 0) throw UserError(std::string("--") + name + " must be a positive whole number, got " + std::to_string(value));
 }
 
+std::string format_number(double value) {
+  std::ostringstream text;
+  text << value;  // 1e-09 rather than std::to_string's 0.000000
+  return text.str();
+}
+
+void require_positive_real(const char* name, double value) {
+  if (!std::isfinite(value) || value <= 0)
+    throw UserError(std::string("--") + name + " must be a positive finite number, got " + format_number(value));
+}
+
+void require_non_negative_real(const char* name, double value) {
+  if (!std::isfinite(value) || value < 0)
+    throw UserError(std::string("--") + name + " must be 0 or a positive finite number, got " + format_number(value));
+}
+
+void require_unit_interval(const char* name, double value) {
+  if (!(value >= 0 && value < 1)) throw UserError(std::string("--") + name + " must be in [0, 1), got " + format_number(value));
+}
+
 }  // namespace
 
 std::string RunConfig::default_name() const {
-  return task + "-dk" + std::to_string(d_k) + "-" + scale + "-seed" + std::to_string(seed);
+  const RunConfig r = resolved();
+  return r.task + "-dk" + std::to_string(r.d_k) + "-" + r.scale + "-seed" + std::to_string(r.seed);
+}
+
+RunConfig RunConfig::resolved() const {
+  RunConfig r = *this;
+  // d_k "auto" is d_model / heads (one head for now).
+  if (r.d_k == 0) r.d_k = r.d_model;
+  if (r.d_v == 0) r.d_v = r.d_k;
+  if (r.d_k > 0 && r.d_v > 0 && r.d_model > 0 && r.seq_len > 0 && r.batch > 0) {
+    try {
+      r.d_out = models::task_output_width(r.task, r.task_config());
+    } catch (const std::invalid_argument&) {
+      // an unknown task: validate() names it
+    }
+  }
+  if (r.init_std <= 0 && r.d_model > 0) r.init_std = 1.0 / std::sqrt(static_cast<double>(r.d_model));
+  return r;
+}
+
+void check_run_name(const std::string& name) {
+  if (name.empty()) throw UserError("--name: the run name is empty");
+  if (name.size() > 200) throw UserError("--name: the run name is " + std::to_string(name.size()) + " bytes long (at most 200)");
+  if (name == "." || name == "..") throw UserError("--name: '" + name + "' is not a usable run name");
+  for (const char c : name) {
+    if (c == '/') throw UserError("--name: '" + name + "' contains '/' (run names may not)");
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw UserError("--name: the run name contains a control character");
+    if (c == '{' || c == '}') throw UserError("--name: '" + name + "' has an unexpanded brace");
+  }
 }
 
 void RunConfig::validate() const {
@@ -33,27 +83,40 @@ void RunConfig::validate() const {
     throw UserError(std::string("--scale: ") + e.what());
   }
   if (model != "self_attention") throw UserError("--model: unknown model '" + model + "' (training supports self_attention)");
-  if (optimizer != "adam" && optimizer != "sgd") throw UserError("--optimizer: unknown optimizer '" + optimizer + "' (choose adam or sgd)");
+  if (optimizer != "adam" && optimizer != "adamw" && optimizer != "sgd")
+    throw UserError("--optimizer: unknown optimizer '" + optimizer + "' (choose sgd, adam or adamw)");
+  if (schedule != "constant" && schedule != "cosine")
+    throw UserError("--schedule: unknown schedule '" + schedule + "' (choose constant or cosine)");
   require_positive("d-model", d_model);
-  require_positive("dk", d_k);
-  require_positive("dv", d_v);
+  if (d_k < 0) throw UserError("--dk must be a positive whole number or auto, got " + std::to_string(d_k));
+  if (d_v < 0) throw UserError("--dv must be a positive whole number or dk, got " + std::to_string(d_v));
   require_positive("seq-len", seq_len);
   require_positive("batch", batch);
   require_positive("steps", steps);
   require_positive("log-every", log_every);
   if (d_out < 0) throw UserError("--d-out must be 0 (no W^O) or positive, got " + std::to_string(d_out));
-  if (!std::isfinite(lr) || lr <= 0) {
-    std::ostringstream value;
-    value << lr;  // 1e-09 rather than std::to_string's 0.000000
-    throw UserError("--lr must be a positive finite number, got " + value.str());
-  }
-  if (!run_name.empty() && (run_name.find('/') != std::string::npos || run_name == "." || run_name == ".."))
-    throw UserError("--run: '" + run_name + "' is not a usable run name (it may not contain '/' or be '.' or '..')");
-  if (!std::isfinite(init_std) || init_std < 0) throw UserError("--init-std must be 0 (default 1/sqrt(d_model)) or positive");
+  require_positive_real("lr", lr);
+  require_positive_real("eps", eps);
+  require_positive_real("lr-qk-mult", lr_qk_mult);
+  require_unit_interval("beta1", beta1);
+  require_unit_interval("beta2", beta2);
+  require_unit_interval("momentum", momentum);
+  require_non_negative_real("weight-decay", weight_decay);
+  require_non_negative_real("min-lr", min_lr);
+  require_non_negative_real("clip-grad-norm", clip_grad_norm);
+  require_non_negative_real("init-std", init_std);
+  if (min_lr > lr) throw UserError("--min-lr (" + format_number(min_lr) + ") is larger than --lr (" + format_number(lr) + ")");
+  if (warmup_steps < 0) throw UserError("--warmup-steps must be 0 or positive, got " + std::to_string(warmup_steps));
+  if (warmup_steps > steps) throw UserError("--warmup-steps (" + std::to_string(warmup_steps) + ") is larger than --steps (" + std::to_string(steps) + ")");
+  require_positive("eval-batches", eval_batches);
+  if (eval_every < 0) throw UserError("--eval-every must be 0 (only at the start and the end) or positive, got " + std::to_string(eval_every));
+  if (!run_name.empty()) check_run_name(run_name);
   if (seed < 0) throw UserError("--seed must be 0 or positive");
   if ((task == "recall" || task == "sense") && seq_len < 2) throw UserError("--seq-len must be at least 2 for task " + task);
   if (task == "sense" && d_out != 0 && d_out != 2) throw UserError("--d-out: task sense has 2 classes (leave it unset or 2)");
   if (steps > 100'000'000) throw UserError("--steps is absurdly large (" + std::to_string(steps) + ")");
+  const RunConfig r = resolved();
+  const long d_k = r.d_k, d_v = r.d_v, d_out = r.d_out;
   const double rows = static_cast<double>(batch) * static_cast<double>(seq_len);
   const double width = static_cast<double>(d_model) + 3.0 * static_cast<double>(d_k) + 3.0 * static_cast<double>(d_v) +
                        static_cast<double>(d_out);
@@ -66,6 +129,9 @@ void RunConfig::validate() const {
 }
 
 models::AttentionConfig RunConfig::attention() const {
+  const RunConfig r = resolved();
+  const long d_k = r.d_k, d_v = r.d_v;
+  const double init_std = r.init_std;
   models::AttentionConfig a;
   a.d_model = d_model;
   a.d_k = d_k;

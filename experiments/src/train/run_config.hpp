@@ -1,7 +1,13 @@
 #pragma once
 // Everything that defines one training run, as given on the command line, in an INI file or by a sweep.
+//
+// Every field is listed once in the option table (option_table.hpp): its command-line/INI name, its
+// HDF5 attribute, its help text. `sandbox train`, the sweep's [run] and [grid] sections, the stored
+// configuration text and the run-file attributes are all generated from that table, so they cannot
+// disagree about names or defaults. The defaults are the initialisers below.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "models/attention.hpp"
 #include "models/tasks.hpp"
@@ -9,28 +15,58 @@
 namespace sbx {
 
 struct RunConfig {
+  // What is learned
   std::string task = "teacher";
   std::string model = "self_attention";
+  long d_model = 64;
+  long d_k = 16;  // 0: auto, d_model / heads
+  long d_v = 16;  // 0: the same as d_k
+  long d_out = 0;
+  long seq_len = 16;
   std::string scale = "sqrt";
-  long d_model = 64, d_k = 16, d_v = 16, d_out = 0, seq_len = 16, batch = 32, steps = 200;
+  bool causal = false;
+  double init_std = 0.0;  // ≤ 0: 1/√d_model
+  // How it is learned
+  long batch = 32;
+  long steps = 200;
   std::string optimizer = "adam";
   double lr = 1e-2;
+  double momentum = 0.9;  // sgd
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adam, adamw
+  double weight_decay = 0.0;  // L2 for sgd and adam, decoupled for adamw
+  long warmup_steps = 0;
+  std::string schedule = "constant";
+  double min_lr = 0.0;          // cosine: the lr reached at the last step
+  double clip_grad_norm = 0.0;  // ≤ 0: no clipping
+  double lr_qk_mult = 1.0;      // W^Q and W^K learn at lr·lr_qk_mult
   long seed = 0;
-  bool causal = false;
+  // What is measured
+  long eval_batches = 8;
+  long eval_every = 50;
   long log_every = 1;
   bool gradcheck = true;
-  double init_std = 0.0;  // ≤ 0: 1/√d_model
-  std::string run_name;   // empty: default_name()
+
+  std::string run_name;  // not part of the configuration: empty means default_name()
 
   // <task>-dk<d_k>-<scale>-seed<seed>
   std::string default_name() const;
   std::string name() const { return run_name.empty() ? default_name() : run_name; }
-  // Throws UserError naming the first bad value: unknown task/scale/optimizer, sizes ≤ 0, a learning
-  // rate that is not a positive finite number, sizes whose tensors would not fit in memory.
+
+  // The configuration with every automatic value made explicit: d_k "auto" → d_model/heads, d_v "dk"
+  // → d_k, d_out → the task's output width, init_std 0 → 1/√d_model. Training, the stored text and
+  // the attributes use the resolved form, so that the stored text reproduces the run.
+  RunConfig resolved() const;
+
+  // Throws UserError naming the first bad value: unknown task/scale/optimizer/schedule, sizes ≤ 0, a
+  // learning rate that is not a positive finite number, sizes whose tensors would not fit in memory.
   void validate() const;
 
   models::AttentionConfig attention() const;
   models::TaskConfig task_config() const;
 };
+
+// Checks a run name: not empty, no '/', no control characters, not "." or "..", at most 200 bytes.
+// Throws UserError.
+void check_run_name(const std::string& name);
 
 }  // namespace sbx

@@ -1,6 +1,8 @@
 #include "experiments/src/train/sweep.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <sstream>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -9,25 +11,73 @@
 #include <thread>
 
 #include "experiments/src/io/run_file.hpp"
+#include "experiments/src/train/option_table.hpp"
+#include "experiments/src/train/run_identity.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx {
 
+void SweepGrid::add_axis(const std::string& key, const std::string& list, const std::string& where) {
+  const RunOption* option = find_run_option(key);
+  if (!option || key != option->key) throw UserError(where + ": unknown option '" + key + "'");
+  for (const GridAxis& axis : axes)
+    if (axis.key == key) throw UserError(where + ": " + key + " is given twice");
+  std::string spaced = list;
+  for (char& c : spaced)
+    if (c == ',') c = ' ';
+  std::istringstream in(spaced);
+  GridAxis axis{key, {}};
+  for (std::string item; in >> item;) {
+    RunConfig probe = base;
+    try {
+      set_option(probe, *option, item);
+    } catch (const UserError& e) {
+      throw UserError(where + ": " + e.what());
+    }
+    const std::string canonical = option_text(probe, *option);  // 0.01 and 1e-2 are the same value
+    for (const std::string& v : axis.values)
+      if (v == canonical) throw UserError(where + ": " + key + " lists the value " + item + " twice");
+    axis.values.push_back(canonical);
+  }
+  if (axis.values.empty()) throw UserError(where + ": " + key + " has no values");
+  axes.push_back(std::move(axis));
+  // Keep the axes in table order, whatever order they were given in.
+  auto rank = [](const GridAxis& a) {
+    const auto& table = run_options();
+    for (size_t i = 0; i < table.size(); ++i)
+      if (a.key == table[i].key) return i;
+    return table.size();
+  };
+  std::stable_sort(axes.begin(), axes.end(), [&](const GridAxis& a, const GridAxis& b) { return rank(a) < rank(b); });
+}
+
 std::vector<RunConfig> SweepGrid::expand() const {
+  std::vector<std::string> varying;
+  for (const GridAxis& axis : axes)
+    if (axis.values.size() > 1) varying.push_back(axis.key);
   std::vector<RunConfig> runs;
-  for (const std::string& task : tasks)
-    for (long d_k : d_ks)
-      for (const std::string& scale : scales)
-        for (long seed : seeds) {
-          RunConfig c = base;
-          c.task = task;
-          c.d_k = d_k;
-          c.d_v = base.d_v > 0 ? base.d_v : d_k;
-          c.scale = scale;
-          c.seed = seed;
-          c.run_name.clear();
-          runs.push_back(c);
-        }
+  std::vector<size_t> index(axes.size(), 0);  // an odometer over the axes, the last one fastest
+  for (;;) {
+    RunConfig c = base;
+    for (size_t a = 0; a < axes.size(); ++a) set_option(c, *find_run_option(axes[a].key), axes[a].values[index[a]]);
+    c.run_name = name_template.empty() ? default_sweep_name(c, varying) : expand_name_template(name_template, c);
+    runs.push_back(c);
+    size_t a = axes.size();
+    while (a > 0 && ++index[a - 1] == axes[a - 1].values.size()) index[--a] = 0;
+    if (a == 0) break;
+  }
+  // Two runs under one name would overwrite each other: refuse, naming what tells them apart.
+  std::map<std::string, size_t> first_with_name;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    check_run_name(runs[i].run_name);
+    const auto [it, fresh] = first_with_name.emplace(runs[i].run_name, i);
+    if (fresh) continue;
+    const auto difference = first_difference(config_text(runs[i]), config_text(runs[it->second]));
+    throw UserError("sweep: runs " + std::to_string(it->second) + " and " + std::to_string(i) + " of the grid are both named '" +
+                    runs[i].run_name + "'" +
+                    (difference ? " (they differ in " + difference->key + ": add {" + difference->key + "} to the name template)"
+                                : std::string(" (they are the same configuration: a grid value is repeated)")));
+  }
   return runs;
 }
 
@@ -50,17 +100,27 @@ Shard Shard::parse(const std::string& text) {
   return shard;
 }
 
-SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path) {
-  std::map<std::string, std::string> status;
-  for (const auto& [name, s] : io::run_statuses(out_path)) status[name] = s;
+SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, bool overwrite) {
+  std::map<std::string, io::StoredRun> stored;
+  for (io::StoredRun& run : io::stored_runs(out_path)) stored[run.name] = std::move(run);
   SweepPlan plan;
   const std::vector<RunConfig> all = grid.expand();
   for (size_t i = 0; i < all.size(); ++i) {
     if (static_cast<long>(i % static_cast<size_t>(shard.count)) != shard.index) continue;
     all[i].validate();
-    const auto found = status.find(all[i].name());
+    const auto found = stored.find(all[i].name());
+    if (found == stored.end()) {
+      plan.to_run.push_back(all[i]);
+      continue;
+    }
+    if (const auto conflict = identity_conflict(out_path, found->second, config_text(all[i]))) {
+      if (!overwrite) throw UserError(*conflict);
+      plan.to_run.push_back(all[i]);
+      continue;
+    }
     // A diverged run would diverge again (runs are deterministic): it is a result, kept like a complete one.
-    if (found != status.end() && (found->second == "complete" || found->second == "diverged")) plan.skipped.push_back(all[i].name());
+    const std::string& status = found->second.status;
+    if (status == "complete" || status == "diverged") plan.skipped.push_back(all[i].name());
     else plan.to_run.push_back(all[i]);
   }
   return plan;
@@ -73,6 +133,7 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
   const size_t total = plan.to_run.size();
   std::vector<RunStatus> statuses(total, RunStatus::Interrupted);
   std::atomic<size_t> next{0};
+  std::atomic<long> steps_done{0};
   std::mutex mutex;
   std::condition_variable finished_cv;
   std::deque<std::pair<size_t, RunOutcome>> finished;
@@ -88,7 +149,7 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
       const size_t i = next.fetch_add(1);
       if (i >= total || stop()) break;  // stopped: take no new run
       try {
-        RunOutcome outcome = train_run(plan.to_run[i], stop);
+        RunOutcome outcome = train_run(plan.to_run[i], stop, [&](long, double) { steps_done.fetch_add(1); });
         std::lock_guard lock(mutex);
         finished.emplace_back(i, std::move(outcome));
       } catch (...) {
@@ -117,6 +178,7 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
   };
   SweepProgress progress;
   progress.total = total;
+  for (const RunConfig& c : plan.to_run) progress.steps_total += c.steps;
   try {
     std::unique_lock lock(mutex);
     while (running > 0 || !finished.empty()) {
@@ -128,11 +190,15 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
         statuses[i] = outcome.status;
         progress.done += 1;
         progress.last = &outcome;
+        progress.steps_done = steps_done.load();
         on_progress(progress);
+        progress.last = nullptr;
         pending.push_back(std::move(outcome.record));
         lock.lock();
       }
       lock.unlock();
+      progress.steps_done = steps_done.load();
+      on_progress(progress);  // a periodic update while runs are in flight
       if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_save).count() >= save_every_seconds) save();
       lock.lock();
     }

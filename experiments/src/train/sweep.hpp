@@ -1,6 +1,6 @@
 #pragma once
-// A sweep: the grid task × d_k × scale × seed over fixed settings, run in parallel worker threads while
-// one thread (the caller's) writes HDF5. Runs are deterministic given their configuration, so the
+// A sweep: the product of any number of option axes over fixed settings, run in parallel worker threads
+// while one thread (the caller's) writes HDF5. Runs are deterministic given their configuration, so the
 // results do not depend on the number of threads.
 #include <functional>
 #include <string>
@@ -11,12 +11,23 @@
 
 namespace sbx {
 
-struct SweepGrid {
-  std::vector<std::string> tasks, scales;
-  std::vector<long> d_ks, seeds;
-  RunConfig base;  // everything that is not on the grid
+// One option that takes several values; `values` are in canonical text form (option_text).
+struct GridAxis {
+  std::string key;
+  std::vector<std::string> values;
+};
 
-  // In a fixed order (task, d_k, scale, seed), so that shards and reruns agree on what run i is.
+struct SweepGrid {
+  RunConfig base;               // everything that is not on the grid
+  std::vector<GridAxis> axes;   // in option-table order
+  std::string name_template;    // empty: default_sweep_name() over the axes with more than one value
+
+  // Adds an axis from a list of values (separated by spaces or commas). Throws UserError for an unknown
+  // option, a value of the wrong kind, a repeated value or an empty list; `where` names the origin.
+  void add_axis(const std::string& key, const std::string& list, const std::string& where);
+
+  // The product of the axes, first axis (in table order) outermost, in a fixed order so that shards and
+  // reruns agree on what run i is; every run named. Throws UserError when two runs get the same name.
   std::vector<RunConfig> expand() const;
 };
 
@@ -30,16 +41,20 @@ struct SweepPlan {
   std::vector<std::string> skipped;   // complete (or diverged) runs already in the file
 };
 
-// Which runs of this shard still need running, given what the output file holds.
-SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path);
+// Which runs of this shard still need running, given what the output file holds. A run of the same
+// name whose stored configuration differs is refused (UserError naming the first differing option)
+// unless `overwrite`, which redoes it.
+SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, bool overwrite = false);
 
 struct SweepProgress {
   size_t done = 0, total = 0;
-  const RunOutcome* last = nullptr;
+  const RunOutcome* last = nullptr;  // the run that just finished; nullptr on a periodic update
+  long steps_done = 0, steps_total = 0;  // optimizer steps over all planned runs, finished or in flight
 };
 
 // Runs the plan with `jobs` worker threads, saving finished runs to `out_path` in batches (at most every
-// `save_every_seconds`, and at the end). Returns the outcomes in plan order.
+// `save_every_seconds`, and at the end). `on_progress` is called when a run finishes and about four
+// times a second in between. Returns the outcomes in plan order.
 std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, int jobs,
                                  const std::function<bool()>& should_stop,
                                  const std::function<void(const SweepProgress&)>& on_progress,

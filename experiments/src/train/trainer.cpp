@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "autodiff/optim.hpp"
+#include "experiments/src/train/evaluation.hpp"
+#include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/training_step.hpp"
 #include "models/model_checks.hpp"
 
@@ -12,30 +14,29 @@ namespace sbx {
 namespace {
 
 std::unique_ptr<ad::Optimizer> make_optimizer(const RunConfig& c) {
-  if (c.optimizer == "sgd") return std::make_unique<ad::Sgd>(c.lr, 0.9);
-  return std::make_unique<ad::Adam>(c.lr);
-}
-
-void set_attributes(io::RunRecord& r, const RunConfig& c, const models::AttentionConfig& a) {
-  r.set("task", c.task);
-  r.set("model", c.model);
-  r.set("scale", c.scale);
-  r.set("d_model", int64_t{c.d_model});
-  r.set("d_k", int64_t{c.d_k});
-  r.set("d_v", int64_t{c.d_v});
-  r.set("d_out", int64_t{a.d_out});
-  r.set("seq_len", int64_t{c.seq_len});
-  r.set("batch", int64_t{c.batch});
-  r.set("steps", int64_t{c.steps});
-  r.set("optimizer", c.optimizer);
-  r.set("lr", c.lr);
-  r.set("seed", int64_t{c.seed});
-  r.set("causal", int64_t{c.causal ? 1 : 0});
-  r.set("log_every", int64_t{c.log_every});
-  r.set("init_std", a.init_std > 0 ? a.init_std : 1.0 / std::sqrt(static_cast<double>(c.d_model)));
+  if (c.optimizer == "sgd") return std::make_unique<ad::Sgd>(c.lr, c.momentum);
+  return std::make_unique<ad::Adam>(c.lr, c.beta1, c.beta2, c.eps);
 }
 
 }  // namespace
+
+void set_config_attributes(io::RunRecord& record, const RunConfig& config) {
+  const RunConfig resolved = config.resolved();
+  for (const RunOption& o : run_options()) {
+    std::visit(
+        [&](auto member) {
+          const auto& value = resolved.*member;
+          using T = std::decay_t<decltype(value)>;
+          if constexpr (std::is_same_v<T, long>) record.set(o.attr, int64_t{value});
+          else if constexpr (std::is_same_v<T, bool>) record.set(o.attr, int64_t{value ? 1 : 0});
+          else record.set(o.attr, value);
+        },
+        o.field);
+  }
+  const std::string text = config_text(resolved);
+  record.set("config", text);
+  record.set("config_hash", config_hash(text));
+}
 
 const char* status_name(RunStatus status) {
   switch (status) {
@@ -46,13 +47,14 @@ const char* status_name(RunStatus status) {
   return "unknown";
 }
 
-RunOutcome train_run(const RunConfig& config, const std::function<bool()>& should_stop) {
-  config.validate();
+RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& should_stop, const StepCallback& on_step) {
+  requested.validate();
+  const RunConfig config = requested.resolved();
   RunOutcome out;
   io::RunRecord& record = out.record;
   record.name = config.name();
   const models::AttentionConfig attention_config = config.attention();
-  set_attributes(record, config, attention_config);
+  set_config_attributes(record, config);
 
   // The run checks its own model (same scale, mask and W^O) on small distinct shapes first.
   double gradcheck_error = std::nan("");
@@ -68,6 +70,7 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
   const auto task = models::make_task(config.task, config.task_config());
   const auto optimizer = make_optimizer(config);
   TrainingStep step(model, *task, *optimizer);
+  Evaluator evaluator(config.task, config.task_config(), config.eval_batches);
   const auto parameters = model.parameters();
   for (const ad::Parameter* p : parameters) record.params_init.emplace_back(p->name, p->value);
 
@@ -82,6 +85,21 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
   auto& attn_max = record.series_named("attn_max");
   auto& logit_std = record.series_named("logit_std");
   std::vector<double>* accuracy = task->classifies() ? &record.series_named("accuracy") : nullptr;
+  auto& lr_series = record.series_named("lr");
+  ad::Parameter* log_scale = model.find("scale");
+  std::vector<double>* scale_series = log_scale ? &record.series_named("scale") : nullptr;
+  // The evaluation, on its own clock: eval/step counts the updates applied before it (0: at init).
+  auto& eval_step = record.int_series_named("eval/step");
+  auto& eval_loss = record.series_named("eval/loss");
+  std::vector<double>* eval_accuracy = task->classifies() ? &record.series_named("eval/accuracy") : nullptr;
+  auto evaluate = [&](long updates) {
+    const EvalResult e = evaluator.evaluate(model);
+    eval_step.push_back(updates);
+    eval_loss.push_back(e.loss);
+    if (eval_accuracy) eval_accuracy->push_back(e.accuracy);
+  };
+  evaluate(0);
+  long updates = 0;
 
   const auto started = std::chrono::steady_clock::now();
   for (long t = 0; t < config.steps; ++t) {
@@ -90,6 +108,8 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
       break;
     }
     const bool log_this = t % config.log_every == 0 || t == config.steps - 1;
+    const double lr_now = config.lr;
+    const double scale_now = log_scale ? std::exp(log_scale->value(0, 0)) : 0.0;
     step.run(log_this);
     const StepMeasurement& m = step.measurement();
     if (!step.finite()) {
@@ -104,8 +124,13 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
       out.message = "diverged at step " + std::to_string(t) + ": " + what + " is " + (std::isnan(value) ? "NaN" : "infinite");
       break;
     }
+    updates = t + 1;
+    if (on_step) on_step(updates, m.loss);
+    if (config.eval_every > 0 && updates % config.eval_every == 0 && updates != config.steps) evaluate(updates);
     if (!log_this) continue;
     record.steps.push_back(t);
+    lr_series.push_back(lr_now);
+    if (scale_series) scale_series->push_back(scale_now);
     loss.push_back(m.loss);
     for (size_t i = 0; i < parameters.size(); ++i) grad_norm_series[i]->push_back(m.grad_norms[i]);
     logit_grad_mean.push_back(m.attention.logit_grad_mean);
@@ -116,6 +141,8 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
     logit_std.push_back(m.attention.logit_std);
     if (accuracy) accuracy->push_back(m.accuracy);
   }
+  // The final evaluation, with the parameters the run ends with (unless the last one already was).
+  if (out.status != RunStatus::Diverged && (eval_step.empty() || eval_step.back() != updates)) evaluate(updates);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);
   record.set("wall_seconds", wall);

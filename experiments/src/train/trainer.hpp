@@ -18,8 +18,16 @@ struct RunOutcome {
   std::string message;  // for diverged runs: the step and the quantity that went non-finite
 };
 
+// Called after every step with the number of steps done and that step's training loss (progress lines).
+using StepCallback = std::function<void(long steps_done, double loss)>;
+
 // `should_stop` is polled at every step boundary; when it returns true the run ends "interrupted" with
 // what it has logged so far.
-RunOutcome train_run(const RunConfig& config, const std::function<bool()>& should_stop);
+RunOutcome train_run(const RunConfig& config, const std::function<bool()>& should_stop,
+                     const StepCallback& on_step = nullptr);
+
+// The attributes every run stores: each option of the table under its attribute name (resolved values;
+// flags as int64 0/1), `config` (the canonical configuration text) and `config_hash`.
+void set_config_attributes(io::RunRecord& record, const RunConfig& config);
 
 }  // namespace sbx

@@ -1,0 +1,31 @@
+#include "experiments/src/train/evaluation.hpp"
+
+namespace sbx {
+
+Evaluator::Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches) {
+  task_config.stream = kEvalStream;
+  task_ = models::make_task(task_name, task_config);
+  batches_.resize(static_cast<size_t>(batches));
+  for (models::Batch& b : batches_) task_->next_batch(b);
+}
+
+EvalResult Evaluator::evaluate(models::Attention& model) {
+  EvalResult result;
+  double right = 0.0, labelled = 0.0;
+  for (const models::Batch& b : batches_) {
+    tape_.reset();
+    const models::AttentionNodes nodes = model.forward(tape_, tape_.constant(b.x), b.batch);
+    result.loss += task_->loss(tape_, nodes.output, b).value()(0, 0);
+    if (task_->classifies()) {
+      double rows = 0.0;
+      for (int label : b.labels) rows += label >= 0 ? 1.0 : 0.0;
+      right += models::Task::accuracy(nodes.output.value(), b.labels) * rows;
+      labelled += rows;
+    }
+  }
+  result.loss /= static_cast<double>(batches_.size());
+  result.accuracy = labelled > 0 ? right / labelled : 0.0;
+  return result;
+}
+
+}  // namespace sbx

@@ -1,0 +1,38 @@
+#pragma once
+// Held-out evaluation: a fixed set of batches drawn once, at the start of a run, from a stream of the task
+// that is independent of the training batches and of the model (TaskConfig::stream), and a forward pass
+// over all of them with the current parameters. Final quality is read from here, not from one training
+// batch.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/attention.hpp"
+#include "models/tasks.hpp"
+
+namespace sbx {
+
+struct EvalResult {
+  double loss = 0.0;      // mean over the evaluation batches of the task's loss
+  double accuracy = 0.0;  // classification tasks: share of all labelled rows predicted right
+};
+
+// The stream number of the evaluation data (see models::TaskConfig::stream).
+inline constexpr uint64_t kEvalStream = 1;
+
+class Evaluator {
+ public:
+  // Draws `batches` batches from stream kEvalStream of the task described by `task_config`.
+  Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches);
+
+  EvalResult evaluate(models::Attention& model);
+  const std::vector<models::Batch>& batches() const { return batches_; }
+
+ private:
+  std::unique_ptr<models::Task> task_;
+  std::vector<models::Batch> batches_;
+  ad::Tape tape_;
+};
+
+}  // namespace sbx

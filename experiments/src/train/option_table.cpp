@@ -1,0 +1,227 @@
+#include "experiments/src/train/option_table.hpp"
+
+#include <charconv>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "experiments/src/user_error.hpp"
+
+namespace sbx {
+namespace {
+
+using R = RunConfig;
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string trim(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  return s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
+}
+
+}  // namespace
+
+const std::vector<RunOption>& run_options() {
+  static const std::vector<RunOption> table = {
+      {"task", "task", "teacher, recall or sense", &R::task},
+      {"model", "model", "self_attention", &R::model},
+      {"d-model", "d_model", "model width d_model", &R::d_model},
+      {"dk", "d_k", "query/key width d_k per head", &R::d_k, "auto"},
+      {"dv", "d_v", "value width d_v per head ('dk': the same as d_k)", &R::d_v, "dk"},
+      {"d-out", "d_out", "output width: W^O is d_v x d_out (0: no W^O for teacher; classes for recall; sense has 2)", &R::d_out},
+      {"seq-len", "seq_len", "sequence length n", &R::seq_len},
+      {"scale", "scale", "logit scale: none, sqrt (1/sqrt d_k), linear (1/d_k), learned or qknorm", &R::scale},
+      {"causal", "causal", "causal mask: query i sees keys j <= i", &R::causal},
+      {"init-std", "init_std", "std of the initial weights (0: 1/sqrt(d_model))", &R::init_std},
+      {"batch", "batch", "sequences per batch", &R::batch},
+      {"steps", "steps", "optimizer steps", &R::steps},
+      {"optimizer", "optimizer", "sgd, adam or adamw", &R::optimizer},
+      {"lr", "lr", "peak learning rate", &R::lr},
+      {"momentum", "momentum", "sgd momentum (0: plain sgd)", &R::momentum},
+      {"beta1", "beta1", "adam/adamw first-moment decay", &R::beta1},
+      {"beta2", "beta2", "adam/adamw second-moment decay", &R::beta2},
+      {"eps", "eps", "adam/adamw epsilon", &R::eps},
+      {"weight-decay", "weight_decay", "weight decay: L2 in the gradient for sgd and adam, decoupled for adamw", &R::weight_decay},
+      {"warmup-steps", "warmup_steps", "linear warm-up steps", &R::warmup_steps},
+      {"schedule", "schedule", "learning-rate schedule after warm-up: constant or cosine", &R::schedule},
+      {"min-lr", "min_lr", "cosine: the learning rate at the last step", &R::min_lr},
+      {"clip-grad-norm", "clip_grad_norm", "clip the global gradient norm to this (0: off)", &R::clip_grad_norm},
+      {"lr-qk-mult", "lr_qk_mult", "learning-rate multiplier of W^Q and W^K (a per-parameter lr, as in muP)", &R::lr_qk_mult},
+      {"seed", "seed", "seed of the initialisation and the training data", &R::seed},
+      {"eval-batches", "eval_batches", "batches in the held-out evaluation set", &R::eval_batches},
+      {"eval-every", "eval_every", "evaluate every N steps (and at the start and the end)", &R::eval_every},
+      {"log-every", "log_every", "log the training metrics every N steps", &R::log_every},
+      {"gradcheck", "gradcheck", "gradient-check the model on small shapes before training", &R::gradcheck},
+  };
+  return table;
+}
+
+const RunOption* find_run_option(const std::string& key) {
+  for (const RunOption& o : run_options())
+    if (key == o.key || key == o.attr) return &o;
+  return nullptr;
+}
+
+std::string option_text(const RunConfig& c, const RunOption& option) {
+  return std::visit(
+      [&](auto member) -> std::string {
+        const auto& value = c.*member;
+        using T = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, long>) {
+          if (value == 0 && option.zero_word) return option.zero_word;
+          return std::to_string(value);
+        } else if constexpr (std::is_same_v<T, double>) {
+          char text[64];
+          const auto [end, ec] = std::to_chars(text, text + sizeof text, value);  // shortest exact form
+          return ec == std::errc() ? std::string(text, end) : "nan";
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return value ? "true" : "false";
+        } else {
+          return value;
+        }
+      },
+      option.field);
+}
+
+void set_option(RunConfig& c, const RunOption& option, const std::string& raw) {
+  const std::string text = trim(raw);
+  const std::string name = std::string("--") + option.key;
+  std::visit(
+      [&](auto member) {
+        auto& value = c.*member;
+        using T = std::decay_t<decltype(value)>;
+        if constexpr (std::is_same_v<T, long>) {
+          if (option.zero_word && text == option.zero_word) {
+            value = 0;
+            return;
+          }
+          long parsed = 0;
+          const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+          if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+            throw UserError(name + ": '" + text + "' is not a whole number" +
+                            (option.zero_word ? std::string(" (or ") + option.zero_word + ")" : std::string()));
+          // 0 stands for the zero word inside RunConfig; as text it is a size of zero, not a request for it.
+          if (option.zero_word && parsed == 0)
+            throw UserError(name + " must be a positive whole number or " + option.zero_word + ", got 0");
+          value = parsed;
+        } else if constexpr (std::is_same_v<T, double>) {
+          double parsed = 0;
+          const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+          if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+            throw UserError(name + ": '" + text + "' is not a number");
+          value = parsed;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          const std::string t = lower(text);
+          if (t == "true" || t == "1" || t == "yes" || t == "on") value = true;
+          else if (t == "false" || t == "0" || t == "no" || t == "off") value = false;
+          else throw UserError(name + ": '" + text + "' is not true or false");
+        } else {
+          if (text.empty()) throw UserError(name + ": empty value");
+          value = text;
+        }
+      },
+      option.field);
+}
+
+std::string config_text(const RunConfig& config) {
+  const RunConfig resolved = config.resolved();
+  std::string text;
+  for (const RunOption& o : run_options()) text += std::string(o.key) + " = " + option_text(resolved, o) + "\n";
+  return text;
+}
+
+std::string config_hash(const std::string& text) {
+  uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a, 64 bit: stable across platforms and versions
+  for (const unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016" PRIx64, hash);
+  return hex;
+}
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> parse_lines(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> entries;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    entries.emplace_back(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
+  }
+  return entries;
+}
+
+}  // namespace
+
+std::optional<OptionDifference> first_difference(const std::string& ours, const std::string& theirs) {
+  const auto a = parse_lines(ours);
+  std::map<std::string, std::string> b;
+  for (auto& [k, v] : parse_lines(theirs)) b[k] = v;
+  for (const auto& [key, value] : a) {
+    const auto found = b.find(key);
+    const std::string other = found == b.end() ? "<missing>" : found->second;
+    if (other != value) return OptionDifference{key, value, other};
+    if (found != b.end()) b.erase(found);
+  }
+  if (!b.empty()) return OptionDifference{b.begin()->first, "<missing>", b.begin()->second};
+  return std::nullopt;
+}
+
+std::string expand_name_template(const std::string& name_template, const RunConfig& config) {
+  const RunConfig resolved = config.resolved();
+  std::string name;
+  for (size_t i = 0; i < name_template.size(); ++i) {
+    if (name_template[i] == '}') throw UserError("--name: '}' without '{' in '" + name_template + "'");
+    if (name_template[i] != '{') {
+      name += name_template[i];
+      continue;
+    }
+    const auto close = name_template.find('}', i);
+    if (close == std::string::npos) throw UserError("--name: unclosed '{' in '" + name_template + "'");
+    const std::string key = name_template.substr(i + 1, close - i - 1);
+    const RunOption* option = find_run_option(key);
+    if (!option) throw UserError("--name: unknown placeholder {" + key + "} (placeholders are option names, e.g. {lr})");
+    name += option_text(resolved, *option);
+    i = close;
+  }
+  return name;
+}
+
+std::string default_sweep_name(const RunConfig& config, const std::vector<std::string>& varying_keys) {
+  const RunConfig resolved = config.resolved();
+  // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on one long concatenation here.
+  std::string name = resolved.task;
+  name += "-dk";
+  name += std::to_string(resolved.d_k);
+  name += "-";
+  name += resolved.scale;
+  for (const RunOption& o : run_options()) {
+    const std::string key = o.key;
+    if (key == "task" || key == "dk" || key == "scale" || key == "seed") continue;
+    bool varies = false;
+    for (const auto& k : varying_keys) varies = varies || k == key;
+    if (!varies) continue;
+    std::string compact;
+    for (char ch : key)
+      if (ch != '-') compact += ch;
+    std::string value = option_text(resolved, o);
+    if (value == "true" || value == "false") value = value == "true" ? "1" : "0";
+    name += "-";
+    name += compact;
+    name += value;
+  }
+  name += "-seed";
+  name += std::to_string(resolved.seed);
+  return name;
+}
+
+}  // namespace sbx
