@@ -6,13 +6,6 @@
 
 namespace ad {
 
-Matrix random_normal(Rng& rng, Eigen::Index rows, Eigen::Index cols, double std) {
-  std::normal_distribution<double> normal(0.0, std);
-  Matrix m(rows, cols);
-  for (Eigen::Index i = 0; i < m.size(); ++i) m(i) = normal(rng);
-  return m;
-}
-
 namespace {
 
 using Inputs = std::vector<Matrix>;

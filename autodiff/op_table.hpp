@@ -5,15 +5,13 @@
 // Input shapes are non-square and pairwise distinct, so a transposed formula cannot pass by accident, and
 // inputs are kept away from kinks (relu at 0) by construction, never by loosening the tolerance.
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "autodiff/gradcheck.hpp"
+#include "autodiff/random.hpp"
 
 namespace ad {
-
-using Rng = std::mt19937_64;
 
 // The row and column counts an entry's generator may vary. A generator given `Shape` draws inputs of
 // those sizes; the table's own fixed shapes come from default_shape().
@@ -33,8 +31,5 @@ Shape default_shape();
 // Random shapes for the property tests: rows, cols and inner are three distinct sizes from 2..7 and batch is
 // in 1..3, so the shapes stay non-square and a transposed formula cannot pass.
 Shape random_shape(Rng& rng);
-
-// Helpers shared with the model tests.
-Matrix random_normal(Rng& rng, Eigen::Index rows, Eigen::Index cols, double std = 1.0);
 
 }  // namespace ad

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "autodiff/op_table.hpp"
 #include "autodiff/ops.hpp"
+#include "autodiff/random.hpp"
 
 namespace models {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "autodiff/op_table.hpp"
+#include "autodiff/random.hpp"
 #include "models/attention.hpp"
 
 namespace models {
