@@ -337,4 +337,83 @@ TEST(Trainer, StoresItsWholeConfigurationAndItsHash) {
   }
 }
 
+// ---- The optimizer settings reach the optimizer (their arithmetic: tests/test_optim.cpp) ---------------
+
+namespace optimizer_wiring {
+
+const Eigen::MatrixXd& param(const sbx::io::RunRecord& r, const std::string& name, bool final) {
+  for (const auto& [k, m] : final ? r.params_final : r.params_init)
+    if (k == name) return m;
+  throw std::runtime_error("no parameter " + name);
+}
+
+TEST(OptimizerWiring, TheLrSeriesFollowsWarmupThenCosine) {
+  RunConfig c = small_run();
+  c.lr = 0.1;
+  c.min_lr = 0.01;
+  c.warmup_steps = 2;
+  c.schedule = "cosine";
+  c.optimizer = "sgd";
+  const auto out = sbx::train_run(c, [] { return false; });
+  std::vector<double> lr;
+  for (const auto& [k, v] : out.record.series)
+    if (k == "lr") lr = v;
+  // t < 2: 0.1·(t+1)/2; then from 0.1 at t = 2 to 0.01 at t = 5 along half a cosine.
+  const double pi = std::acos(-1.0);
+  const std::vector<double> want = {0.05, 0.1, 0.1, 0.01 + 0.09 * (1 + std::cos(pi / 3)) / 2,
+                                    0.01 + 0.09 * (1 + std::cos(2 * pi / 3)) / 2, 0.01};
+  ASSERT_EQ(lr.size(), want.size());
+  for (size_t t = 0; t < want.size(); ++t) EXPECT_NEAR(lr[t], want[t], 1e-15) << "step " << t;
+}
+
+// After one Adam step every entry moves by lr·mult·g/(|g| + ε) ≈ lr·mult: the query/key multiplier shows
+// in the largest move of W_Q and W_K against W_V's.
+TEST(OptimizerWiring, LrQkMultScalesOnlyTheQueryAndKeyProjections) {
+  RunConfig c = small_run();
+  c.steps = 1;
+  c.lr = 0.01;
+  c.lr_qk_mult = 0.25;
+  const auto out = sbx::train_run(c, [] { return false; });
+  auto moved = [&](const char* name) { return (param(out.record, name, true) - param(out.record, name, false)).cwiseAbs().maxCoeff(); };
+  EXPECT_NEAR(moved("W_Q"), 0.0025, 1e-6);
+  EXPECT_NEAR(moved("W_K"), 0.0025, 1e-6);
+  EXPECT_NEAR(moved("W_V"), 0.01, 1e-6);
+}
+
+// One SGD step without momentum moves the parameters by lr·g·(max_norm/N) when N > max_norm: the whole
+// move has norm lr·max_norm.
+TEST(OptimizerWiring, ClippingBoundsTheWholeUpdate) {
+  RunConfig c = small_run();
+  c.steps = 1;
+  c.optimizer = "sgd";
+  c.momentum = 0.0;
+  c.lr = 0.5;
+  c.clip_grad_norm = 1e-3;
+  const auto out = sbx::train_run(c, [] { return false; });
+  double squared = 0.0;
+  for (const auto& [name, m] : out.record.params_final) squared += (m - param(out.record, name, false)).squaredNorm();
+  EXPECT_NEAR(std::sqrt(squared), 0.5 * 1e-3, 1e-15);
+}
+
+// AdamW's decay is decoupled: after one step, AdamW(wd) − Adam(wd = 0) = −lr·wd·p₀ exactly (up to
+// rounding), while Adam(wd) (L2 in the gradient) moves differently.
+TEST(OptimizerWiring, AdamWDecaysDecoupledAdamCoupled) {
+  RunConfig plain = small_run();
+  plain.steps = 1;
+  plain.lr = 0.01;
+  RunConfig adamw = plain, adam_l2 = plain;
+  adamw.optimizer = "adamw";
+  adamw.weight_decay = 0.5;
+  adam_l2.weight_decay = 0.5;
+  const auto a = sbx::train_run(plain, [] { return false; });
+  const auto w = sbx::train_run(adamw, [] { return false; });
+  const auto l = sbx::train_run(adam_l2, [] { return false; });
+  const Eigen::MatrixXd& p0 = param(a.record, "W_V", false);
+  const Eigen::MatrixXd decay = param(w.record, "W_V", true) - param(a.record, "W_V", true);
+  EXPECT_LT((decay + 0.01 * 0.5 * p0).cwiseAbs().maxCoeff(), 1e-15);
+  EXPECT_GT((param(l.record, "W_V", true) - param(w.record, "W_V", true)).cwiseAbs().maxCoeff(), 1e-6);
+}
+
+}  // namespace optimizer_wiring
+
 }  // namespace

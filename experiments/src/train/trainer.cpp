@@ -13,9 +13,16 @@
 namespace sbx {
 namespace {
 
-std::unique_ptr<ad::Optimizer> make_optimizer(const RunConfig& c) {
-  if (c.optimizer == "sgd") return std::make_unique<ad::Sgd>(c.lr, c.momentum);
-  return std::make_unique<ad::Adam>(c.lr, c.beta1, c.beta2, c.eps);
+// The optimizer of a configuration, with W^Q and W^K at lr·lr_qk_mult.
+std::unique_ptr<ad::Optimizer> make_optimizer(const RunConfig& c, models::Attention& model) {
+  std::unique_ptr<ad::Optimizer> optimizer;
+  const ad::AdamConfig adam{c.beta1, c.beta2, c.eps, c.weight_decay};
+  if (c.optimizer == "sgd") optimizer = std::make_unique<ad::Sgd>(c.lr, c.momentum, c.weight_decay);
+  else if (c.optimizer == "adamw") optimizer = std::make_unique<ad::AdamW>(c.lr, adam);
+  else optimizer = std::make_unique<ad::Adam>(c.lr, adam);
+  for (const char* name : {"W_Q", "W_K"})
+    if (const ad::Parameter* p = model.find(name)) optimizer->set_lr_multiplier(*p, c.lr_qk_mult);
+  return optimizer;
 }
 
 }  // namespace
@@ -68,8 +75,11 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   ad::Rng rng(static_cast<uint64_t>(config.seed));
   models::Attention model(attention_config, rng);
   const auto task = models::make_task(config.task, config.task_config());
-  const auto optimizer = make_optimizer(config);
+  const auto optimizer = make_optimizer(config, model);
+  const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
+                                config.steps};
   TrainingStep step(model, *task, *optimizer);
+  step.set_clip_grad_norm(config.clip_grad_norm);
   Evaluator evaluator(config.task, config.task_config(), config.eval_batches);
   const auto parameters = model.parameters();
   for (const ad::Parameter* p : parameters) record.params_init.emplace_back(p->name, p->value);
@@ -108,7 +118,8 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
       break;
     }
     const bool log_this = t % config.log_every == 0 || t == config.steps - 1;
-    const double lr_now = config.lr;
+    const double lr_now = ad::scheduled_lr(schedule, t);
+    optimizer->set_lr(lr_now);
     const double scale_now = log_scale ? std::exp(log_scale->value(0, 0)) : 0.0;
     step.run(log_this);
     const StepMeasurement& m = step.measurement();

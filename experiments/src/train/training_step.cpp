@@ -30,7 +30,10 @@ void TrainingStep::run(bool measure, bool update) {
                                             task_.classifies() ? &batch_.labels : nullptr);
     if (task_.classifies()) measurement_.accuracy = models::Task::accuracy(nodes.output.value(), batch_.labels);
   }
-  if (update && finite_) optimizer_.step(parameters_);
+  if (update && finite_) {
+    if (clip_grad_norm_ > 0) ad::clip_grad_norm(parameters_, clip_grad_norm_);
+    optimizer_.step(parameters_);
+  }
 }
 
 }  // namespace sbx

@@ -30,6 +30,9 @@ class TrainingStep {
   // True when the loss and every gradient of the last step are finite.
   bool finite() const { return finite_; }
   const models::Batch& batch() const { return batch_; }
+  // Clip the global gradient norm to this before each update (≤ 0: off). The logged gradient norms are
+  // the ones before clipping.
+  void set_clip_grad_norm(double max_norm) { clip_grad_norm_ = max_norm; }
 
  private:
   models::Attention& model_;
@@ -41,6 +44,7 @@ class TrainingStep {
   models::AttentionMeter meter_;
   StepMeasurement measurement_;
   bool finite_ = true;
+  double clip_grad_norm_ = 0.0;
 };
 
 }  // namespace sbx
