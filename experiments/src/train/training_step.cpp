@@ -26,8 +26,8 @@ void TrainingStep::run(bool measure, bool update) {
   }
   measurement_.loss = loss_value;
   if (measure) {
-    measurement_.attention = meter_.measure(nodes, model_.config().causal ? &model_.causal_mask_in_use() : nullptr,
-                                            task_.classifies() ? &batch_.labels : nullptr);
+    meter_.measure_into(measurement_.attention, nodes, model_.config().causal ? &model_.causal_mask_in_use() : nullptr,
+                        task_.classifies() ? &batch_.labels : nullptr);
     if (task_.classifies()) measurement_.accuracy = models::Task::accuracy(nodes.output.value(), batch_.labels);
   }
   if (update && finite_) optimizer_.step(parameters_);
