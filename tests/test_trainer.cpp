@@ -99,6 +99,7 @@ TEST(Trainer, RecordsEverySeriesWithEqualLengths) {
                           "attn_max", "logit_std"})
       expected.push_back(k);
     if (c.classifies) expected.push_back("accuracy");
+    for (const char* k : {"logit_max_abs", "q_grad/mean", "q_grad/median"}) expected.push_back(k);
     std::vector<std::string> got;
     for (const auto& [k, v] : r.series) got.push_back(k);
     EXPECT_EQ(got, expected) << c.task << "/" << c.scale;

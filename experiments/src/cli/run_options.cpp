@@ -1,14 +1,49 @@
 #include "experiments/src/cli/run_options.hpp"
 
+#include "experiments/src/user_error.hpp"
+
 namespace sbx::cli {
+namespace {
+
+// --dk and --dv take a whole number or "auto" (d_model/heads, resolved by finish_run_options; -1 until then).
+constexpr long kAutoSize = -1;
+long size_or_auto(const char* option, const std::string& text) {
+  if (text == "auto") return kAutoSize;
+  size_t used = 0;
+  long value = 0;
+  try {
+    value = std::stol(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size())
+    throw UserError(std::string("--") + option + " must be a positive whole number or auto, got '" + text + "'");
+  return value;
+}
+
+void resolve_auto(const char* option, long& size, const RunConfig& c) {
+  if (size != kAutoSize) return;
+  if (c.heads <= 0 || c.d_model <= 0 || c.d_model % c.heads != 0)
+    throw UserError(std::string("--") + option + " auto: --d-model " + std::to_string(c.d_model) + " does not divide into " +
+                    std::to_string(c.heads) + " heads");
+  size = c.d_model / c.heads;
+}
+
+}  // namespace
 
 void add_run_options(po::options_description& options, RunConfig& c, const std::string& prefix) {
   auto name = [&prefix](const char* option) { return (prefix + option); };
   options.add_options()
-      (name("task").c_str(), po::value(&c.task)->default_value(c.task), "teacher, recall or sense")
+      (name("task").c_str(), po::value(&c.task)->default_value(c.task), "teacher, recall or sense; lookup with --model cross")
       (name("d-model").c_str(), po::value(&c.d_model)->default_value(c.d_model), "model width d_model")
-      (name("dk").c_str(), po::value(&c.d_k)->default_value(c.d_k), "query/key width d_k")
-      (name("dv").c_str(), po::value(&c.d_v)->default_value(c.d_v), "value width d_v")
+      (name("dk").c_str(), po::value<std::string>()->default_value(std::to_string(c.d_k))->notifier([&c](const std::string& v) { c.d_k = size_or_auto("dk", v); }),
+       "query/key width d_k per head, or auto: d_model/heads")
+      (name("dv").c_str(), po::value<std::string>()->default_value(std::to_string(c.d_v))->notifier([&c](const std::string& v) { c.d_v = size_or_auto("dv", v); }),
+       "value width d_v per head, or auto: d_model/heads")
+      (name("heads").c_str(), po::value(&c.heads)->default_value(c.heads), "attention heads h (W^Q, W^K: d_model x h*d_k)")
+      (name("model").c_str(), po::value(&c.model)->default_value(c.model),
+       "self_attention, or cross: queries from the decoder sequence, keys and values from an encoder sequence")
+      (name("context-len").c_str(), po::value(&c.context_len)->default_value(c.context_len), "encoder sequence length (--model cross only)")
       (name("d-out").c_str(), po::value(&c.d_out)->default_value(c.d_out),
        "output width (W^O is d_v x d_out; 0: no W^O for teacher; classes for recall; sense has 2)")
       (name("seq-len").c_str(), po::value(&c.seq_len)->default_value(c.seq_len), "sequence length n")
@@ -27,6 +62,8 @@ void add_run_options(po::options_description& options, RunConfig& c, const std::
 void finish_run_options(const po::variables_map& vm, RunConfig& c, const std::string& prefix) {
   const std::string key = prefix + "no-gradcheck";
   if (vm.count(key) && vm[key].as<bool>()) c.gradcheck = false;
+  resolve_auto("dk", c.d_k, c);
+  resolve_auto("dv", c.d_v, c);
 }
 
 }  // namespace sbx::cli

@@ -26,13 +26,21 @@ std::string RunConfig::default_name() const {
 void RunConfig::validate() const {
   bool known_task = false;
   for (const auto& t : models::task_names()) known_task = known_task || t == task;
-  if (!known_task) throw UserError("--task: unknown task '" + task + "' (choose teacher, recall or sense)");
+  if (!known_task) throw UserError("--task: unknown task '" + task + "' (choose teacher, recall, sense or lookup)");
   try {
     models::parse_scale(scale);
   } catch (const std::invalid_argument& e) {
     throw UserError(std::string("--scale: ") + e.what());
   }
-  if (model != "self_attention") throw UserError("--model: unknown model '" + model + "' (training supports self_attention)");
+  if (model != "self_attention" && model != "cross")
+    throw UserError("--model: unknown model '" + model + "' (choose self_attention or cross)");
+  // Multi-head and encoder–decoder settings.
+  require_positive("heads", heads);
+  if (context_len != 0 && !cross()) throw UserError("--context-len is only for --model cross (the encoder's length)");
+  if (cross()) require_positive("context-len", context_len);
+  if (task == "lookup" && !cross()) throw UserError("--task lookup needs --model cross (and --context-len)");
+  if ((task == "recall" || task == "sense") && cross()) throw UserError("--task " + task + " is for self_attention, not --model cross");
+  if (heads > 4096) throw UserError("--heads is absurdly large (" + std::to_string(heads) + ")");
   if (optimizer != "adam" && optimizer != "sgd") throw UserError("--optimizer: unknown optimizer '" + optimizer + "' (choose adam or sgd)");
   require_positive("d-model", d_model);
   require_positive("dk", d_k);
@@ -55,10 +63,11 @@ void RunConfig::validate() const {
   if (task == "sense" && d_out != 0 && d_out != 2) throw UserError("--d-out: task sense has 2 classes (leave it unset or 2)");
   if (steps > 100'000'000) throw UserError("--steps is absurdly large (" + std::to_string(steps) + ")");
   const double rows = static_cast<double>(batch) * static_cast<double>(seq_len);
-  const double width = static_cast<double>(d_model) + 3.0 * static_cast<double>(d_k) + 3.0 * static_cast<double>(d_v) +
+  const double h = static_cast<double>(heads), keys = static_cast<double>(cross() ? context_len : seq_len);
+  const double width = static_cast<double>(d_model) + 3.0 * h * static_cast<double>(d_k) + 3.0 * h * static_cast<double>(d_v) +
                        static_cast<double>(d_out);
-  const double bytes = 8.0 * 4.0 * (rows * width + 4.0 * rows * static_cast<double>(seq_len)) +
-                       8.0 * 8.0 * static_cast<double>(d_model) * (2.0 * static_cast<double>(d_k) + static_cast<double>(d_v));
+  const double bytes = 8.0 * 4.0 * (rows * width + 4.0 * h * rows * keys) +
+                       8.0 * 8.0 * static_cast<double>(d_model) * h * (2.0 * static_cast<double>(d_k) + static_cast<double>(d_v));
   if (bytes > kMaxBytes)
     throw UserError("these sizes would need about " + std::to_string(static_cast<long long>(bytes / (1 << 30))) +
                     " GiB (batch " + std::to_string(batch) + ", seq-len " + std::to_string(seq_len) +
@@ -70,6 +79,7 @@ models::AttentionConfig RunConfig::attention() const {
   a.d_model = d_model;
   a.d_k = d_k;
   a.d_v = d_v;
+  a.heads = heads;
   a.d_out = models::task_output_width(task, task_config());
   a.scale = models::parse_scale(scale);
   a.causal = causal;
@@ -84,6 +94,8 @@ models::TaskConfig RunConfig::task_config() const {
   t.d_v = d_v;
   t.d_out = d_out;
   t.seq_len = seq_len;
+  t.heads = heads;
+  t.context_len = cross() ? context_len : 0;
   t.batch = batch;
   t.causal = causal;
   t.seed = static_cast<uint64_t>(seed);

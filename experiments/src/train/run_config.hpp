@@ -13,6 +13,8 @@ struct RunConfig {
   std::string model = "self_attention";
   std::string scale = "sqrt";
   long d_model = 64, d_k = 16, d_v = 16, d_out = 0, seq_len = 16, batch = 32, steps = 200;
+  long heads = 1;        // d_k and d_v are per head
+  long context_len = 0;  // encoder length for model "cross" (required there); 0 with self_attention
   std::string optimizer = "adam";
   double lr = 1e-2;
   long seed = 0;
@@ -22,6 +24,7 @@ struct RunConfig {
   double init_std = 0.0;  // ≤ 0: 1/√d_model
   std::string run_name;   // empty: default_name()
 
+  bool cross() const { return model == "cross"; }
   // <task>-dk<d_k>-<scale>-seed<seed>
   std::string default_name() const;
   std::string name() const { return run_name.empty() ? default_name() : run_name; }

@@ -33,6 +33,8 @@ void set_attributes(io::RunRecord& r, const RunConfig& c, const models::Attentio
   r.set("causal", int64_t{c.causal ? 1 : 0});
   r.set("log_every", int64_t{c.log_every});
   r.set("init_std", a.init_std > 0 ? a.init_std : 1.0 / std::sqrt(static_cast<double>(c.d_model)));
+  r.set("heads", int64_t{c.heads});
+  r.set("context_len", int64_t{c.cross() ? c.context_len : 0});
 }
 
 }  // namespace
@@ -57,7 +59,8 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
   // The run checks its own model (same scale, mask and W^O) on small distinct shapes first.
   double gradcheck_error = std::nan("");
   if (config.gradcheck) {
-    const auto report = models::gradcheck_model(models::small_version(attention_config), static_cast<uint64_t>(config.seed) + 17);
+    const auto report = models::gradcheck_model(models::small_version(attention_config, config.cross()),
+                                                static_cast<uint64_t>(config.seed) + 17);
     gradcheck_error = report.max_abs_error;
     if (!report.passed) gradcheck_error = std::isfinite(report.max_abs_error) ? std::max(report.max_abs_error, 1.0) : report.max_abs_error;
   }
@@ -66,6 +69,7 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
   ad::Rng rng(static_cast<uint64_t>(config.seed));
   models::Attention model(attention_config, rng);
   const auto task = models::make_task(config.task, config.task_config());
+  for (const auto& attribute : task->attributes()) record.set(attribute.name, attribute.value);
   const auto optimizer = make_optimizer(config);
   TrainingStep step(model, *task, *optimizer);
   const auto parameters = model.parameters();
@@ -82,6 +86,15 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
   auto& attn_max = record.series_named("attn_max");
   auto& logit_std = record.series_named("logit_std");
   std::vector<double>* accuracy = task->classifies() ? &record.series_named("accuracy") : nullptr;
+  // Added with heads and cross-attention: logit magnitude, query gradients, and per head (h > 1).
+  auto& logit_max_abs = record.series_named("logit_max_abs");
+  auto& q_grad_mean = record.series_named("q_grad/mean");
+  auto& q_grad_median = record.series_named("q_grad/median");
+  std::vector<std::vector<double>*> saturated_head, entropy_head;
+  for (long h = 0; config.heads > 1 && h < config.heads; ++h) {
+    saturated_head.push_back(&record.series_named("saturated_fraction/head" + std::to_string(h)));
+    entropy_head.push_back(&record.series_named("attn_entropy/head" + std::to_string(h)));
+  }
 
   const auto started = std::chrono::steady_clock::now();
   for (long t = 0; t < config.steps; ++t) {
@@ -115,6 +128,13 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
     attn_max.push_back(m.attention.attn_max);
     logit_std.push_back(m.attention.logit_std);
     if (accuracy) accuracy->push_back(m.accuracy);
+    logit_max_abs.push_back(m.attention.logit_max_abs);
+    q_grad_mean.push_back(m.attention.q_grad_mean);
+    q_grad_median.push_back(m.attention.q_grad_median);
+    for (size_t h = 0; h < saturated_head.size(); ++h) {
+      saturated_head[h]->push_back(m.attention.saturated_fraction_head[h]);
+      entropy_head[h]->push_back(m.attention.attn_entropy_head[h]);
+    }
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);

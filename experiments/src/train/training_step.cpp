@@ -13,7 +13,11 @@ void TrainingStep::run(bool measure, bool update) {
   task_.next_batch(batch_);
   tape_.reset();
   for (ad::Parameter* p : parameters_) p->zero_grad();
-  const models::AttentionNodes nodes = model_.forward(tape_, tape_.constant(batch_.x), batch_.batch);
+  const ad::Var x = tape_.constant(batch_.x);
+  // Cross-attention: the task's encoder sequence gives the keys and values.
+  const models::AttentionNodes nodes = batch_.context_len > 0
+                                           ? model_.forward(tape_, x, tape_.constant(batch_.x_context), batch_.batch)
+                                           : model_.forward(tape_, x, batch_.batch);
   const ad::Var loss = task_.loss(tape_, nodes.output, batch_);
   tape_.backward(loss);
 
