@@ -156,10 +156,10 @@ TEST(LookupTask, TrainRunRecordsModelContextAndTaskAttributes) {
   EXPECT_TRUE(gradcheck < 1e-6) << gradcheck;
   std::set<std::string> series;
   for (const auto& [k, v] : r.series) series.insert(k);
-  for (const char* k : {"accuracy", "q_grad/median", "q_grad/mean", "logit_max_abs", "saturated_fraction/head0",
-                        "saturated_fraction/head1", "attn_entropy/head0", "attn_entropy/head1"})
+  for (const char* k : {"accuracy", "q_grad/median", "q_grad/mean", "logit_max_abs", "head0/saturated_fraction",
+                        "head1/saturated_fraction", "head0/attn_entropy", "head1/attn_entropy"})
     EXPECT_TRUE(series.count(k)) << k;
-  EXPECT_FALSE(series.count("saturated_fraction/head2"));
+  EXPECT_FALSE(series.count("head2/saturated_fraction"));
   EXPECT_EQ(r.params_init[0].second.cols(), 8);  // W_Q: d_model × h·d_k
 }
 

@@ -92,8 +92,9 @@ RunOutcome train_run(const RunConfig& config, const std::function<bool()>& shoul
   auto& q_grad_median = record.series_named("q_grad/median");
   std::vector<std::vector<double>*> saturated_head, entropy_head;
   for (long h = 0; config.heads > 1 && h < config.heads; ++h) {
-    saturated_head.push_back(&record.series_named("saturated_fraction/head" + std::to_string(h)));
-    entropy_head.push_back(&record.series_named("attn_entropy/head" + std::to_string(h)));
+    // head<i>/…, since saturated_fraction and attn_entropy are already datasets (not groups).
+    saturated_head.push_back(&record.series_named("head" + std::to_string(h) + "/saturated_fraction"));
+    entropy_head.push_back(&record.series_named("head" + std::to_string(h) + "/attn_entropy"));
   }
 
   const auto started = std::chrono::steady_clock::now();
