@@ -57,8 +57,19 @@ if "$SANDBOX" train --model cross --task lookup --context-len 8 --seq-len 4 --d-
 else
   hx_fail "cross-attention example runs" "$(head -c 300 err.txt)"
 fi
+# Three heads with W^O, on non-square per-head sizes, for the layout checker.
+"$SANDBOX" train --task teacher --d-model 12 --heads 3 --dk 5 --dv 7 --d-out 4 --steps 4 --run wo --out multi.h5 >/dev/null 2>err.txt \
+  || hx_fail "3 heads with W^O runs" "$(head -c 300 err.txt)"
 rm -f err.txt
 if [[ -n "$PY" ]]; then
+  for spec in "multi.h5 teacher-dk8-sqrt-seed0 3" "multi.h5 wo 4" "cross.h5 lookup-dk4-sqrt-seed0 3"; do
+    read -r file run logged <<<"$spec"
+    if "$PY" "$ROOT/tests/py/check_run_layout.py" "$file" "$run" --status complete --logged "$logged" >check.txt 2>&1; then
+      hx_pass "documented layout: $file /runs/$run"
+    else
+      hx_fail "documented layout: $file /runs/$run" "$(tail -c 600 check.txt | tr '\n' ' ')"
+    fi
+  done
   if "$PY" - multi.h5 cross.h5 <<'PYEOF' >check.txt 2>&1; then
 import sys, h5py
 multi = h5py.File(sys.argv[1], "r")["runs"]["teacher-dk8-sqrt-seed0"]
