@@ -46,6 +46,34 @@ bad "unknown model" "model" -- train "${SMALL[@]}" --model decoder --out a.h5
 bad "lookup without cross" "lookup" -- train "${SMALL[@]}" --task lookup --out a.h5
 bad "recall with cross" "recall" -- train "${SMALL[@]}" --task recall --model cross --context-len 5 --out a.h5
 
+# sandbox grad with heads and an encoder input: a good file works, bad ones are refused.
+if [[ -n "$PY" ]]; then
+  "$PY" - <<'PYEOF'
+import h5py, numpy as np
+rng = np.random.default_rng(1)
+def make(path, heads=2, wq_cols=6, ctx_batch=2):
+    with h5py.File(path, "w") as f:
+        f["params/W_Q"] = rng.normal(size=(5, wq_cols)); f["params/W_K"] = rng.normal(size=(5, wq_cols))
+        f["params/W_V"] = rng.normal(size=(5, 8)); f["params/W_O"] = rng.normal(size=(8, 3))
+        f["inputs/X"] = rng.normal(size=(2, 3, 5)); f["inputs/X_context"] = rng.normal(size=(ctx_batch, 4, 5))
+        f["targets/Y"] = rng.normal(size=(2, 3, 3))
+        f.attrs["scale"] = "sqrt"; f.attrs["causal"] = np.int64(0); f.attrs["heads"] = np.int64(heads)
+make("grad_heads_ok.h5")
+make("grad_heads_bad.h5", heads=4)
+make("grad_heads_zero.h5", heads=0)
+make("grad_context_batch.h5", ctx_batch=3)
+PYEOF
+  if "$SANDBOX" grad --in grad_heads_ok.h5 --out grad_heads_out.h5 >/dev/null 2>err.txt; then
+    hx_pass "grad: 2 heads with an encoder input"
+  else
+    hx_fail "grad: 2 heads with an encoder input" "$(head -c 300 err.txt)"
+  fi
+  rm -f err.txt grad_heads_out.h5
+  bad "grad: heads not dividing W_Q's columns" "heads" -- grad --in grad_heads_bad.h5 --out g.h5
+  bad "grad: heads 0" "heads" -- grad --in grad_heads_zero.h5 --out g.h5
+  bad "grad: X_context of another batch" "X_context" -- grad --in grad_context_batch.h5 --out g.h5
+fi
+
 # The README's two example commands (shortened), and what they record.
 if "$SANDBOX" train --task teacher --d-model 32 --heads 4 --dk auto --dv auto --steps 3 --out multi.h5 >/dev/null 2>err.txt; then
   hx_pass "multi-head example runs"
