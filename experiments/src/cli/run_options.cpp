@@ -5,10 +5,20 @@
 namespace sbx::cli {
 namespace {
 
-// --dk and --dv take a whole number or "auto" (d_model/heads, resolved by finish_run_options; -1 until then).
+// --dk and --dv take a whole number or "auto" (d_model/heads, resolved by finish_run_options; -1 until
+// then). Parsed by Boost's validator hook, so that a bad value is reported like any other (naming the INI
+// file when it comes from one).
 constexpr long kAutoSize = -1;
-long size_or_auto(const char* option, const std::string& text) {
-  if (text == "auto") return kAutoSize;
+struct SizeOrAuto {
+  long value = 0;
+};
+void validate(boost::any& v, const std::vector<std::string>& values, SizeOrAuto*, int) {
+  po::validators::check_first_occurrence(v);
+  const std::string& text = po::validators::get_single_string(values);
+  if (text == "auto") {
+    v = SizeOrAuto{kAutoSize};
+    return;
+  }
   size_t used = 0;
   long value = 0;
   try {
@@ -16,9 +26,8 @@ long size_or_auto(const char* option, const std::string& text) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != text.size())
-    throw UserError(std::string("--") + option + " must be a positive whole number or auto, got '" + text + "'");
-  return value;
+  if (used == 0 || used != text.size()) throw po::invalid_option_value(text);
+  v = SizeOrAuto{value};
 }
 
 void resolve_auto(const char* option, long& size, const RunConfig& c) {
@@ -36,9 +45,9 @@ void add_run_options(po::options_description& options, RunConfig& c, const std::
   options.add_options()
       (name("task").c_str(), po::value(&c.task)->default_value(c.task), "teacher, recall or sense; lookup with --model cross")
       (name("d-model").c_str(), po::value(&c.d_model)->default_value(c.d_model), "model width d_model")
-      (name("dk").c_str(), po::value<std::string>()->default_value(std::to_string(c.d_k))->notifier([&c](const std::string& v) { c.d_k = size_or_auto("dk", v); }),
+      (name("dk").c_str(), po::value<SizeOrAuto>()->default_value(SizeOrAuto{c.d_k}, std::to_string(c.d_k))->notifier([&c](const SizeOrAuto& v) { c.d_k = v.value; }),
        "query/key width d_k per head, or auto: d_model/heads")
-      (name("dv").c_str(), po::value<std::string>()->default_value(std::to_string(c.d_v))->notifier([&c](const std::string& v) { c.d_v = size_or_auto("dv", v); }),
+      (name("dv").c_str(), po::value<SizeOrAuto>()->default_value(SizeOrAuto{c.d_v}, std::to_string(c.d_v))->notifier([&c](const SizeOrAuto& v) { c.d_v = v.value; }),
        "value width d_v per head, or auto: d_model/heads")
       (name("heads").c_str(), po::value(&c.heads)->default_value(c.heads), "attention heads h (W^Q, W^K: d_model x h*d_k)")
       (name("model").c_str(), po::value(&c.model)->default_value(c.model),
