@@ -12,7 +12,8 @@ cd "$SCRATCH" || exit 1
 
 SMALL=(--seq-len 4 --batch 4 --steps 3 --no-gradcheck)
 
-# bad NAME NEEDLE -- ARGS...: exit 2, exactly one stderr line mentioning NEEDLE, empty stdout, no file made.
+# bad NAME NEEDLE -- ARGS...: exit 2, exactly one stderr line mentioning NEEDLE, empty stdout, no file made
+# or changed (the snapshots are taken while the case's own out.txt/err.txt do not exist).
 bad() {
   local name=$1 needle=$2
   shift 3
@@ -21,7 +22,6 @@ bad() {
   "$SANDBOX" "$@" </dev/null >out.txt 2>err.txt
   rc=$?
   lines=$(awk 'END { print NR }' err.txt)
-  rm -f out.txt.keep
   local why=""
   ((rc != 2)) && why+="exit $rc (want 2); "
   ((lines != 1)) && why+="$lines stderr lines (want 1); "
@@ -32,7 +32,6 @@ bad() {
   [[ "$before" != "$after" ]] && why+="files created or changed; "
   if [[ -z "$why" ]]; then hx_pass "$name"; else hx_fail "$name" "$why"; fi
 }
-# The snapshots above are taken with out.txt/err.txt absent, so they compare the case's own files only.
 
 bad "--heads not dividing d_model with --dk auto" "heads" -- train "${SMALL[@]}" --d-model 10 --heads 4 --dk auto --out a.h5
 bad "--dv auto not dividing either" "heads" -- train "${SMALL[@]}" --d-model 10 --heads 3 --dk 2 --dv auto --out a.h5
