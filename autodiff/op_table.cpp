@@ -120,6 +120,13 @@ std::vector<OpEntry> make_table() {
                  return {random_normal(rng, s.batch * s.rows, s.cols), random_normal(rng, s.batch * s.cols, s.inner)};
                },
                [](Tape&, V x, const Shape& s) { return batched_weighted_sum(x[0], x[1], s.batch); }});
+  // Heads: `batch` + 1 heads (at least 2, so that blocks really move) of width inner.
+  t.push_back({"split_heads",
+               [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.rows, (s.batch + 1) * s.inner)}; },
+               [](Tape&, V x, const Shape& s) { return split_heads(x[0], s.batch + 1); }});
+  t.push_back({"merge_heads",
+               [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, (s.batch + 1) * s.rows, s.inner)}; },
+               [](Tape&, V x, const Shape& s) { return merge_heads(x[0], s.batch + 1); }});
   return t;
 }
 

@@ -502,4 +502,42 @@ Var batched_weighted_sum(Var weights, Var values, Eigen::Index batch) {
   return weights.tape()->last();
 }
 
+// ------------------------------------------------------------------------------- split / merge heads
+// Pure moves of column blocks to row blocks and back; each one's backward is the other move.
+static void split_heads_backward(Tape& t, Node& n) {
+  Matrix* gx = adjoint(t, n, 0);
+  if (!gx) return;
+  const Eigen::Index rows = gx->rows(), width = n.value.cols();
+  for (Eigen::Index h = 0; h < n.integer; ++h) gx->middleCols(h * width, width) += n.grad.middleRows(h * rows, rows);
+}
+Var split_heads(Var x, Eigen::Index heads) {
+  if (heads <= 0 || x.cols() % heads != 0)
+    throw std::invalid_argument("ad::split_heads: " + std::to_string(x.cols()) + " columns do not split into " +
+                                std::to_string(heads) + " heads");
+  Node& n = x.tape()->push(OpKind::SplitHeads, split_heads_backward, {x});
+  n.integer = heads;
+  const Eigen::Index rows = x.rows(), width = x.cols() / heads;
+  n.value.resize(heads * rows, width);
+  for (Eigen::Index h = 0; h < heads; ++h) n.value.middleRows(h * rows, rows) = x.value().middleCols(h * width, width);
+  return x.tape()->last();
+}
+
+static void merge_heads_backward(Tape& t, Node& n) {
+  Matrix* gx = adjoint(t, n, 0);
+  if (!gx) return;
+  const Eigen::Index rows = n.value.rows(), width = gx->cols();
+  for (Eigen::Index h = 0; h < n.integer; ++h) gx->middleRows(h * rows, rows) += n.grad.middleCols(h * width, width);
+}
+Var merge_heads(Var x, Eigen::Index heads) {
+  if (heads <= 0 || x.rows() % heads != 0)
+    throw std::invalid_argument("ad::merge_heads: " + std::to_string(x.rows()) + " rows do not split into " +
+                                std::to_string(heads) + " heads");
+  Node& n = x.tape()->push(OpKind::MergeHeads, merge_heads_backward, {x});
+  n.integer = heads;
+  const Eigen::Index rows = x.rows() / heads, width = x.cols();
+  n.value.resize(rows, heads * width);
+  for (Eigen::Index h = 0; h < heads; ++h) n.value.middleCols(h * width, width) = x.value().middleRows(h * rows, rows);
+  return x.tape()->last();
+}
+
 }  // namespace ad

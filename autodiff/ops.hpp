@@ -55,4 +55,10 @@ Var concat_cols(Var a, Var b);
 Var batched_scores(Var queries, Var keys, Eigen::Index batch, double scale = 1.0);
 Var batched_weighted_sum(Var weights, Var values, Eigen::Index batch);
 
+// Multi-head attention runs h heads as h·B blocks of the batched ops above. split_heads takes
+// X (R × h·d), whose column block i is head i, to (h·R × d) with head i in rows i·R .. i·R+R−1 (so with
+// R = B·n, block (head i, sequence b) starts at row (i·B + b)·n); merge_heads is its inverse.
+Var split_heads(Var x, Eigen::Index heads);
+Var merge_heads(Var x, Eigen::Index heads);
+
 }  // namespace ad

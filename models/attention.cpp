@@ -22,16 +22,17 @@ std::string scale_name(ScaleMode mode) { return scale_names()[static_cast<size_t
 bool has_learned_scale(ScaleMode mode) { return mode == ScaleMode::Learned || mode == ScaleMode::QkNorm; }
 
 Attention::Attention(const AttentionConfig& config, ad::Rng& rng) : config_(config) {
-  if (config.d_model <= 0 || config.d_k <= 0 || config.d_v <= 0 || config.d_out < 0)
+  if (config.d_model <= 0 || config.d_k <= 0 || config.d_v <= 0 || config.heads <= 0 || config.d_out < 0)
     throw std::invalid_argument("attention sizes must be positive");
+  const Eigen::Index qk_width = config.heads * config.d_k, v_width = config.heads * config.d_v;
   const double std = config.init_std > 0 ? config.init_std : 1.0 / std::sqrt(static_cast<double>(config.d_model));
   config_.init_std = std;
-  w_q_ = ad::Parameter("W_Q", ad::random_normal(rng, config.d_model, config.d_k, std));
-  w_k_ = ad::Parameter("W_K", ad::random_normal(rng, config.d_model, config.d_k, std));
-  w_v_ = ad::Parameter("W_V", ad::random_normal(rng, config.d_model, config.d_v, std));
+  w_q_ = ad::Parameter("W_Q", ad::random_normal(rng, config.d_model, qk_width, std));
+  w_k_ = ad::Parameter("W_K", ad::random_normal(rng, config.d_model, qk_width, std));
+  w_v_ = ad::Parameter("W_V", ad::random_normal(rng, config.d_model, v_width, std));
   if (config.d_out > 0) {
-    // W^O maps Z (d_v wide) to the output; 1/√d_v keeps the output at the scale of Z.
-    w_o_ = ad::Parameter("W_O", ad::random_normal(rng, config.d_v, config.d_out, 1.0 / std::sqrt(static_cast<double>(config.d_v))));
+    // W^O maps Z (h·d_v wide) to the output; 1/√(h·d_v) keeps the output at the scale of Z.
+    w_o_ = ad::Parameter("W_O", ad::random_normal(rng, v_width, config.d_out, 1.0 / std::sqrt(static_cast<double>(v_width))));
   }
   if (has_learned_scale(config.scale)) log_scale_ = ad::Parameter("scale", Matrix::Constant(1, 1, initial_log_scale()));
 }
@@ -81,9 +82,19 @@ AttentionNodes Attention::forward(ad::Tape& tape, ad::Var x_query, ad::Var x_con
 
 AttentionNodes Attention::apply(ad::Tape&, const AttentionWeights& w, ad::Var x_query, ad::Var x_context,
                                 Eigen::Index batch) {
-  ad::Var q = ad::matmul(x_query, w.w_q);
+  const ad::Var queries = ad::matmul(x_query, w.w_q);
+  ad::Var q = queries;
   ad::Var k = ad::matmul(x_context, w.w_k);
   ad::Var v = ad::matmul(x_context, w.w_v);
+  // Heads become row blocks: the batched ops below then treat h·B blocks (one head skips the moves, so
+  // its tape is the single-head one).
+  const Eigen::Index heads = config_.heads;
+  if (heads > 1) {
+    q = ad::split_heads(q, heads);
+    k = ad::split_heads(k, heads);
+    v = ad::split_heads(v, heads);
+  }
+  const Eigen::Index blocks = heads * batch;
   if (config_.scale == ScaleMode::QkNorm) {
     q = ad::l2_normalize_rows(q);
     k = ad::l2_normalize_rows(k);
@@ -92,17 +103,18 @@ AttentionNodes Attention::apply(ad::Tape&, const AttentionWeights& w, ad::Var x_
   ad::Var logits;
   const double d_k = static_cast<double>(config_.d_k);
   switch (config_.scale) {
-    case ScaleMode::None: logits = ad::batched_scores(q, k, batch); break;
-    case ScaleMode::Sqrt: logits = ad::batched_scores(q, k, batch, 1.0 / std::sqrt(d_k)); break;
-    case ScaleMode::Linear: logits = ad::batched_scores(q, k, batch, 1.0 / d_k); break;
+    case ScaleMode::None: logits = ad::batched_scores(q, k, blocks); break;
+    case ScaleMode::Sqrt: logits = ad::batched_scores(q, k, blocks, 1.0 / std::sqrt(d_k)); break;
+    case ScaleMode::Linear: logits = ad::batched_scores(q, k, blocks, 1.0 / d_k); break;
     case ScaleMode::Learned:
-    case ScaleMode::QkNorm: logits = ad::scale_by(ad::batched_scores(q, k, batch), ad::exp(w.log_scale)); break;
+    case ScaleMode::QkNorm: logits = ad::scale_by(ad::batched_scores(q, k, blocks), ad::exp(w.log_scale)); break;
   }
-  ad::Var masked = config_.causal ? ad::mask(logits, causal_mask(batch, q.rows() / batch, k.rows() / batch)) : logits;
+  ad::Var masked = config_.causal ? ad::mask(logits, causal_mask(blocks, q.rows() / blocks, k.rows() / blocks)) : logits;
   ad::Var weights = ad::softmax_rows(masked);
-  ad::Var z = ad::batched_weighted_sum(weights, v, batch);
+  ad::Var z = ad::batched_weighted_sum(weights, v, blocks);
+  if (heads > 1) z = ad::merge_heads(z, heads);
   ad::Var output = config_.d_out > 0 ? ad::matmul(z, w.w_o) : z;
-  return {logits, weights, output};
+  return {queries, logits, weights, output};
 }
 
 }  // namespace models

@@ -1,9 +1,14 @@
 #pragma once
-// Single-head attention, exactly as in the papers:
-//   Q = X W^Q,  K = X W^K,  V = X W^V,  S = s·QKᵀ (+ causal mask),  A = softmax_rows(S),  Z = AV,
-//   Ŷ = Z W^O (or Ŷ = Z without W^O).
+// Multi-head attention, exactly as in the papers (Vaswani et al. §3.2.2):
+//   Q = X W^Q,  K = X_c W^K,  V = X_c W^V   (W^Q, W^K: d_model × h·d_k; W^V: d_model × h·d_v)
+//   for each head i: S_i = s·Q_i K_iᵀ (+ causal mask),  A_i = softmax_rows(S_i),  Z_i = A_i V_i
+//   Z = [Z_1 … Z_h],  Ŷ = Z W^O (W^O: h·d_v × d_out) or Ŷ = Z without W^O.
+// X_c = X for self-attention; cross-attention takes keys and values from another sequence X_c.
+// With h = 1 this is single-head attention, computed by the very same ops as before heads existed.
 // B sequences of n rows are stored as one (B·n)×d_model matrix, so every projection is one matrix
-// product over the whole batch; scores, softmax and the weighted sum work block by block.
+// product over the whole batch. The heads are moved to row blocks (ad::split_heads), so that scores,
+// softmax and the weighted sum see h·B blocks, head-major: block (head i, sequence b) is rows
+// (i·B + b)·n .. +n of S and A. Each (sequence, head) pair is one block, as a sequence is with one head.
 #include <string>
 #include <vector>
 
@@ -25,7 +30,8 @@ const std::vector<std::string>& scale_names();
 bool has_learned_scale(ScaleMode mode);
 
 struct AttentionConfig {
-  Eigen::Index d_model = 16, d_k = 8, d_v = 8;
+  Eigen::Index d_model = 16, d_k = 8, d_v = 8;  // d_k and d_v per head
+  Eigen::Index heads = 1;
   Eigen::Index d_out = 0;  // 0: no W^O, Ŷ = Z
   ScaleMode scale = ScaleMode::Sqrt;
   bool causal = false;
@@ -34,8 +40,10 @@ struct AttentionConfig {
 
 // The nodes of one forward pass that the metrics read after backward.
 struct AttentionNodes {
-  ad::Var logits;   // S, scaled, before the mask: its adjoint is the gradient that passes the softmax
-  ad::Var weights;  // A
+  ad::Var queries;  // Q = X W^Q, (B·n_query) × h·d_k: its adjoint gives the per-row query gradients
+  ad::Var logits;   // S, scaled, before the mask, (h·B·n_query) × n_key head-major: its adjoint is the
+                    // gradient that passes the softmax
+  ad::Var weights;  // A, laid out like S
   ad::Var output;   // Ŷ
 };
 

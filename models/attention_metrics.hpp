@@ -15,6 +15,14 @@ struct AttentionMetrics {
   double attn_entropy = 0.0;       // mean over rows of −Σ p ln p (nats)
   double attn_max = 0.0;           // mean over rows of the largest weight
   double logit_std = 0.0;          // standard deviation of the scaled logits S over the entries a query sees
+  double logit_max_abs = 0.0;      // largest |S| over the entries a query sees
+  // ‖∂L/∂q‖ of each head's query vector q (a d_k-wide slice of a row of Q = X W^Q, before any QK-norm),
+  // over the rows that reach the loss: unlike ∂L/∂S it lives in the space the weights move in, so it
+  // compares across scale modes.
+  double q_grad_mean = 0.0;
+  double q_grad_median = 0.0;
+  // Per head (empty with one head): saturated fraction and entropy over that head's rows only.
+  std::vector<double> saturated_fraction_head, attn_entropy_head;
 };
 
 // Keeps a buffer for the median between calls, so that measuring allocates nothing once warmed up.
@@ -22,11 +30,16 @@ class AttentionMeter {
  public:
   // `hidden`: the causal mask, if any (hidden logits are left out of logit_std). `labels`: for
   // classification, the rows with a label ≥ 0 are the ones the logit-gradient statistics cover.
+  // The number of heads is read from the nodes (rows of A over rows of Q); nodes without `queries` (hand-
+  // built ones) count as one head with no query gradients.
   AttentionMetrics measure(const AttentionNodes& nodes, const ad::BoolMatrix* hidden = nullptr,
                            const std::vector<int>* labels = nullptr);
+  // The same, written into `m`, whose per-head vectors keep their storage: no allocation once warmed up.
+  void measure_into(AttentionMetrics& m, const AttentionNodes& nodes, const ad::BoolMatrix* hidden = nullptr,
+                    const std::vector<int>* labels = nullptr);
 
  private:
-  std::vector<double> row_norms_;
+  std::vector<double> row_norms_, q_norms_;
 };
 
 double median_in_place(std::vector<double>& values);  // reorders values

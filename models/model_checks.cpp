@@ -5,7 +5,7 @@ namespace models {
 ModelCheck small_version(const AttentionConfig& config, bool cross) {
   ModelCheck check;
   check.name = std::string(cross ? "cross" : "self") + "_" + scale_name(config.scale) + (config.causal ? "_causal" : "") +
-               (config.d_out > 0 ? "_wo" : "");
+               (config.d_out > 0 ? "_wo" : "") + (config.heads > 1 ? "_h" + std::to_string(config.heads) : "");
   check.config = config;
   check.config.d_model = 5;
   check.config.d_k = 3;
@@ -23,12 +23,15 @@ const std::vector<ModelCheck>& model_checks() {
   static const std::vector<ModelCheck> checks = [] {
     std::vector<ModelCheck> all;
     for (const std::string& scale : scale_names()) {
-      for (int variant = 0; variant < 4; ++variant) {
+      // 0 plain, 1 W^O, 2 causal, 3 cross with W^O; with heads: 4 self, causal, W^O, 2 heads;
+      // 5 cross without W^O, 3 heads.
+      for (int variant = 0; variant < 6; ++variant) {
         AttentionConfig config;
         config.scale = parse_scale(scale);
-        config.d_out = variant % 2 == 1 ? 2 : 0;
-        const bool cross = variant == 3;
-        config.causal = variant == 2;
+        config.d_out = variant == 1 || variant == 3 || variant == 4 ? 2 : 0;
+        const bool cross = variant == 3 || variant == 5;
+        config.causal = variant == 2 || variant == 4;
+        config.heads = variant == 4 ? 2 : variant == 5 ? 3 : 1;
         all.push_back(small_version(config, cross));
       }
     }

@@ -18,7 +18,7 @@ struct ModelCheck {
 };
 
 // Self- and cross-attention in every scale mode, with and without W^O, with and without a causal mask,
-// on small non-square shapes whose sizes are pairwise distinct.
+// with one head and with 2 or 3, on small non-square shapes whose sizes are pairwise distinct.
 const std::vector<ModelCheck>& model_checks();
 
 // A small check of a configuration: same scale, mask and W^O presence, small distinct sizes.

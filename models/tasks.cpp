@@ -17,31 +17,37 @@ void size_batch(Batch& b, const TaskConfig& c, Eigen::Index d_out, bool classifi
   b.batch = c.batch;
   b.seq_len = c.seq_len;
   b.x.resize(c.batch * c.seq_len, c.d_model);
+  b.context_len = c.context_len;
+  if (c.context_len > 0) b.x_context.resize(c.batch * c.context_len, c.d_model);
   if (classifies) b.labels.assign(static_cast<size_t>(c.batch * c.seq_len), -1);
   else b.targets.resize(c.batch * c.seq_len, d_out);
 }
 
-// teacher: X ~ N(0, 1); Y from a fixed random attention layer of the student's shapes with scale sqrt.
-// The student can represent the teacher exactly, so zero loss is reachable.
+// teacher: X ~ N(0, 1) (and the encoder's X_c for cross-attention); Y from a fixed random attention layer
+// of the student's shapes and heads with scale sqrt. The student can represent the teacher exactly, so
+// zero loss is reachable.
 class TeacherTask final : public Task {
  public:
   explicit TeacherTask(const TaskConfig& c)
       : config_(c), rng_(data_seed(c)), teacher_rng_(c.seed * 2 + 0x7eac4e50ULL), teacher_(teacher_config(c), teacher_rng_) {}
   std::string name() const override { return "teacher"; }
   bool classifies() const override { return false; }
-  Eigen::Index output_width() const override { return config_.d_out > 0 ? config_.d_out : config_.d_v; }
+  Eigen::Index output_width() const override { return config_.d_out > 0 ? config_.d_out : config_.heads * config_.d_v; }
   void next_batch(Batch& b) override {
     size_batch(b, config_, output_width(), false);
     fill_normal(rng_, b.x);
     tape_.reset();
-    const AttentionNodes nodes = teacher_.forward(tape_, tape_.constant(b.x), b.batch);
+    if (config_.context_len > 0) fill_normal(rng_, b.x_context);
+    const ad::Var x = tape_.constant(b.x);
+    const AttentionNodes nodes = config_.context_len > 0 ? teacher_.forward(tape_, x, tape_.constant(b.x_context), b.batch)
+                                                         : teacher_.forward(tape_, x, b.batch);
     b.targets = nodes.output.value();
   }
 
  private:
   static AttentionConfig teacher_config(const TaskConfig& c) {
     AttentionConfig a;
-    a.d_model = c.d_model, a.d_k = c.d_k, a.d_v = c.d_v, a.d_out = c.d_out, a.causal = c.causal;
+    a.d_model = c.d_model, a.d_k = c.d_k, a.d_v = c.d_v, a.d_out = c.d_out, a.causal = c.causal, a.heads = c.heads;
     a.scale = ScaleMode::Sqrt;
     return a;
   }
@@ -60,6 +66,7 @@ class RecallTask final : public Task {
  public:
   explicit RecallTask(const TaskConfig& c) : config_(c), rng_(data_seed(c)) {
     if (c.seq_len < 2) throw std::invalid_argument("task recall needs --seq-len of at least 2");
+    if (c.context_len > 0) throw std::invalid_argument("task recall is for self-attention (no --context-len)");
     ad::Rng embed_rng(0x5eca11ULL);  // fixed token embeddings, the same for every seed
     keys_ = std::max<Eigen::Index>(2 * (c.seq_len - 1), 8);
     key_embedding_ = ad::random_normal(embed_rng, keys_, c.d_model);
@@ -108,6 +115,7 @@ class SenseTask final : public Task {
  public:
   explicit SenseTask(const TaskConfig& c) : config_(c), rng_(data_seed(c)) {
     if (c.seq_len < 2) throw std::invalid_argument("task sense needs --seq-len of at least 2");
+    if (c.context_len > 0) throw std::invalid_argument("task sense is for self-attention (no --context-len)");
     if (c.d_out != 0 && c.d_out != 2) throw std::invalid_argument("task sense has 2 classes: leave --d-out unset or 2");
     ad::Rng embed_rng(0x5e75eULL);
     const Matrix directions = ad::random_normal(embed_rng, 2, c.d_model);
@@ -153,6 +161,67 @@ class SenseTask final : public Task {
   Matrix words_[2];
 };
 
+// lookup (encoder–decoder attention, the seq2seq seed): the encoder sequence holds context_len key/value
+// pairs, one per position (its embedding is the sum of its key's and its value's, over √2), with keys
+// distinct within a sequence and values spread evenly over the positions (a shuffled round of all values,
+// repeated when context_len > values); every decoder position holds the embedding of one of those keys, drawn
+// with replacement, and its label is the value paired with it. The decoder's input reaches the output
+// only through the attention weights (Ŷ = A·V W^O, V from the encoder), so a decoder position must
+// attend to the encoder position of its key.
+// Chance is 1/values. With uniform attention every decoder position of a sequence gets the same output,
+// so it can at best name one of the commonest values of the encoder sequence: right ⌈m/values⌉/m of
+// the time for m = context_len ≥ values, and exactly chance when m is a multiple of the values (every
+// value as common as any other: the encoder's average is then the same for every sequence).
+class LookupTask final : public Task {
+ public:
+  explicit LookupTask(const TaskConfig& c) : config_(c), rng_(data_seed(c)) {
+    if (c.context_len < 1) throw std::invalid_argument("task lookup needs cross-attention (--model cross --context-len N)");
+    ad::Rng embed_rng(0x100c0bULL);  // fixed token embeddings, the same for every seed
+    keys_ = std::max<Eigen::Index>(2 * c.context_len, 8);
+    key_embedding_ = ad::random_normal(embed_rng, keys_, c.d_model);
+    value_embedding_ = ad::random_normal(embed_rng, output_width(), c.d_model);
+    order_.resize(static_cast<size_t>(keys_));
+    values_.resize(static_cast<size_t>(output_width()));
+  }
+  std::string name() const override { return "lookup"; }
+  bool classifies() const override { return true; }
+  Eigen::Index output_width() const override { return config_.d_out > 0 ? config_.d_out : 8; }
+  std::vector<Attribute> attributes() const override {
+    return {{"lookup_keys", static_cast<double>(keys_)},
+            {"lookup_values", static_cast<double>(output_width())},
+            {"chance_accuracy", 1.0 / static_cast<double>(output_width())}};
+  }
+  void next_batch(Batch& b) override {
+    size_batch(b, config_, output_width(), true);
+    std::uniform_int_distribution<Eigen::Index> pick(0, config_.context_len - 1);
+    const size_t values = values_.size();
+    const double pair_norm = 1.0 / std::sqrt(2.0);  // a sum of two unit-variance embeddings, back to unit variance
+    for (Eigen::Index s = 0; s < b.batch; ++s) {
+      std::iota(order_.begin(), order_.end(), 0);
+      std::shuffle(order_.begin(), order_.end(), rng_);  // distinct keys within a sequence
+      std::iota(values_.begin(), values_.end(), 0);
+      std::shuffle(values_.begin(), values_.end(), rng_);  // position j holds value values_[j mod values]
+      for (Eigen::Index j = 0; j < config_.context_len; ++j) {
+        const int v = values_[static_cast<size_t>(j) % values];
+        b.x_context.row(s * config_.context_len + j) = (key_embedding_.row(order_[static_cast<size_t>(j)]) + value_embedding_.row(v)) * pair_norm;
+      }
+      for (Eigen::Index i = 0; i < config_.seq_len; ++i) {
+        const Eigen::Index asked = pick(rng_);
+        b.x.row(s * config_.seq_len + i) = key_embedding_.row(order_[static_cast<size_t>(asked)]);
+        b.labels[static_cast<size_t>(s * config_.seq_len + i)] = values_[static_cast<size_t>(asked) % values];
+      }
+    }
+  }
+
+ private:
+  TaskConfig config_;
+  ad::Rng rng_;
+  Eigen::Index keys_ = 0;
+  Matrix key_embedding_, value_embedding_;
+  std::vector<Eigen::Index> order_;
+  std::vector<int> values_;
+};
+
 }  // namespace
 
 uint64_t data_seed(const TaskConfig& config) {
@@ -184,7 +253,7 @@ double Task::accuracy(const Matrix& logits, const std::vector<int>& labels) {
 }
 
 const std::vector<std::string>& task_names() {
-  static const std::vector<std::string> names = {"teacher", "recall", "sense"};
+  static const std::vector<std::string> names = {"teacher", "recall", "sense", "lookup"};
   return names;
 }
 
@@ -192,14 +261,15 @@ std::unique_ptr<Task> make_task(const std::string& name, const TaskConfig& confi
   if (name == "teacher") return std::make_unique<TeacherTask>(config);
   if (name == "recall") return std::make_unique<RecallTask>(config);
   if (name == "sense") return std::make_unique<SenseTask>(config);
-  throw std::invalid_argument("unknown task '" + name + "' (choose teacher, recall or sense)");
+  if (name == "lookup") return std::make_unique<LookupTask>(config);
+  throw std::invalid_argument("unknown task '" + name + "' (choose teacher, recall, sense or lookup)");
 }
 
 Eigen::Index task_output_width(const std::string& name, const TaskConfig& config) {
   if (name == "teacher") return config.d_out;  // 0: no W^O, the output is Z itself
   if (name == "sense") return 2;
-  if (name == "recall") return config.d_out > 0 ? config.d_out : 8;
-  throw std::invalid_argument("unknown task '" + name + "' (choose teacher, recall or sense)");
+  if (name == "recall" || name == "lookup") return config.d_out > 0 ? config.d_out : 8;
+  throw std::invalid_argument("unknown task '" + name + "' (choose teacher, recall, sense or lookup)");
 }
 
 }  // namespace models

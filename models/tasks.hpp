@@ -13,13 +13,17 @@ namespace models {
 
 struct Batch {
   Eigen::Index batch = 0, seq_len = 0;
-  Matrix x;                 // (batch·seq_len) × d_model inputs
+  Eigen::Index context_len = 0;  // encoder positions per sequence for cross-attention; 0: self-attention
+  Matrix x;                 // (batch·seq_len) × d_model inputs (the decoder's, for cross-attention)
+  Matrix x_context;         // (batch·context_len) × d_model encoder inputs, for cross-attention only
   Matrix targets;           // regression targets (batch·seq_len) × d_out, when the task regresses
   std::vector<int> labels;  // class per row, −1 where the row is not scored, when the task classifies
 };
 
 struct TaskConfig {
   Eigen::Index d_model = 16, d_k = 8, d_v = 8, d_out = 0, seq_len = 8, batch = 8;
+  Eigen::Index heads = 1;
+  Eigen::Index context_len = 0;  // > 0: cross-attention, the encoder sequence's length
   bool causal = false;
   uint64_t seed = 0;
   // Which stream of batches: 0 is the training data; any other value gives an independent stream of the
@@ -42,11 +46,18 @@ class Task {
   virtual void next_batch(Batch& batch) = 0;
   // The loss of a prediction on a batch: mean squared error or cross-entropy on the labelled rows.
   ad::Var loss(ad::Tape& tape, ad::Var prediction, const Batch& batch) const;
+  // Numbers that define the task beyond the run's configuration (stored as run attributes).
+  struct Attribute {
+    std::string name;
+    double value;
+  };
+  virtual std::vector<Attribute> attributes() const { return {}; }
   // Share of labelled rows whose largest logit is the label (classification tasks only).
   static double accuracy(const Matrix& logits, const std::vector<int>& labels);
 };
 
-// The task names accepted by make_task: teacher, recall, sense.
+// The task names accepted by make_task: teacher, recall, sense (self-attention), lookup (cross-attention);
+// teacher works with both.
 const std::vector<std::string>& task_names();
 // Throws std::invalid_argument for an unknown name or a configuration the task cannot use.
 std::unique_ptr<Task> make_task(const std::string& name, const TaskConfig& config);

@@ -132,6 +132,7 @@ TEST(Explain, PrintedTextShowsTheComputedNumbersAndSources) {
   EXPECT_NE(apple.find("(2.86, 1.14)"), std::string::npos);
   EXPECT_NE(apple.find("seed 000_"), std::string::npos);
   EXPECT_NE(explain_example("seq2seq").find("seed 001_"), std::string::npos);
+  EXPECT_NE(explain_example("seq2seq").find("sandbox train --model cross --task lookup --context-len 8"), std::string::npos);
   const std::string scaled = explain_example("scaled");
   EXPECT_NE(scaled.find("seed 002_"), std::string::npos);
   EXPECT_NE(scaled.find("20 and 13"), std::string::npos);

@@ -326,4 +326,106 @@ TEST(AttentionMeter, MatchesRecomputationOnAModelPass) {
   }
 }
 
+// Multi-head pass: the statistics over all h·B·n rows of S and A (head-major), per-head saturation and
+// entropy over each head's row block, ‖∂L/∂q‖ per (row, head) slice of Q's adjoint over the rows that
+// reach the loss, and max |S| over the visible entries; recomputed here with plain loops.
+TEST(AttentionMeter, HeadsQueryGradientsAndLogitMaxMatchRecomputation) {
+  for (const bool causal : {false, true}) {
+    for (const bool labelled : {false, true}) {
+      models::AttentionConfig config;
+      config.d_model = 9, config.d_k = 2, config.d_v = 3, config.d_out = 4, config.heads = 3;
+      config.causal = causal;
+      config.scale = models::ScaleMode::None;
+      ad::Rng rng(41);
+      models::Attention model(config, rng);
+      const Eigen::Index batch = 2, n = 5, rows = batch * n;
+      const Matrix x = ad::random_normal(rng, rows, config.d_model, 3.0);
+      std::vector<int> labels(static_cast<size_t>(rows), -1);
+      labels[2] = 1, labels[7] = 3, labels[9] = 0;
+      ad::Tape tape;
+      const auto nodes = model.forward(tape, tape.constant(x), batch);
+      const ad::Var loss = labelled ? ad::cross_entropy(nodes.output, labels)
+                                    : ad::mean_squared_error(nodes.output, tape.constant(Matrix::Ones(rows, 4)));
+      tape.backward(loss);
+      const ad::BoolMatrix* hidden = causal ? &model.causal_mask_in_use() : nullptr;
+      AttentionMeter meter;
+      const AttentionMetrics m = meter.measure(nodes, hidden, labelled ? &labels : nullptr);
+      const std::string what = std::string(causal ? "causal" : "open") + (labelled ? " labelled" : " regression");
+
+      const Matrix& s = nodes.logits.value();
+      const Matrix& a = nodes.weights.value();
+      ASSERT_EQ(a.rows(), 3 * rows);
+      auto counts = [&](Eigen::Index r) { return !labelled || labels[static_cast<size_t>(r)] >= 0; };
+      double max_abs = 0.0;
+      std::vector<double> sat(3, 0.0), ent(3, 0.0);
+      for (Eigen::Index h = 0; h < 3; ++h)
+        for (Eigen::Index r = 0; r < rows; ++r) {
+          const Eigen::Index row = h * rows + r;
+          double top = 0.0, e = 0.0;
+          for (Eigen::Index j = 0; j < n; ++j) {
+            const bool visible = !causal || j <= r % n;
+            if (visible) max_abs = std::max(max_abs, std::fabs(s(row, j)));
+            top = std::max(top, a(row, j));
+            if (a(row, j) > 0) e -= a(row, j) * std::log(a(row, j));
+          }
+          sat[static_cast<size_t>(h)] += (top > 0.99 ? 1.0 : 0.0) / static_cast<double>(rows);
+          ent[static_cast<size_t>(h)] += e / static_cast<double>(rows);
+        }
+      // Q's adjoint recomputed from the chain rule by hand: dQ_h = dS_h K_h per block (scale 1).
+      const Matrix& ds = nodes.logits.grad();
+      const Matrix k = x * model.find("W_K")->value;
+      std::vector<double> q_norms;
+      for (Eigen::Index r = 0; r < rows; ++r) {
+        if (!counts(r)) continue;
+        const Eigen::Index b = r / n;
+        for (Eigen::Index h = 0; h < 3; ++h) {
+          const Matrix dq = ds.row(h * rows + r) * k.block(b * n, h * 2, n, 2);
+          q_norms.push_back(dq.norm());
+        }
+      }
+      std::sort(q_norms.begin(), q_norms.end());
+      const size_t c = q_norms.size();
+      const double q_median = c % 2 ? q_norms[c / 2] : 0.5 * (q_norms[c / 2 - 1] + q_norms[c / 2]);
+      const double q_mean = std::accumulate(q_norms.begin(), q_norms.end(), 0.0) / static_cast<double>(c);
+      EXPECT_EQ(c, labelled ? 9u : 30u) << what;
+      EXPECT_GT(q_mean, 0.0) << what;
+      EXPECT_NEAR(m.q_grad_mean, q_mean, 1e-12 * (1 + q_mean)) << what;
+      EXPECT_NEAR(m.q_grad_median, q_median, 1e-12 * (1 + q_median)) << what;
+      EXPECT_GT(max_abs, 1.0) << what;
+      EXPECT_DOUBLE_EQ(m.logit_max_abs, max_abs) << what;
+      ASSERT_EQ(m.saturated_fraction_head.size(), 3u);
+      ASSERT_EQ(m.attn_entropy_head.size(), 3u);
+      for (size_t h = 0; h < 3; ++h) {
+        EXPECT_NEAR(m.saturated_fraction_head[h], sat[h], 1e-12) << what << " head " << h;
+        EXPECT_NEAR(m.attn_entropy_head[h], ent[h], 1e-12) << what << " head " << h;
+      }
+      EXPECT_NEAR(m.saturated_fraction, (sat[0] + sat[1] + sat[2]) / 3.0, 1e-12) << what;
+      EXPECT_NEAR(m.attn_entropy, (ent[0] + ent[1] + ent[2]) / 3.0, 1e-12) << what;
+      // The overall logit-gradient statistics count the labelled rows of every head.
+      const Reference all = recompute(s, ds, a, hidden, nullptr);
+      if (!labelled) {
+        EXPECT_NEAR(m.logit_grad_mean, all.grad_mean, 1e-12 * (1 + all.grad_mean)) << what;
+      }
+    }
+  }
+}
+
+TEST(AttentionMeter, OneHeadHasNoPerHeadSeriesAndQueryGradientsPerRow) {
+  models::AttentionConfig config;
+  config.d_model = 6, config.d_k = 4, config.d_v = 3;
+  ad::Rng rng(3);
+  models::Attention model(config, rng);
+  const Matrix x = ad::random_normal(rng, 8, 6);
+  ad::Tape tape;
+  const auto nodes = model.forward(tape, tape.constant(x), 2);
+  tape.backward(ad::mean_squared_error(nodes.output, tape.constant(Matrix::Zero(8, 3))));
+  AttentionMeter meter;
+  const AttentionMetrics m = meter.measure(nodes);
+  EXPECT_TRUE(m.saturated_fraction_head.empty());
+  EXPECT_TRUE(m.attn_entropy_head.empty());
+  std::vector<double> norms;
+  for (Eigen::Index r = 0; r < 8; ++r) norms.push_back(nodes.queries.grad().row(r).norm());
+  EXPECT_NEAR(m.q_grad_mean, std::accumulate(norms.begin(), norms.end(), 0.0) / 8.0, 1e-12);
+}
+
 }  // namespace

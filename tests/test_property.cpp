@@ -192,7 +192,14 @@ double min_qk_row_squared_norm(const models::ModelCheck& check, uint64_t seed) {
   const ad::Matrix x = ad::random_normal(rng, check.batch * check.n_query, check.config.d_model);
   const ad::Matrix context = check.cross ? ad::random_normal(rng, check.batch * check.n_key, check.config.d_model) : x;
   const ad::Matrix q = x * model.find("W_Q")->value, k = context * model.find("W_K")->value;
-  return std::min(q.rowwise().squaredNorm().minCoeff(), k.rowwise().squaredNorm().minCoeff());
+  // Each head normalises its own d_k-wide slice of a row.
+  double smallest = std::numeric_limits<double>::infinity();
+  for (Eigen::Index h = 0; h < check.config.heads; ++h) {
+    const Eigen::Index d_k = check.config.d_k;
+    smallest = std::min({smallest, q.middleCols(h * d_k, d_k).rowwise().squaredNorm().minCoeff(),
+                         k.middleCols(h * d_k, d_k).rowwise().squaredNorm().minCoeff()});
+  }
+  return smallest;
 }
 
 uint64_t model_seed_for(const models::ModelCheck& check, ad::Rng& rng) {
@@ -218,7 +225,7 @@ TEST_P(ModelProperty, GradientMatchesOnRandomSizes) {
     where << "model " << check.name << " (scale " << models::scale_name(check.config.scale)
           << (check.config.causal ? ", causal" : "") << (check.cross ? ", cross" : ", self") << "), sizes {d_model "
           << check.config.d_model << ", d_k " << check.config.d_k << ", d_v " << check.config.d_v << ", d_out "
-          << check.config.d_out << ", batch " << check.batch << ", n_query " << check.n_query << ", n_key " << check.n_key
+          << check.config.d_out << ", heads " << check.config.heads << ", batch " << check.batch << ", n_query " << check.n_query << ", n_key " << check.n_key
           << "}, case " << c << ", case seed " << seed << ", gradcheck_model seed " << model_seed << " (base seed "
           << base_seed() << "); " << replay_hint(base.name, c, "*ModelProperty*");
     SCOPED_TRACE(where.str());

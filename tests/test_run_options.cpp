@@ -38,13 +38,15 @@ RunConfig small_run() {
 // A configuration in which every option differs from its default (and is still valid).
 RunConfig every_option_changed() {
   RunConfig c;
-  c.task = "recall";
-  c.model = "self_attention";
+  c.task = "lookup";
+  c.model = "cross";
   c.d_model = 10;
+  c.heads = 2;
   c.d_k = 3;
   c.d_v = 5;
   c.d_out = 6;
   c.seq_len = 5;
+  c.context_len = 7;
   c.scale = "learned";
   c.causal = true;
   c.init_std = 0.3;
@@ -93,7 +95,6 @@ TEST(OptionTable, EveryOptionRoundTripsThroughTheConfigurationText) {
   const std::string default_text = sbx::config_text(defaults);
   for (const sbx::RunOption& o : sbx::run_options()) {
     EXPECT_NE(text.find(std::string(o.key) + " = "), std::string::npos) << o.key;
-    if (std::string(o.key) == "model") continue;  // one model can be trained so far
     EXPECT_NE(sbx::option_text(changed.resolved(), o), sbx::option_text(defaults.resolved(), o))
         << o.key << ": every_option_changed() leaves it at its default";
     RunConfig one = defaults;
@@ -116,22 +117,30 @@ TEST(OptionTable, RealsKeepEveryBit) {
 TEST(OptionTable, AutomaticValuesAreResolvedInTheText) {
   RunConfig c;
   c.d_model = 24;
-  c.d_k = 0;  // auto
-  c.d_v = 0;  // dk
+  c.heads = 3;
+  c.d_k = 0;   // auto
+  c.d_v = -1;  // dk
   c.task = "recall";
   const std::string text = sbx::config_text(c);
-  EXPECT_NE(text.find("dk = 24\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("dv = 24\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("dk = 8\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("dv = 8\n"), std::string::npos) << text;
+  c.d_v = 0;  // auto
+  c.d_k = 5;
+  EXPECT_NE(sbx::config_text(c).find("dv = 8\n"), std::string::npos) << sbx::config_text(c);
   EXPECT_NE(text.find("d-out = 8\n"), std::string::npos) << text;
   const auto at = text.find("init-std = ");
   ASSERT_NE(at, std::string::npos);
   EXPECT_EQ(std::stod(text.substr(at + 11)), 1.0 / std::sqrt(24.0)) << text;
-  // Setting "auto" and "dk" by their words.
+  // Setting "auto" and "dk" by their words; the numbers that stand for them are refused as text.
   RunConfig d;
   sbx::set_option(d, *sbx::find_run_option("dk"), "auto");
   sbx::set_option(d, *sbx::find_run_option("dv"), "dk");
   EXPECT_EQ(d.d_k, 0);
+  EXPECT_EQ(d.d_v, -1);
+  sbx::set_option(d, *sbx::find_run_option("dv"), "auto");
   EXPECT_EQ(d.d_v, 0);
+  EXPECT_THROW(sbx::set_option(d, *sbx::find_run_option("dk"), "0"), sbx::UserError);
+  EXPECT_THROW(sbx::set_option(d, *sbx::find_run_option("dv"), "-1"), sbx::UserError);
 }
 
 TEST(OptionTable, BadValuesNameTheOption) {
@@ -236,14 +245,20 @@ TEST(RunIdentity, TheFirstDifferingOptionIsNamedWithBothValues) {
 bool same_batches(const std::vector<models::Batch>& a, const std::vector<models::Batch>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].x != b[i].x || a[i].labels != b[i].labels || a[i].targets != b[i].targets) return false;
+    if (a[i].x != b[i].x || a[i].labels != b[i].labels || a[i].targets != b[i].targets ||
+        a[i].x_context != b[i].x_context)
+      return false;
   return true;
 }
 
 TEST(Evaluation, TheSetDependsOnTheSeedOnlyNotOnScaleOrLearningRate) {
-  for (const std::string task : {"teacher", "recall", "sense"}) {
+  for (const std::string task : {"teacher", "recall", "sense", "lookup"}) {
     RunConfig a = small_run();
     a.task = task;
+    if (task == "lookup") {
+      a.model = "cross";
+      a.context_len = 7;
+    }
     RunConfig b = a;
     b.scale = "none";
     b.lr = 0.5;

@@ -38,10 +38,19 @@ TaskConfig small_config(uint64_t seed) {
   return c;
 }
 
+// The small configuration a task accepts: lookup is cross-attention, so it gets an encoder of its own
+// length (different from seq_len).
+TaskConfig config_for(const std::string& name, uint64_t seed) {
+  TaskConfig c = small_config(seed);
+  if (name == "lookup") c.context_len = 4;
+  return c;
+}
+
 bool same_batch(const Batch& a, const Batch& b) {
   return a.batch == b.batch && a.seq_len == b.seq_len && a.x.rows() == b.x.rows() && a.x.cols() == b.x.cols() &&
          a.x == b.x && a.targets.rows() == b.targets.rows() && a.targets.cols() == b.targets.cols() &&
-         (a.targets.size() == 0 || a.targets == b.targets) && a.labels == b.labels;
+         (a.targets.size() == 0 || a.targets == b.targets) && a.labels == b.labels && a.context_len == b.context_len &&
+         a.x_context.rows() == b.x_context.rows() && (a.x_context.size() == 0 || a.x_context == b.x_context);
 }
 
 // Rows of a batch that carry a label, per sequence.
@@ -58,9 +67,9 @@ class EveryTask : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryTask, DeterministicGivenSeedAndDifferentAcrossSeeds) {
   const std::string name = GetParam();
-  auto a = models::make_task(name, small_config(3));
-  auto b = models::make_task(name, small_config(3));
-  auto c = models::make_task(name, small_config(4));
+  auto a = models::make_task(name, config_for(name, 3));
+  auto b = models::make_task(name, config_for(name, 3));
+  auto c = models::make_task(name, config_for(name, 4));
   for (int i = 0; i < 4; ++i) {
     Batch ba, bb, bc;
     a->next_batch(ba);
@@ -71,7 +80,7 @@ TEST_P(EveryTask, DeterministicGivenSeedAndDifferentAcrossSeeds) {
   }
   // Consecutive batches of one task differ.
   Batch first, second;
-  auto d = models::make_task(name, small_config(3));
+  auto d = models::make_task(name, config_for(name, 3));
   d->next_batch(first);
   d->next_batch(second);
   EXPECT_FALSE(first.x == second.x) << name << ": two consecutive batches are equal";
@@ -80,7 +89,7 @@ TEST_P(EveryTask, DeterministicGivenSeedAndDifferentAcrossSeeds) {
 TEST_P(EveryTask, BatchShapes) {
   const std::string name = GetParam();
   for (const Eigen::Index d_out : {Eigen::Index{0}, Eigen::Index{2}}) {
-    TaskConfig config = small_config(1);
+    TaskConfig config = config_for(name, 1);
     config.d_out = d_out;
     auto task = models::make_task(name, config);
     EXPECT_EQ(task->name(), name);
@@ -111,7 +120,7 @@ TEST_P(EveryTask, BatchShapes) {
 INSTANTIATE_TEST_SUITE_P(Tasks, EveryTask, ::testing::ValuesIn(models::task_names()));
 
 TEST(Tasks, NamesAndWidthsAndBadConfigurations) {
-  EXPECT_EQ(models::task_names(), (std::vector<std::string>{"teacher", "recall", "sense"}));
+  EXPECT_EQ(models::task_names(), (std::vector<std::string>{"teacher", "recall", "sense", "lookup"}));
   TaskConfig c = small_config(0);
   EXPECT_EQ(models::task_output_width("teacher", c), 0);
   EXPECT_EQ(models::task_output_width("recall", c), 8);

@@ -99,6 +99,7 @@ TEST(Trainer, RecordsEverySeriesWithEqualLengths) {
                           "attn_max", "logit_std"})
       expected.push_back(k);
     if (c.classifies) expected.push_back("accuracy");
+    for (const char* k : {"logit_max_abs", "q_grad/mean", "q_grad/median"}) expected.push_back(k);
     expected.push_back("lr");
     if (c.scale == "learned" || c.scale == "qknorm") expected.push_back("scale");
     expected.push_back("eval/loss");

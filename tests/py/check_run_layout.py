@@ -6,15 +6,17 @@
 Run it with the interpreter experiments/find_python.sh prints (it has h5py and numpy). Checks:
   * root attributes created_utc, git_commit, sandbox_version, eigen_version, hdf5_version are str;
   * run attributes task, model, scale, optimizer, status are str; d_model, d_k, d_v, d_out, seq_len, batch,
-    steps, seed, causal, log_every are int64; lr, init_std, gradcheck_max_error, wall_seconds are float64;
+    steps, seed, causal, log_every, heads, context_len are int64; lr, init_std, gradcheck_max_error,
+    wall_seconds are float64;
   * the metric series (step, loss, grad_norm/<param>, logit_grad/mean, logit_grad/median, saturated_fraction,
-    attn_entropy, attn_max, logit_std, and accuracy exactly for the classification tasks) are 1-D, chunked,
-    gzip-compressed, maxshape (None,), all of one length; step is int64 and the rest float64;
+    attn_entropy, attn_max, logit_std, logit_max_abs, q_grad/mean, q_grad/median, accuracy exactly for the
+    classification tasks, head<i>/saturated_fraction and head<i>/attn_entropy exactly when heads > 1) are
+    1-D, chunked, gzip-compressed, maxshape (None,), all of one length; step is int64 and the rest float64;
   * step is 0, log_every, 2·log_every, ... (and the last step for a complete run);
   * params_init/<p> and params/<p> exist for the same parameters as grad_norm/<p>, shaped W_Q, W_K
-    (d_model, d_k), W_V (d_model, d_v), W_O (d_v, d_out), scale (1, 1), float64;
+    (d_model, h·d_k), W_V (d_model, h·d_v), W_O (h·d_v, d_out), scale (1, 1), float64 (h = heads);
   * params_init values are what the C++ initialisation intends: W_Q/W_K/W_V have standard deviation
-    init_std, W_O 1/sqrt(d_v), and the log-scale starts at -1/2 ln d_k (learned) or +1/2 ln d_k (qknorm);
+    init_std, W_O 1/sqrt(h·d_v), and the log-scale starts at -1/2 ln d_k (learned) or +1/2 ln d_k (qknorm);
   * after a complete run with steps > 0, every params/<p> differs from params_init/<p>.
 --status checks the status attribute; --logged checks the series length.
 Exit 0 when every check passes; otherwise every failure is printed on stderr and the status is 1.
@@ -29,15 +31,15 @@ import numpy as np
 
 ROOT_STR_ATTRS = ["created_utc", "git_commit", "sandbox_version", "eigen_version", "hdf5_version"]
 RUN_STR_ATTRS = ["task", "model", "scale", "optimizer", "schedule", "status", "config", "config_hash"]
-RUN_INT_ATTRS = ["d_model", "d_k", "d_v", "d_out", "seq_len", "batch", "steps", "seed", "causal", "log_every",
-                 "warmup_steps", "eval_batches", "eval_every", "gradcheck"]
+RUN_INT_ATTRS = ["d_model", "d_k", "d_v", "d_out", "seq_len", "batch", "steps", "seed", "causal", "log_every", "heads",
+                 "context_len", "warmup_steps", "eval_batches", "eval_every", "gradcheck"]
 RUN_FLOAT_ATTRS = ["lr", "init_std", "gradcheck_max_error", "wall_seconds", "momentum", "beta1", "beta2", "eps",
                    "weight_decay", "min_lr", "clip_grad_norm", "lr_qk_mult"]
 METRICS = ["loss", "logit_grad/mean", "logit_grad/median", "saturated_fraction", "attn_entropy", "attn_max",
-           "logit_std", "lr"]
+           "logit_std", "logit_max_abs", "q_grad/mean", "q_grad/median", "lr"]
 # The held-out evaluation: a clock of its own (eval/step), one value per evaluation.
 EVAL_SERIES = ["eval/step", "eval/loss"]
-CLASSIFYING_TASKS = {"recall", "sense"}
+CLASSIFYING_TASKS = {"recall", "sense", "lookup"}
 
 
 class Checker:
@@ -100,9 +102,10 @@ def check_attrs(run, c):
 
 
 def param_shapes(a):
-    shapes = {"W_Q": (a["d_model"], a["d_k"]), "W_K": (a["d_model"], a["d_k"]), "W_V": (a["d_model"], a["d_v"])}
+    h = a["heads"]
+    shapes = {"W_Q": (a["d_model"], h * a["d_k"]), "W_K": (a["d_model"], h * a["d_k"]), "W_V": (a["d_model"], h * a["d_v"])}
     if a["d_out"] > 0:
-        shapes["W_O"] = (a["d_v"], a["d_out"])
+        shapes["W_O"] = (h * a["d_v"], a["d_out"])
     if a["scale"] in ("learned", "qknorm"):
         shapes["scale"] = (1, 1)
     return shapes
@@ -134,6 +137,8 @@ def check_series(run, a, c, logged):
         expected.append("scale")
     if a["task"] in CLASSIFYING_TASKS:
         expected.append("accuracy")
+    if a["heads"] > 1:
+        expected += [f"head{i}/{m}" for i in range(a["heads"]) for m in ("saturated_fraction", "attn_entropy")]
     c.check(sorted(expected) == names, f"series are {names}, expected {sorted(expected)}")
     lengths = {}
     for name in names:
@@ -191,8 +196,9 @@ def check_params(run, a, c, trained_check):
     c.check(a["init_std"] > 0, f"init_std attribute is {a['init_std']}, expected the std actually used (> 0)")
     if "W_O" in init:
         std_o = float(np.sqrt(np.mean(init["W_O"] ** 2)))
-        c.check(abs(std_o * math.sqrt(a["d_v"]) - 1) < 4.0 / math.sqrt(2 * init["W_O"].size) + 0.02,
-                f"params_init/W_O has std {std_o:.4g}, expected 1/sqrt(d_v) = {1 / math.sqrt(a['d_v']):.4g}")
+        width = a["heads"] * a["d_v"]
+        c.check(abs(std_o * math.sqrt(width) - 1) < 4.0 / math.sqrt(2 * init["W_O"].size) + 0.02,
+                f"params_init/W_O has std {std_o:.4g}, expected 1/sqrt(h·d_v) = {1 / math.sqrt(width):.4g}")
     if "scale" in init:
         sign = -1.0 if a["scale"] == "learned" else 1.0
         want = sign * 0.5 * math.log(a["d_k"])

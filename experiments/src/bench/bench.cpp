@@ -223,6 +223,24 @@ ShapeResult bench_shape(const BenchShape& s, const TimingPlan& plan, std::uint64
   return r;
 }
 
+HeadsResult bench_heads(const BenchShape& s, Eigen::Index heads, const TimingPlan& plan, std::uint64_t seed) {
+  HeadsResult r;
+  r.shape = s;
+  r.heads = heads;
+  models::AttentionConfig a = attention_config(s);
+  a.heads = heads;
+  models::TaskConfig t = task_config(s, seed);
+  t.heads = heads;
+  ad::Rng rng(seed);
+  models::Attention model(a, rng);
+  auto task = models::make_task("teacher", t);
+  ad::Adam adam(kLearningRate);
+  sbx::TrainingStep step(model, *task, adam);
+  r.full = time_steps([&] { step.run(/*measure=*/false, /*update=*/true); }, plan);
+  r.measured = time_steps([&] { step.run(/*measure=*/true, /*update=*/true); }, plan);
+  return r;
+}
+
 double ScalingSweep::value(const ScalingPoint& p) const {
   return static_cast<double>(variable == "n" ? p.shape.n : p.shape.d_k);
 }

@@ -153,6 +153,17 @@ struct ShapeResult {
 
 ShapeResult bench_shape(const BenchShape& shape, const TimingPlan& plan, std::uint64_t seed = 1);
 
+// The engine with h heads (shape.d_k per head, d_v = d_k; W^Q is d_model × h·d_k), on the teacher task of
+// the same heads. There is no reference: the hand-derived step is single-head. `full` is the whole
+// TrainingStep::run as `sandbox train` runs it on an unlogged step; `measured` is a logged one (the
+// attention metrics too, per head included).
+struct HeadsResult {
+  BenchShape shape;
+  Eigen::Index heads = 1;
+  Timing full, measured;
+};
+HeadsResult bench_heads(const BenchShape& shape, Eigen::Index heads, const TimingPlan& plan, std::uint64_t seed = 1);
+
 // One sweep of --scaling: the step (batch generation excluded) of the engine and the reference at shapes
 // that differ in one size.
 struct ScalingPoint {

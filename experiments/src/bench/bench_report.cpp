@@ -51,6 +51,10 @@ std::vector<Target> evaluate_targets(const BenchReport& report) {
     for (const ShapeResult& r : report.shapes) {
       if (r.engine_full.allocations_per_step > worst) worst = r.engine_full.allocations_per_step, where = shape_name(r.shape);
     }
+    for (const HeadsResult& h : report.heads) {  // multi-head, logged steps included
+      const double most = std::max(h.full.allocations_per_step, h.measured.allocations_per_step);
+      if (most > worst) worst = most, where = shape_name(h.shape) + " with " + std::to_string(h.heads) + " heads";
+    }
     t.holds = worst == 0;
     t.detail = worst == 0 ? std::string("0 at every shape") : fixed(worst, 2) + " per step at " + where;
     if (!report.counts_c_allocations) t.detail += " (operator new only: malloc is the sanitizer's in this build)";
@@ -110,6 +114,17 @@ void print_shapes(std::FILE* out, const BenchReport& r) {
                  "forward+loss %.2f, backward %.2f, grad norms %.2f, Adam %.2f\n",
                  shape_name(r.shapes[i].shape).c_str(), p.next_batch, p.forward, p.backward, p.grad_norms, p.optimizer);
   }
+  std::fflush(out);
+}
+
+void print_heads(std::FILE* out, const BenchReport& r) {
+  if (r.heads.empty()) return;
+  std::fprintf(out, "\nmulti-head (engine only; d_k per head, W^Q d_model x h*d_k), full TrainingStep::run\n");
+  std::fprintf(out, "%-16s %5s | %10s %11s | %12s %11s\n", "B x n x dm x dk", "heads", "engine us", "allocs/step",
+               "logged us", "allocs/step");
+  for (const HeadsResult& h : r.heads)
+    std::fprintf(out, "%-16s %5ld | %10.1f %11.2f | %12.1f %11.2f\n", shape_name(h.shape).c_str(), static_cast<long>(h.heads),
+                 h.full.us_per_step, h.full.allocations_per_step, h.measured.us_per_step, h.measured.allocations_per_step);
   std::fflush(out);
 }
 
@@ -240,6 +255,14 @@ void write_h5(const std::string& path, const BenchReport& r) {
     io::set_attr(bench, "repeats", static_cast<std::int64_t>(r.plan.repeats));
     io::set_attr(bench, "block_seconds", r.plan.block_seconds);
     io::set_attr(bench, "quick", static_cast<std::int64_t>(r.quick ? 1 : 0));
+    if (!r.heads.empty()) {  // the multi-head shape (one; see cmd_bench.cpp)
+      const HeadsResult& h = r.heads.front();
+      io::set_attr(bench, "heads_shape", shape_name(h.shape));
+      io::set_attr(bench, "heads", static_cast<std::int64_t>(h.heads));
+      io::set_attr(bench, "heads_us_per_step", h.full.us_per_step);
+      io::set_attr(bench, "heads_allocations_per_step", h.full.allocations_per_step);
+      io::set_attr(bench, "heads_logged_allocations_per_step", h.measured.allocations_per_step);
+    }
     io::set_attr(bench, "timing", "median over repeats of the time per step of a block of steps after warm-up, steady_clock");
     io::set_attr(bench, "engine_us_includes", "forward + backward + Adam on a batch generated beforehand (no batch generation)");
     io::set_attr(bench, "engine_full_us_includes", "the whole TrainingStep::run, including the teacher task's next_batch");

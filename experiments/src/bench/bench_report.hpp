@@ -16,6 +16,7 @@ struct BenchReport {
   std::vector<ShapeResult> shapes;
   std::vector<PhaseAllocations> phases;  // per shape, filled only where the engine allocated
   std::vector<ScalingSweep> scaling;     // empty without --scaling
+  std::vector<HeadsResult> heads;        // multi-head shapes (engine only)
   long peak_rss_kib = 0;
   bool counts_c_allocations = true;
 };
@@ -34,6 +35,7 @@ std::string shape_name(const BenchShape& s);  // "32x16x64x8" (batch x n x d_mod
 void print_header(std::FILE* out, const BenchReport& report);
 void print_shapes(std::FILE* out, const BenchReport& report);
 void print_scaling(std::FILE* out, const ScalingSweep& sweep);
+void print_heads(std::FILE* out, const BenchReport& report);
 void print_footer(std::FILE* out, const BenchReport& report);
 
 // Checks, before anything runs, that `path` can take the results: not a directory, the directory exists

@@ -49,6 +49,9 @@ int run_bench(const Args& args) {
                                 : bench::PhaseAllocations{});
   }
   bench::print_shapes(stdout, report);
+  // One multi-head shape: 4 heads of d_k = d_model/4, the engine's full step, unlogged and logged.
+  report.heads.push_back(quick ? bench::bench_heads({8, 16, 32, 8}, 4, report.plan) : bench::bench_heads({32, 16, 64, 16}, 4, report.plan));
+  bench::print_heads(stdout, report);
 
   if (scaling) {
     // Batch and d_model are kept small so that the whole sweep stays well under a minute on 2 cores.

@@ -1,8 +1,10 @@
 // `sandbox grad`: the loss and gradients of the self-attention model for parameters and data given in a
 // file, so that anyone can compare the engine against another framework.
-//   in:  /params/W_Q (d_model×d_k), /params/W_K (d_model×d_k), /params/W_V (d_model×d_v), optional
-//        /params/W_O (d_v×d_out); /inputs/X (batch, n, d_model); /targets/Y (batch, n, d_out or d_v);
-//        root attributes scale ("none", "sqrt" or "linear") and causal (0 or 1).
+//   in:  /params/W_Q (d_model×h·d_k), /params/W_K (d_model×h·d_k), /params/W_V (d_model×h·d_v), optional
+//        /params/W_O (h·d_v×d_out); /inputs/X (batch, n, d_model); optional /inputs/X_context (batch, m,
+//        d_model): cross-attention, keys and values from it; /targets/Y (batch, n, d_out or h·d_v);
+//        root attributes scale ("none", "sqrt" or "linear"), causal (0 or 1), optional heads (h, default 1;
+//        head i owns columns i·d_k .. i·d_k+d_k−1 of W_Q and W_K and i·d_v .. of W_V).
 //   out: /loss (scalar, the mean over all elements of (Ŷ − Y)²) and /grads/<param>, shaped like each param.
 #include <cstdio>
 #include <filesystem>
@@ -78,16 +80,35 @@ int run_grad(const Args& args) {
     throw UserError(file + ": /inputs/X has n = " + std::to_string(n) + " positions per sequence; its attention scores would need about " +
                     std::to_string(static_cast<long long>(score_bytes / (1ull << 30))) + " GiB (more than 8 GiB)");
 
-  const Eigen::Index d_model = x.cols(), d_k = w_q.cols(), d_v = w_v.cols();
-  require_shape(file, "/params/W_Q", w_q, d_model, d_k);
-  require_shape(file, "/params/W_K", w_k, d_model, d_k);
-  require_shape(file, "/params/W_V", w_v, d_model, d_v);
+  // Multi-head and cross-attention inputs (see the header comment).
+  const std::int64_t heads = in.has_attr("/", "heads") ? in.read_int_attr("/", "heads") : 1;
+  if (heads < 1 || heads > 4096) throw UserError(file + ": root attribute heads must be a whole number from 1 to 4096");
+  if (w_q.cols() % heads != 0 || w_v.cols() % heads != 0)
+    throw UserError(file + ": the columns of /params/W_Q (" + std::to_string(w_q.cols()) + ") and /params/W_V (" +
+                    std::to_string(w_v.cols()) + ") must divide into " + std::to_string(heads) + " heads");
+  const bool cross = in.exists("/inputs/X_context");
+  hsize_t c_batch = batch, m = n;
+  Eigen::MatrixXd x_context;
+  if (cross) {
+    if (in.shape("/inputs/X_context").size() != 3) throw UserError(file + ": /inputs/X_context must be 3-D (batch, m, d_model)");
+    x_context = in.read_3d_as_rows("/inputs/X_context", c_batch, m);
+    require_finite(file, "/inputs/X_context", x_context);
+    if (c_batch != batch || m == 0 || x_context.cols() != x.cols())
+      throw UserError(file + ": /inputs/X_context must be (" + std::to_string(batch) + ", m > 0, " + std::to_string(x.cols()) +
+                      "), like /inputs/X but for its length m");
+    if (8.0 * 6.0 * static_cast<double>(heads) * static_cast<double>(batch) * static_cast<double>(n) * static_cast<double>(m) > 8.0 * (1ull << 30))
+      throw UserError(file + ": /inputs/X_context has m = " + std::to_string(m) + " positions; the attention scores would need more than 8 GiB");
+  }
+  const Eigen::Index d_model = x.cols(), d_k = w_q.cols() / heads, d_v = w_v.cols() / heads;
+  require_shape(file, "/params/W_Q", w_q, d_model, heads * d_k);
+  require_shape(file, "/params/W_K", w_k, d_model, heads * d_k);
+  require_shape(file, "/params/W_V", w_v, d_model, heads * d_v);
   Eigen::MatrixXd w_o;
   if (has_wo) {
     w_o = read_required(in, "/params/W_O");
-    if (w_o.rows() != d_v) throw UserError(file + ": /params/W_O has " + std::to_string(w_o.rows()) + " rows but W_V has " + std::to_string(d_v) + " columns");
+    if (w_o.rows() != heads * d_v) throw UserError(file + ": /params/W_O has " + std::to_string(w_o.rows()) + " rows but W_V has " + std::to_string(heads * d_v) + " columns");
   }
-  const Eigen::Index d_out = has_wo ? w_o.cols() : d_v;
+  const Eigen::Index d_out = has_wo ? w_o.cols() : heads * d_v;
   if (y_batch != batch || y_n != n || y.cols() != d_out)
     throw UserError(file + ": /targets/Y has shape (" + std::to_string(y_batch) + ", " + std::to_string(y_n) + ", " +
                     std::to_string(y.cols()) + ") but must be (" + std::to_string(batch) + ", " + std::to_string(n) + ", " +
@@ -97,6 +118,7 @@ int run_grad(const Args& args) {
   config.d_model = d_model;
   config.d_k = d_k;
   config.d_v = d_v;
+  config.heads = heads;
   config.d_out = has_wo ? d_out : 0;
   const std::string scale = in.has_attr("/", "scale") ? in.read_string_attr("/", "scale") : "";
   if (scale != "none" && scale != "sqrt" && scale != "linear")
@@ -113,7 +135,9 @@ int run_grad(const Args& args) {
   model.find("W_V")->value = w_v;
   if (has_wo) model.find("W_O")->value = w_o;
   ad::Tape tape;
-  const models::AttentionNodes nodes = model.forward(tape, tape.constant(x), static_cast<Eigen::Index>(batch));
+  const ad::Var x_node = tape.constant(x);
+  const models::AttentionNodes nodes = cross ? model.forward(tape, x_node, tape.constant(x_context), static_cast<Eigen::Index>(batch))
+                                             : model.forward(tape, x_node, static_cast<Eigen::Index>(batch));
   const ad::Var loss = ad::mean_squared_error(nodes.output, tape.constant(y));
   for (ad::Parameter* p : model.parameters()) p->zero_grad();
   tape.backward(loss);

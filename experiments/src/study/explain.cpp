@@ -212,6 +212,13 @@ std::string format_seq2seq(const Seq2SeqExample& e) {
   s += format("5. weights set by hand = %s -> context %s, equal to h3 bit for bit: %s\n", vec(e.manual_weights, 0).c_str(),
               vec(e.manual_context, 4).c_str(), e.manual_context == last ? "yes" : "NO");
   s += "Plain seq2seq hands the decoder only h3; attention lets every step look at all the encoder states.\n";
+  s += "Trained, this is what `--model cross --task lookup` learns, e.g.\n"
+       "  sandbox train --model cross --task lookup --context-len 8 --seq-len 4 --d-model 32 --dk 4 --out lookup.h5\n"
+       "The encoder sequence holds key/value states, every decoder position asks for one key, and its answer is\n"
+       "Σ_i weight_i × value_i as above: the text's learnable transformations (Query = I × W(Q), Key = I × W(K),\n"
+       "Value = I × W(V)) are the model's W^Q on the decoder states and W^K, W^V on the encoder states. With\n"
+       "uniform weights every position gets the same blend and the task stays at chance (1/8); trained, each\n"
+       "decoder position puts its weight on the encoder state holding its key (README, Encoder–decoder attention).\n";
   return s;
 }
 

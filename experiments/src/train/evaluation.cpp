@@ -1,5 +1,7 @@
 #include "experiments/src/train/evaluation.hpp"
 
+#include "experiments/src/train/training_step.hpp"
+
 namespace sbx {
 
 Evaluator::Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches) {
@@ -14,7 +16,7 @@ EvalResult Evaluator::evaluate(models::Attention& model) {
   double right = 0.0, labelled = 0.0;
   for (const models::Batch& b : batches_) {
     tape_.reset();
-    const models::AttentionNodes nodes = model.forward(tape_, tape_.constant(b.x), b.batch);
+    const models::AttentionNodes nodes = forward_on_batch(model, tape_, b);
     result.loss += task_->loss(tape_, nodes.output, b).value()(0, 0);
     if (task_->classifies()) {
       double rows = 0.0;

@@ -29,13 +29,15 @@ std::string trim(const std::string& s) {
 
 const std::vector<RunOption>& run_options() {
   static const std::vector<RunOption> table = {
-      {"task", "task", "teacher, recall or sense", &R::task},
-      {"model", "model", "self_attention", &R::model},
+      {"task", "task", "teacher, recall or sense; lookup with --model cross", &R::task},
+      {"model", "model", "self_attention, or cross: queries from the decoder sequence, keys and values from an encoder sequence", &R::model},
       {"d-model", "d_model", "model width d_model", &R::d_model},
-      {"dk", "d_k", "query/key width d_k per head", &R::d_k, "auto"},
-      {"dv", "d_v", "value width d_v per head ('dk': the same as d_k)", &R::d_v, "dk"},
-      {"d-out", "d_out", "output width: W^O is d_v x d_out (0: no W^O for teacher; classes for recall; sense has 2)", &R::d_out},
-      {"seq-len", "seq_len", "sequence length n", &R::seq_len},
+      {"heads", "heads", "attention heads h (W^Q, W^K: d_model x h*d_k)", &R::heads},
+      {"dk", "d_k", "query/key width d_k per head, or auto: d_model/heads", &R::d_k, {{"auto", 0}}},
+      {"dv", "d_v", "value width d_v per head, auto (d_model/heads) or dk (the same as d_k)", &R::d_v, {{"auto", 0}, {"dk", -1}}},
+      {"d-out", "d_out", "output width: W^O is h*d_v x d_out (0: no W^O for teacher; classes for recall, sense, lookup)", &R::d_out},
+      {"seq-len", "seq_len", "sequence length n (the decoder's, for cross)", &R::seq_len},
+      {"context-len", "context_len", "encoder sequence length (--model cross only)", &R::context_len},
       {"scale", "scale", "logit scale: none, sqrt (1/sqrt d_k), linear (1/d_k), learned or qknorm", &R::scale},
       {"causal", "causal", "causal mask: query i sees keys j <= i", &R::causal},
       {"init-std", "init_std", "std of the initial weights (0: 1/sqrt(d_model))", &R::init_std},
@@ -74,7 +76,8 @@ std::string option_text(const RunConfig& c, const RunOption& option) {
         const auto& value = c.*member;
         using T = std::decay_t<decltype(value)>;
         if constexpr (std::is_same_v<T, long>) {
-          if (value == 0 && option.zero_word) return option.zero_word;
+          for (const auto& [word, stands_for] : option.words)
+            if (value == stands_for) return word;
           return std::to_string(value);
         } else if constexpr (std::is_same_v<T, double>) {
           char text[64];
@@ -97,18 +100,21 @@ void set_option(RunConfig& c, const RunOption& option, const std::string& raw) {
         auto& value = c.*member;
         using T = std::decay_t<decltype(value)>;
         if constexpr (std::is_same_v<T, long>) {
-          if (option.zero_word && text == option.zero_word) {
-            value = 0;
-            return;
+          std::string alternatives;
+          for (const auto& [word, stands_for] : option.words) {
+            if (text == word) {
+              value = stands_for;
+              return;
+            }
+            alternatives += std::string(" or ") + word;
           }
           long parsed = 0;
           const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
           if (text.empty() || ec != std::errc() || end != text.data() + text.size())
-            throw UserError(name + ": '" + text + "' is not a whole number" +
-                            (option.zero_word ? std::string(" (or ") + option.zero_word + ")" : std::string()));
-          // 0 stands for the zero word inside RunConfig; as text it is a size of zero, not a request for it.
-          if (option.zero_word && parsed == 0)
-            throw UserError(name + " must be a positive whole number or " + option.zero_word + ", got 0");
+            throw UserError(name + ": '" + text + "' is not a whole number" + alternatives);
+          // The numbers that stand for words inside RunConfig are, as text, sizes of zero or less.
+          if (!option.words.empty() && parsed <= 0)
+            throw UserError(name + " must be a positive whole number" + alternatives + ", got " + text);
           value = parsed;
         } else if constexpr (std::is_same_v<T, double>) {
           double parsed = 0;

@@ -18,8 +18,9 @@ struct RunOption {
   const char* attr;  // HDF5 attribute of the run
   const char* help;
   std::variant<long RunConfig::*, double RunConfig::*, std::string RunConfig::*, bool RunConfig::*> field;
-  // An integer option whose value 0 means "automatic" is written as this word (dk: "auto", dv: "dk").
-  const char* zero_word = nullptr;
+  // Integer options with values that stand for a rule are written as words: dk "auto" (0, d_model/heads),
+  // dv "auto" (0) and "dk" (−1, the same as d_k).
+  std::vector<std::pair<const char*, long>> words = {};
 };
 
 // In the order the configuration text lists them and a sweep nests its axes (the first outermost).

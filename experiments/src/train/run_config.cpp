@@ -48,9 +48,12 @@ std::string RunConfig::default_name() const {
 
 RunConfig RunConfig::resolved() const {
   RunConfig r = *this;
-  // d_k "auto" is d_model / heads (one head for now).
-  if (r.d_k == 0) r.d_k = r.d_model;
-  if (r.d_v == 0) r.d_v = r.d_k;
+  // "auto" is d_model / heads (validate() refuses a d_model that does not divide); dv "dk" follows d_k.
+  if (r.heads > 0) {
+    if (r.d_k == 0) r.d_k = r.d_model / r.heads;
+    if (r.d_v == 0) r.d_v = r.d_model / r.heads;
+  }
+  if (r.d_v == -1) r.d_v = r.d_k;
   if (r.d_k > 0 && r.d_v > 0 && r.d_model > 0 && r.seq_len > 0 && r.batch > 0) {
     try {
       r.d_out = models::task_output_width(r.task, r.task_config());
@@ -76,20 +79,31 @@ void check_run_name(const std::string& name) {
 void RunConfig::validate() const {
   bool known_task = false;
   for (const auto& t : models::task_names()) known_task = known_task || t == task;
-  if (!known_task) throw UserError("--task: unknown task '" + task + "' (choose teacher, recall or sense)");
+  if (!known_task) throw UserError("--task: unknown task '" + task + "' (choose teacher, recall, sense or lookup)");
   try {
     models::parse_scale(scale);
   } catch (const std::invalid_argument& e) {
     throw UserError(std::string("--scale: ") + e.what());
   }
-  if (model != "self_attention") throw UserError("--model: unknown model '" + model + "' (training supports self_attention)");
+  if (model != "self_attention" && model != "cross")
+    throw UserError("--model: unknown model '" + model + "' (choose self_attention or cross)");
+  // Multi-head and encoder–decoder settings.
+  require_positive("heads", heads);
+  if (context_len != 0 && !cross()) throw UserError("--context-len is only for --model cross (the encoder's length)");
+  if (cross()) require_positive("context-len", context_len);
+  if (task == "lookup" && !cross()) throw UserError("--task lookup needs --model cross (and --context-len)");
+  if ((task == "recall" || task == "sense") && cross()) throw UserError("--task " + task + " is for self_attention, not --model cross");
+  if (heads > 4096) throw UserError("--heads is absurdly large (" + std::to_string(heads) + ")");
+  if ((d_k == 0 || d_v == 0) && d_model % heads != 0)
+    throw UserError(std::string(d_k == 0 ? "--dk" : "--dv") + " auto: --d-model " + std::to_string(d_model) +
+                    " does not divide into " + std::to_string(heads) + " heads");
   if (optimizer != "adam" && optimizer != "adamw" && optimizer != "sgd")
     throw UserError("--optimizer: unknown optimizer '" + optimizer + "' (choose sgd, adam or adamw)");
   if (schedule != "constant" && schedule != "cosine")
     throw UserError("--schedule: unknown schedule '" + schedule + "' (choose constant or cosine)");
   require_positive("d-model", d_model);
   if (d_k < 0) throw UserError("--dk must be a positive whole number or auto, got " + std::to_string(d_k));
-  if (d_v < 0) throw UserError("--dv must be a positive whole number or dk, got " + std::to_string(d_v));
+  if (d_v < -1) throw UserError("--dv must be a positive whole number, auto or dk, got " + std::to_string(d_v));
   require_positive("seq-len", seq_len);
   require_positive("batch", batch);
   require_positive("steps", steps);
@@ -118,10 +132,11 @@ void RunConfig::validate() const {
   const RunConfig r = resolved();
   const long d_k = r.d_k, d_v = r.d_v, d_out = r.d_out;
   const double rows = static_cast<double>(batch) * static_cast<double>(seq_len);
-  const double width = static_cast<double>(d_model) + 3.0 * static_cast<double>(d_k) + 3.0 * static_cast<double>(d_v) +
+  const double h = static_cast<double>(heads), keys = static_cast<double>(cross() ? context_len : seq_len);
+  const double width = static_cast<double>(d_model) + 3.0 * h * static_cast<double>(d_k) + 3.0 * h * static_cast<double>(d_v) +
                        static_cast<double>(d_out);
-  const double bytes = 8.0 * 4.0 * (rows * width + 4.0 * rows * static_cast<double>(seq_len)) +
-                       8.0 * 8.0 * static_cast<double>(d_model) * (2.0 * static_cast<double>(d_k) + static_cast<double>(d_v));
+  const double bytes = 8.0 * 4.0 * (rows * width + 4.0 * h * rows * keys) +
+                       8.0 * 8.0 * static_cast<double>(d_model) * h * (2.0 * static_cast<double>(d_k) + static_cast<double>(d_v));
   if (bytes > kMaxBytes)
     throw UserError("these sizes would need about " + std::to_string(static_cast<long long>(bytes / (1 << 30))) +
                     " GiB (batch " + std::to_string(batch) + ", seq-len " + std::to_string(seq_len) +
@@ -136,6 +151,7 @@ models::AttentionConfig RunConfig::attention() const {
   a.d_model = d_model;
   a.d_k = d_k;
   a.d_v = d_v;
+  a.heads = heads;
   a.d_out = models::task_output_width(task, task_config());
   a.scale = models::parse_scale(scale);
   a.causal = causal;
@@ -150,6 +166,8 @@ models::TaskConfig RunConfig::task_config() const {
   t.d_v = d_v;
   t.d_out = d_out;
   t.seq_len = seq_len;
+  t.heads = heads;
+  t.context_len = cross() ? context_len : 0;
   t.batch = batch;
   t.causal = causal;
   t.seed = static_cast<uint64_t>(seed);

@@ -19,10 +19,12 @@ struct RunConfig {
   std::string task = "teacher";
   std::string model = "self_attention";
   long d_model = 64;
-  long d_k = 16;  // 0: auto, d_model / heads
-  long d_v = 16;  // 0: the same as d_k
+  long heads = 1;        // d_k and d_v are per head
+  long d_k = 16;         // 0: auto, d_model / heads
+  long d_v = 16;         // 0: auto, d_model / heads; −1: the same as d_k
   long d_out = 0;
   long seq_len = 16;
+  long context_len = 0;  // encoder length for model "cross" (required there); 0 with self_attention
   std::string scale = "sqrt";
   bool causal = false;
   double init_std = 0.0;  // ≤ 0: 1/√d_model
@@ -48,6 +50,7 @@ struct RunConfig {
 
   std::string run_name;  // not part of the configuration: empty means default_name()
 
+  bool cross() const { return model == "cross"; }
   // <task>-dk<d_k>-<scale>-seed<seed>
   std::string default_name() const;
   std::string name() const { return run_name.empty() ? default_name() : run_name; }

@@ -66,7 +66,8 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   // The run checks its own model (same scale, mask and W^O) on small distinct shapes first.
   double gradcheck_error = std::nan("");
   if (config.gradcheck) {
-    const auto report = models::gradcheck_model(models::small_version(attention_config), static_cast<uint64_t>(config.seed) + 17);
+    const auto report = models::gradcheck_model(models::small_version(attention_config, config.cross()),
+                                                static_cast<uint64_t>(config.seed) + 17);
     gradcheck_error = report.max_abs_error;
     if (!report.passed) gradcheck_error = std::isfinite(report.max_abs_error) ? std::max(report.max_abs_error, 1.0) : report.max_abs_error;
   }
@@ -75,6 +76,7 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   ad::Rng rng(static_cast<uint64_t>(config.seed));
   models::Attention model(attention_config, rng);
   const auto task = models::make_task(config.task, config.task_config());
+  for (const auto& attribute : task->attributes()) record.set(attribute.name, attribute.value);
   const auto optimizer = make_optimizer(config, model);
   const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
                                 config.steps};
@@ -95,6 +97,16 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   auto& attn_max = record.series_named("attn_max");
   auto& logit_std = record.series_named("logit_std");
   std::vector<double>* accuracy = task->classifies() ? &record.series_named("accuracy") : nullptr;
+  // Added with heads and cross-attention: logit magnitude, query gradients, and per head (h > 1).
+  auto& logit_max_abs = record.series_named("logit_max_abs");
+  auto& q_grad_mean = record.series_named("q_grad/mean");
+  auto& q_grad_median = record.series_named("q_grad/median");
+  std::vector<std::vector<double>*> saturated_head, entropy_head;
+  for (long h = 0; config.heads > 1 && h < config.heads; ++h) {
+    // head<i>/…, since saturated_fraction and attn_entropy are already datasets (not groups).
+    saturated_head.push_back(&record.series_named("head" + std::to_string(h) + "/saturated_fraction"));
+    entropy_head.push_back(&record.series_named("head" + std::to_string(h) + "/attn_entropy"));
+  }
   auto& lr_series = record.series_named("lr");
   ad::Parameter* log_scale = model.find("scale");
   std::vector<double>* scale_series = log_scale ? &record.series_named("scale") : nullptr;
@@ -151,6 +163,13 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
     attn_max.push_back(m.attention.attn_max);
     logit_std.push_back(m.attention.logit_std);
     if (accuracy) accuracy->push_back(m.accuracy);
+    logit_max_abs.push_back(m.attention.logit_max_abs);
+    q_grad_mean.push_back(m.attention.q_grad_mean);
+    q_grad_median.push_back(m.attention.q_grad_median);
+    for (size_t h = 0; h < saturated_head.size(); ++h) {
+      saturated_head[h]->push_back(m.attention.saturated_fraction_head[h]);
+      entropy_head[h]->push_back(m.attention.attn_entropy_head[h]);
+    }
   }
   // The final evaluation, with the parameters the run ends with (unless the last one already was).
   if (out.status != RunStatus::Diverged && (eval_step.empty() || eval_step.back() != updates)) evaluate(updates);

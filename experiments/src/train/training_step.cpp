@@ -9,11 +9,18 @@ TrainingStep::TrainingStep(models::Attention& model, models::Task& task, ad::Opt
   measurement_.grad_norms.resize(parameters_.size());
 }
 
+models::AttentionNodes forward_on_batch(models::Attention& model, ad::Tape& tape, const models::Batch& batch) {
+  const ad::Var x = tape.constant(batch.x);
+  // Cross-attention: the task's encoder sequence gives the keys and values.
+  return batch.context_len > 0 ? model.forward(tape, x, tape.constant(batch.x_context), batch.batch)
+                               : model.forward(tape, x, batch.batch);
+}
+
 void TrainingStep::run(bool measure, bool update) {
   task_.next_batch(batch_);
   tape_.reset();
   for (ad::Parameter* p : parameters_) p->zero_grad();
-  const models::AttentionNodes nodes = model_.forward(tape_, tape_.constant(batch_.x), batch_.batch);
+  const models::AttentionNodes nodes = forward_on_batch(model_, tape_, batch_);
   const ad::Var loss = task_.loss(tape_, nodes.output, batch_);
   tape_.backward(loss);
 
@@ -26,8 +33,8 @@ void TrainingStep::run(bool measure, bool update) {
   }
   measurement_.loss = loss_value;
   if (measure) {
-    measurement_.attention = meter_.measure(nodes, model_.config().causal ? &model_.causal_mask_in_use() : nullptr,
-                                            task_.classifies() ? &batch_.labels : nullptr);
+    meter_.measure_into(measurement_.attention, nodes, model_.config().causal ? &model_.causal_mask_in_use() : nullptr,
+                        task_.classifies() ? &batch_.labels : nullptr);
     if (task_.classifies()) measurement_.accuracy = models::Task::accuracy(nodes.output.value(), batch_.labels);
   }
   if (update && finite_) {

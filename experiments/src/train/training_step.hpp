@@ -18,6 +18,10 @@ struct StepMeasurement {
   double accuracy = 0.0;  // classification tasks only
 };
 
+// The model's forward pass on a batch: self-attention over batch.x, or cross-attention from batch.x to the
+// encoder sequence batch.x_context when the task made one.
+models::AttentionNodes forward_on_batch(models::Attention& model, ad::Tape& tape, const models::Batch& batch);
+
 class TrainingStep {
  public:
   TrainingStep(models::Attention& model, models::Task& task, ad::Optimizer& optimizer);
