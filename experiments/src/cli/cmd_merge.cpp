@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "experiments/src/cli/options.hpp"
+#include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/user_error.hpp"
@@ -42,9 +43,11 @@ std::string fingerprint(const io::H5Reader& file, const std::string& run) {
 int run_merge(const Args& args) {
   std::string out;
   std::vector<std::string> inputs;
+  double lock_timeout = -1;
   po::options_description options("merge options");
   options.add_options()("out", po::value(&out), "the merged file (created, or added to)")(
-      "in", po::value(&inputs)->multitoken(), "run files to merge");
+      "in", po::value(&inputs)->multitoken(), "run files to merge")(
+      "lock-timeout", po::value(&lock_timeout), "wait at most this many seconds for another process writing OUT (default: as long as it takes)");
   po::positional_options_description positional;
   positional.add("out", 1).add("in", -1);
   po::variables_map vm;
@@ -53,18 +56,25 @@ int run_merge(const Args& args) {
   if (inputs.empty()) throw UserError("sandbox merge: no input files (usage: sandbox merge OUT.h5 IN.h5...)");
   io::silence_hdf5_errors();
 
+  for (const std::string& path : inputs) {
+    std::error_code same_error;
+    if (std::filesystem::equivalent(path, io::resolve_target(out), same_error)) throw UserError(path + ": is the output file too");
+    io::H5Reader in(path);  // one clear line for a missing or non-HDF5 input, before waiting for any lock
+  }
+  io::check_can_save(out, {}, true);
+  // The lock is held from reading OUT to replacing it: a concurrent merge or train adds to our result.
+  io::H5Transaction edit(out, lock_timeout);
+
   // Read and compare everything first, so that a conflict leaves every file untouched.
   struct Source { std::string file, fingerprint; };
   std::map<std::string, Source> chosen;   // run name → where it comes from
   std::map<std::string, std::string> kept;  // runs already in OUT
-  if (std::filesystem::exists(out)) {
-    io::H5Reader existing(out);
+  {
+    const io::H5Reader existing(edit.file(), out);
     if (existing.exists("/runs"))
       for (const std::string& run : existing.list_groups("/runs")) kept[run] = fingerprint(existing, run);
   }
   for (const std::string& path : inputs) {
-    std::error_code same_error;
-    if (std::filesystem::equivalent(path, out, same_error)) throw UserError(path + ": is the output file too");
     io::H5Reader in(path);
     if (!in.exists("/runs")) throw UserError(path + ": has no /runs group (not a run file)");
     for (const std::string& run : in.list_groups("/runs")) {
@@ -81,8 +91,6 @@ int run_merge(const Args& args) {
     }
   }
 
-  io::check_can_save(out, {}, true);
-  io::H5Transaction edit(out);
   std::map<std::string, std::unique_ptr<io::H5Reader>> open;
   for (const auto& [run, source] : chosen) {
     auto& reader = open[source.file];

@@ -48,9 +48,13 @@ std::vector<long> split_numbers(const std::string& key, const std::string& text)
 }  // namespace
 
 int run_sweep(const Args& args) {
+  // From the first instant: a SIGINT during start-up or planning then ends the sweep with exit 130 too,
+  // instead of killing it.
+  install_stop_handlers();
   std::string config_file, out, shard_text = "0/1", tasks = "teacher", d_ks, scales = "none sqrt", seeds = "0";
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool quiet = false;
+  io::SaveOptions save_options;
   SweepGrid grid;
   grid.base.d_v = 0;  // 0: follow d_k
   po::options_description options("sweep options");
@@ -60,6 +64,8 @@ int run_sweep(const Args& args) {
       ("jobs", po::value(&jobs)->default_value(jobs), "runs in parallel (default: all cores)")
       ("shard", po::value(&shard_text)->default_value(shard_text), "run only part i of N of the grid, as i/N")
       ("quiet", po::bool_switch(&quiet), "print only the final line")
+      ("lock-timeout", po::value(&save_options.lock_timeout), "wait at most this many seconds for another process writing --out (default: as long as it takes)")
+      ("fallback-out", po::value(&save_options.fallback_out), "where finished runs go if --out cannot take them (default: sandbox-unsaved-<time>-<pid>.h5 next to --out)")
       ("grid.task", po::value(&tasks)->default_value(tasks), "tasks (INI [grid] task)")
       ("grid.dk", po::value(&d_ks), "d_k values (INI [grid] dk)")
       ("grid.scale", po::value(&scales)->default_value(scales), "scale modes (INI [grid] scale)")
@@ -79,16 +85,15 @@ int run_sweep(const Args& args) {
   const Shard shard = Shard::parse(shard_text);
 
   io::check_can_save(out, {}, true);
-  const SweepPlan plan = plan_sweep(grid, shard, out);  // validates every run's configuration
+  const SweepPlan plan = plan_sweep(grid, shard, out, save_options.lock_timeout);  // validates every run's configuration
   if (!quiet)
     std::printf("sweep: %zu runs to do, %zu already complete in %s, %d jobs\n", plan.to_run.size(), plan.skipped.size(),
                 out.c_str(), jobs);
   std::fflush(stdout);
 
-  install_stop_handlers();
   const auto started = std::chrono::steady_clock::now();
   auto last_print = started;
-  const auto statuses = run_sweep(plan, out, jobs, stop_requested, [&](const SweepProgress& p) {
+  const auto statuses = run_sweep(plan, out, save_options, jobs, stop_requested, [&](const SweepProgress& p) {
     const auto now = std::chrono::steady_clock::now();
     if (quiet || (p.done != p.total && std::chrono::duration<double>(now - last_print).count() < 1.0)) return;
     last_print = now;

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
@@ -82,10 +83,9 @@ void check_can_save(const std::string& path, const std::vector<std::string>& run
       throw UserError(path + ": run '" + name + "' is already in the file (use --overwrite to replace it, or --run NAME)");
 }
 
-void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite) {
+void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite, double lock_timeout) {
   silence_hdf5_errors();
-  remove_stale_temps(path);
-  H5Transaction edit(path);
+  H5Transaction edit(path, lock_timeout);  // takes the file's lock: concurrent writers add to each other's result
   H5::H5File& file = edit.file();
   try {
     for (const RunRecord& run : runs) {
@@ -100,10 +100,13 @@ void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool
   edit.commit();
 }
 
-std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path) {
+std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path, double lock_timeout) {
   std::vector<std::pair<std::string, std::string>> statuses;
-  if (!std::filesystem::exists(path)) return statuses;
-  H5Reader reader(path);
+  const std::string target = resolve_target(path);
+  if (!std::filesystem::exists(target)) return statuses;
+  // Shared: other planners may read at the same time, but no writer replaces the file meanwhile.
+  FileLock lock(target, FileLock::Mode::Shared, lock_timeout);
+  H5Reader reader(target);
   if (!reader.exists("/runs")) return statuses;
   for (const std::string& name : reader.list_groups("/runs")) {
     const std::string where = "/runs/" + name;

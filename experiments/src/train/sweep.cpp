@@ -50,9 +50,9 @@ Shard Shard::parse(const std::string& text) {
   return shard;
 }
 
-SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path) {
+SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, double lock_timeout) {
   std::map<std::string, std::string> status;
-  for (const auto& [name, s] : io::run_statuses(out_path)) status[name] = s;
+  for (const auto& [name, s] : io::run_statuses(out_path, lock_timeout)) status[name] = s;
   SweepPlan plan;
   const std::vector<RunConfig> all = grid.expand();
   for (size_t i = 0; i < all.size(); ++i) {
@@ -66,7 +66,7 @@ SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::strin
   return plan;
 }
 
-std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, int jobs,
+std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, const io::SaveOptions& save_options, int jobs,
                                  const std::function<bool()>& should_stop,
                                  const std::function<void(const SweepProgress&)>& on_progress,
                                  double save_every_seconds) {
@@ -108,10 +108,12 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
 
   // This thread is the only one that writes HDF5: it collects finished runs and saves them in batches.
   std::vector<io::RunRecord> pending;
+  io::RunSaver saver(out_path, save_options);
   auto last_save = std::chrono::steady_clock::now();
   auto save = [&] {
     if (pending.empty()) return;
-    io::save_runs(out_path, pending, /*overwrite=*/true);  // planned runs are new or being redone
+    saver.save(pending, /*overwrite=*/true);  // planned runs are new or being redone
+    if (saver.failed()) aborted.store(true);  // the batch is in the fallback file: stop, keep what finishes
     pending.clear();
     last_save = std::chrono::steady_clock::now();
   };
@@ -144,6 +146,7 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
   for (std::thread& t : pool) t.join();
   save();
   if (worker_error) std::rethrow_exception(worker_error);
+  if (saver.failed()) throw UserError(saver.error());
   return statuses;
 }
 

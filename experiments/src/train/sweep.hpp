@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/src/io/run_saver.hpp"
 #include "experiments/src/train/run_config.hpp"
 #include "experiments/src/train/trainer.hpp"
 
@@ -30,8 +31,9 @@ struct SweepPlan {
   std::vector<std::string> skipped;   // complete (or diverged) runs already in the file
 };
 
-// Which runs of this shard still need running, given what the output file holds.
-SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path);
+// Which runs of this shard still need running, given what the output file holds (read under its shared
+// lock, waiting at most lock_timeout seconds; < 0: forever).
+SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, double lock_timeout = -1);
 
 struct SweepProgress {
   size_t done = 0, total = 0;
@@ -39,8 +41,9 @@ struct SweepProgress {
 };
 
 // Runs the plan with `jobs` worker threads, saving finished runs to `out_path` in batches (at most every
-// `save_every_seconds`, and at the end). Returns the outcomes in plan order.
-std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, int jobs,
+// `save_every_seconds`, and at the end). Returns the outcomes in plan order. If a save fails, that batch
+// and every later one go to a fallback file (io::RunSaver), the workers stop, and UserError says where.
+std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, const io::SaveOptions& save_options, int jobs,
                                  const std::function<bool()>& should_stop,
                                  const std::function<void(const SweepProgress&)>& on_progress,
                                  double save_every_seconds = 2.0);

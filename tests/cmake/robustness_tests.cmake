@@ -1,0 +1,6 @@
+# Robustness script tests (issue 12), included by tests/scripts.cmake.
+#   robust.concurrent_writers  tests/cli/concurrent_writers_test.sh: trains, a sweep, shards and merges into one
+#                              file at once lose no run; waiting for the lock, --lock-timeout, a file held by h5py
+add_test(NAME robust.concurrent_writers
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/concurrent_writers_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+set_tests_properties(robust.concurrent_writers PROPERTIES TIMEOUT 300)
