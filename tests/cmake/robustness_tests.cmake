@@ -4,3 +4,8 @@
 add_test(NAME robust.concurrent_writers
          COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/concurrent_writers_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
 set_tests_properties(robust.concurrent_writers PROPERTIES TIMEOUT 300)
+#   robust.full_disk           tests/cli/full_disk_test.sh: a full tmpfs and ulimit -f: exit 2, one line, the old file
+#                              unchanged, the run in the fallback file
+add_test(NAME robust.full_disk
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/full_disk_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+set_tests_properties(robust.full_disk PROPERTIES TIMEOUT 120)
