@@ -9,3 +9,8 @@ set_tests_properties(robust.concurrent_writers PROPERTIES TIMEOUT 300)
 add_test(NAME robust.full_disk
          COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/full_disk_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
 set_tests_properties(robust.full_disk PROPERTIES TIMEOUT 120)
+#   robust.damaged_files       tests/cli/damaged_files_test.sh: damaged runs named, refused, skipped or redone; a
+#                              fuzz of flipped bytes fed to merge, train, sweep and grad never crashes
+add_test(NAME robust.damaged_files
+         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/damaged_files_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+set_tests_properties(robust.damaged_files PROPERTIES TIMEOUT 600)

@@ -1,6 +1,9 @@
 // `sandbox merge OUT.h5 IN.h5...`: gathers the runs of several run files (e.g. the shards of a sweep)
 // into one. A name found twice is accepted only when both copies are the same run (same attributes but
 // wall_seconds, same loss series); two different runs under one name are refused and nothing is written.
+// Inputs are validated run by run first (io/run_check.hpp): a damaged run is refused, or skipped with
+// --skip-damaged, and the runs are re-written from their values, never object-copied.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -9,6 +12,7 @@
 #include "experiments/src/cli/options.hpp"
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/user_error.hpp"
 
@@ -44,10 +48,12 @@ int run_merge(const Args& args) {
   std::string out;
   std::vector<std::string> inputs;
   double lock_timeout = -1;
+  bool skip_damaged = false;
   po::options_description options("merge options");
   options.add_options()("out", po::value(&out), "the merged file (created, or added to)")(
       "in", po::value(&inputs)->multitoken(), "run files to merge")(
-      "lock-timeout", po::value(&lock_timeout), "wait at most this many seconds for another process writing OUT (default: as long as it takes)");
+      "lock-timeout", po::value(&lock_timeout), "wait at most this many seconds for another process writing OUT (default: as long as it takes)")(
+      "skip-damaged", po::bool_switch(&skip_damaged), "merge the intact runs of inputs that hold damaged ones (default: refuse)");
   po::positional_options_description positional;
   positional.add("out", 1).add("in", -1);
   po::variables_map vm;
@@ -74,10 +80,23 @@ int run_merge(const Args& args) {
     if (existing.exists("/runs"))
       for (const std::string& run : existing.list_groups("/runs")) kept[run] = fingerprint(existing, run);
   }
+  std::string skipped;  // "in.h5: a (why), ..." for --skip-damaged
+  std::size_t skipped_count = 0;
   for (const std::string& path : inputs) {
     io::H5Reader in(path);
-    if (!in.exists("/runs")) throw UserError(path + ": has no /runs group (not a run file)");
-    for (const std::string& run : in.list_groups("/runs")) {
+    if (!in.has_link("/runs")) throw UserError(path + ": has no /runs group (not a run file)");
+    // Every run is validated before anything is read from it for real: a damaged file must not crash us.
+    const auto damaged = io::damaged_runs(in);
+    for (const auto& [run, problem] : damaged) {
+      if (!skip_damaged)
+        throw UserError(path + ": run '" + run + "' is damaged (" + problem + ")" +
+                        (damaged.size() > 1 ? " and " + std::to_string(damaged.size() - 1) + " more" : "") +
+                        "; nothing merged (--skip-damaged merges the intact runs)");
+      skipped += (skipped.empty() ? "" : ", ") + path + ": " + run + " (" + problem + ")";
+      ++skipped_count;
+    }
+    for (const std::string& run : in.list_links("/runs")) {
+      if (std::any_of(damaged.begin(), damaged.end(), [&](const auto& d) { return d.first == run; })) continue;
       const std::string print = fingerprint(in, run);
       if (auto k = kept.find(run); k != kept.end()) {
         if (k->second != print) throw UserError(path + ": run '" + run + "' differs from the run of that name in " + out);
@@ -95,13 +114,16 @@ int run_merge(const Args& args) {
   for (const auto& [run, source] : chosen) {
     auto& reader = open[source.file];
     if (!reader) reader = std::make_unique<io::H5Reader>(source.file);
-    io::copy_group(reader->file(), "/runs/" + run, edit.file(), "/runs/" + run);
+    // Re-written from the validated values, never copied with HDF5's object copy (which trusts the
+    // source's metadata, and crashed on damaged files).
+    io::write_run_group(edit.file(), io::load_run(*reader, run));
   }
   // The root attributes describe the merged file: copy them from the first input when OUT is new.
   io::H5Reader first(inputs.front());
   for (const char* key : {"created_utc", "git_commit", "sandbox_version", "eigen_version", "hdf5_version"})
     if (first.has_attr("/", key) && !edit.file().attrExists(key)) io::set_attr(edit.file(), key, first.read_string_attr("/", key));
   edit.commit();
+  if (skipped_count > 0) std::fprintf(stderr, "sandbox merge: skipped %zu damaged runs: %s\n", skipped_count, skipped.c_str());
   std::printf("merge: %zu runs added, %zu already in %s\n", chosen.size(), kept.size(), out.c_str());
   return 0;
 }

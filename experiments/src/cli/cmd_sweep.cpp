@@ -86,9 +86,15 @@ int run_sweep(const Args& args) {
 
   io::check_can_save(out, {}, true);
   const SweepPlan plan = plan_sweep(grid, shard, out, save_options.lock_timeout);  // validates every run's configuration
-  if (!quiet)
-    std::printf("sweep: %zu runs to do, %zu already complete in %s, %d jobs\n", plan.to_run.size(), plan.skipped.size(),
-                out.c_str(), jobs);
+  save_options.rebuild_damaged = !plan.damaged.empty();  // the first save writes the file anew without them
+  if (!quiet) {
+    std::string done = std::to_string(plan.skipped.size() - plan.diverged.size()) + " already complete";
+    if (!plan.diverged.empty()) done += ", " + std::to_string(plan.diverged.size()) + " already diverged";
+    if (!plan.damaged.empty())
+      done += ", " + std::to_string(plan.damaged.size()) + " damaged (redone if in this grid; first: " + plan.damaged.front().first +
+              ": " + plan.damaged.front().second + ")";
+    std::printf("sweep: %zu runs to do, %s in %s, %d jobs\n", plan.to_run.size(), done.c_str(), out.c_str(), jobs);
+  }
   std::fflush(stdout);
 
   const auto started = std::chrono::steady_clock::now();

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "experiments/src/cli/run_options.hpp"
+#include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/io/run_saver.hpp"
 #include "experiments/src/train/stop_signal.hpp"
@@ -30,6 +31,7 @@ int run_train(const Args& args) {
   if (out.empty()) throw UserError("sandbox train: --out FILE.h5 is required");
   config.validate();
   io::check_can_save(out, {config.name()}, overwrite);
+  io::refuse_damaged_runs(out);  // before training: a damaged --out would only fail (or worse) when saving
 
   install_stop_handlers();
   RunOutcome outcome = train_run(config, stop_requested);

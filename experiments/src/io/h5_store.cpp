@@ -452,7 +452,7 @@ std::string eigen_version_string() {
 
 // ---- H5Transaction ----------------------------------------------------------------------------------
 
-H5Transaction::H5Transaction(const std::string& path, double lock_timeout_seconds)
+H5Transaction::H5Transaction(const std::string& path, double lock_timeout_seconds, bool start_empty)
     : final_path_(resolve_target(path)) {
   silence_hdf5_errors();
   check_target(final_path_);
@@ -461,8 +461,8 @@ H5Transaction::H5Transaction(const std::string& path, double lock_timeout_second
   lock_ = std::make_unique<FileLock>(final_path_, FileLock::Mode::Exclusive, lock_timeout_seconds);
   remove_stale_temps(final_path_);
   std::error_code ec;
-  const bool existing = fs::exists(final_path_, ec);
-  if (existing) open_existing(final_path_).close();  // one clear message if it is not a readable HDF5 file
+  const bool existing = fs::exists(final_path_, ec) && !start_empty;
+  if (fs::exists(final_path_, ec)) open_existing(final_path_).close();  // one clear message if it is not HDF5
   // The edit happens in memory (HDF5's core driver, no backing store) and commit() writes the image with
   // plain write() calls: a full disk or a size limit is then an error code, never a half-failed HDF5 file
   // whose close crashes. The strong close degree makes commit()'s close() really close the file even if
@@ -707,6 +707,34 @@ std::vector<std::string> H5Reader::list_groups(const std::string& path) const {
     std::sort(names.begin(), names.end());
     return names;
   });
+}
+
+std::vector<std::string> H5Reader::list_links(const std::string& path) const {
+  silence_hdf5_errors();
+  return guarded(path_ + ": cannot list " + abs_path(path), [&] {
+    const auto type = object_type(file_.getId(), path);
+    if (!type) throw UserError(path_ + ": group " + abs_path(path) + " is missing or cannot be opened");
+    if (*type != H5O_TYPE_GROUP) throw UserError(path_ + ": " + abs_path(path) + " is not a group");
+    const H5::Group group = file_.openGroup(path.empty() ? "/" : path);
+    std::vector<std::string> names;
+    for (hsize_t i = 0, count = group.getNumObjs(); i < count; ++i) names.push_back(group.getObjnameByIdx(i));
+    std::sort(names.begin(), names.end());
+    return names;
+  });
+}
+
+bool H5Reader::has_link(const std::string& path) const {
+  silence_hdf5_errors();
+  return links_exist(file_.getId(), path, /*need_object=*/false);
+}
+
+H5Reader::Kind H5Reader::object_kind(const std::string& path) const {
+  silence_hdf5_errors();
+  const auto type = object_type(file_.getId(), path);
+  if (!type) return Kind::Missing;
+  if (*type == H5O_TYPE_GROUP) return Kind::Group;
+  if (*type == H5O_TYPE_DATASET) return Kind::Dataset;
+  return Kind::Other;
 }
 
 // ---- Writing helpers --------------------------------------------------------------------------------

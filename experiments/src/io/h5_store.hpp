@@ -45,7 +45,9 @@ class H5Transaction {
  public:
   // Throws UserError if the parent directory is missing, the path is a directory, or an existing file
   // there is not a readable HDF5 file; LockTimeout if the lock stays taken. Nothing is created then.
-  explicit H5Transaction(const std::string& final_path, double lock_timeout_seconds = -1);
+  // With start_empty, the edit starts from an empty file (the caller rebuilds it from what it can read of
+  // the old one, e.g. the intact runs of a damaged file) instead of from the file's content.
+  explicit H5Transaction(const std::string& final_path, double lock_timeout_seconds = -1, bool start_empty = false);
   ~H5Transaction();
   H5Transaction(const H5Transaction&) = delete;
   H5Transaction& operator=(const H5Transaction&) = delete;
@@ -78,6 +80,7 @@ class H5Reader {
 
   const std::string& path() const { return path_; }
   H5::H5File& file() { return file_; }
+  const H5::H5File& file() const { return file_; }
 
   // True if every component of the path exists (groups on the way); never throws for missing parts.
   bool exists(const std::string& path) const;
@@ -97,6 +100,11 @@ class H5Reader {
 
   // Names of the child groups of a group, sorted by name (datasets are left out).
   std::vector<std::string> list_groups(const std::string& path) const;
+  // Names of every link in a group, sorted, whether or not its object still opens.
+  std::vector<std::string> list_links(const std::string& path) const;
+  bool has_link(const std::string& path) const;  // the last link exists (its object may not open)
+  enum class Kind { Missing, Group, Dataset, Other };
+  Kind object_kind(const std::string& path) const;  // Missing also when the object cannot be opened
 
  private:
   Eigen::MatrixXd read_dense(const std::string& path, size_t rank, const char* shape_text,

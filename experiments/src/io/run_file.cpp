@@ -1,11 +1,13 @@
 #include "experiments/src/io/run_file.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/io/run_check.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
 
@@ -31,9 +33,7 @@ void write_root_attributes(H5::H5File& file) {
   set_attr(file, "hdf5_version", hdf5_version_string());
 }
 
-namespace {
-
-void write_run(H5::H5File& file, const RunRecord& run) {
+void write_run_group(H5::H5File& file, const RunRecord& run) {
   if (!file.exists("runs")) file.createGroup("runs");
   H5::Group runs = file.openGroup("runs");
   delete_path(runs, run.name);
@@ -44,8 +44,6 @@ void write_run(H5::H5File& file, const RunRecord& run) {
   for (const auto& [key, m] : run.params_init) write_matrix(group, "params_init/" + key, m);
   for (const auto& [key, m] : run.params_final) write_matrix(group, "params/" + key, m);
 }
-
-}  // namespace
 
 void RunRecord::set(const std::string& key, AttributeValue value) {
   for (auto& [k, v] : attributes)
@@ -83,15 +81,32 @@ void check_can_save(const std::string& path, const std::vector<std::string>& run
       throw UserError(path + ": run '" + name + "' is already in the file (use --overwrite to replace it, or --run NAME)");
 }
 
-void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite, double lock_timeout) {
+void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite, double lock_timeout,
+               bool rebuild) {
   silence_hdf5_errors();
-  H5Transaction edit(path, lock_timeout);  // takes the file's lock: concurrent writers add to each other's result
+  const std::string target = resolve_target(path);
+  rebuild = rebuild && std::filesystem::exists(target);
+  // Takes the file's lock: concurrent writers add to each other's result.
+  H5Transaction edit(path, lock_timeout, /*start_empty=*/rebuild);
   H5::H5File& file = edit.file();
+  if (rebuild) {
+    const H5Reader old(target);
+    if (old.has_link("/runs")) {
+      std::vector<std::string> damaged;
+      for (const auto& [name, problem] : damaged_runs(old)) damaged.push_back(name);
+      for (const std::string& name : old.list_links("/runs")) {
+        const bool replaced = std::any_of(runs.begin(), runs.end(), [&](const RunRecord& r) { return r.name == name; });
+        if (!replaced && std::find(damaged.begin(), damaged.end(), name) == damaged.end())
+          write_run_group(file, load_run(old, name));
+      }
+    }
+    if (old.has_attr("/", "created_utc")) set_attr(file, "created_utc", old.read_string_attr("/", "created_utc"));
+  }
   try {
     for (const RunRecord& run : runs) {
       if (!overwrite && file.exists("runs") && file.openGroup("runs").exists(run.name))
         throw UserError(path + ": run '" + run.name + "' is already in the file (use --overwrite to replace it)");
-      write_run(file, run);
+      write_run_group(file, run);
     }
     write_root_attributes(file);
   } catch (const H5::Exception& e) {

@@ -38,7 +38,13 @@ void check_can_save(const std::string& path, const std::vector<std::string>& run
 // at most lock_timeout seconds, < 0: forever): on any error, or if the process dies, the file is left as
 // it was. A run already in the file is refused unless `overwrite`, which replaces that run only. Root
 // attributes are (re)written; created_utc is kept if present.
-void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite, double lock_timeout = -1);
+// With rebuild, the file is written anew from its intact runs (validated, re-read) plus `runs`: for a file
+// known to hold damaged runs, which HDF5 must not be asked to edit in place.
+void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite, double lock_timeout = -1,
+               bool rebuild = false);
+
+// Writes one run as /runs/<name> (replacing a run of that name) in the layout above.
+void write_run_group(H5::H5File& file, const RunRecord& run);
 
 // created_utc (kept when present), git_commit, sandbox_version, eigen_version, hdf5_version: the root
 // attributes of every file the sandbox writes.

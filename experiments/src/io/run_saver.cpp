@@ -43,7 +43,8 @@ void RunSaver::save(const std::vector<RunRecord>& runs, bool overwrite) {
   if (runs.empty() || lost_) return;
   if (fallback_.empty()) {
     try {
-      save_runs(target_, runs, overwrite, options_.lock_timeout);
+      save_runs(target_, runs, overwrite, options_.lock_timeout, options_.rebuild_damaged);
+      options_.rebuild_damaged = false;  // the file is whole again
       return;
     } catch (const UserError& e) {
       cause_ = e.what();

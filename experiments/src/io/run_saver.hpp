@@ -12,6 +12,7 @@ namespace sbx::io {
 struct SaveOptions {
   double lock_timeout = -1;  // seconds to wait for the file's lock; < 0: forever
   std::string fallback_out;  // where runs go if the target cannot take them; empty: next to the target
+  bool rebuild_damaged = false;  // the target holds damaged runs: the first save rebuilds it (save_runs)
 };
 
 class RunSaver {

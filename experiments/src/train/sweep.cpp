@@ -1,6 +1,8 @@
 #include "experiments/src/train/sweep.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -8,6 +10,8 @@
 #include <mutex>
 #include <thread>
 
+#include "experiments/src/io/file_lock.hpp"
+#include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/user_error.hpp"
 
@@ -51,17 +55,33 @@ Shard Shard::parse(const std::string& text) {
 }
 
 SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, double lock_timeout) {
-  std::map<std::string, std::string> status;
-  for (const auto& [name, s] : io::run_statuses(out_path, lock_timeout)) status[name] = s;
   SweepPlan plan;
+  std::map<std::string, std::string> status;
+  const std::string target = io::resolve_target(out_path);
+  if (std::filesystem::exists(target)) {
+    // Shared: other planners may read at the same time, but no writer replaces the file meanwhile.
+    const io::FileLock lock(target, io::FileLock::Mode::Shared, lock_timeout);
+    const io::H5Reader reader(target);
+    // Every run is validated: a damaged one (a flipped bit, a loss series of the wrong type or length)
+    // is redone, not skipped because its status attribute still reads "complete".
+    plan.damaged = io::damaged_runs(reader);
+    if (reader.has_link("/runs"))
+      for (const std::string& name : reader.list_links("/runs"))
+        if (std::none_of(plan.damaged.begin(), plan.damaged.end(), [&](const auto& d) { return d.first == name; }))
+          status[name] = reader.read_string_attr("/runs/" + name, "status");
+  }
   const std::vector<RunConfig> all = grid.expand();
   for (size_t i = 0; i < all.size(); ++i) {
     if (static_cast<long>(i % static_cast<size_t>(shard.count)) != shard.index) continue;
     all[i].validate();
     const auto found = status.find(all[i].name());
     // A diverged run would diverge again (runs are deterministic): it is a result, kept like a complete one.
-    if (found != status.end() && (found->second == "complete" || found->second == "diverged")) plan.skipped.push_back(all[i].name());
-    else plan.to_run.push_back(all[i]);
+    if (found != status.end() && (found->second == "complete" || found->second == "diverged")) {
+      plan.skipped.push_back(all[i].name());
+      if (found->second == "diverged") plan.diverged.push_back(all[i].name());
+    } else {
+      plan.to_run.push_back(all[i]);
+    }
   }
   return plan;
 }

@@ -29,6 +29,9 @@ struct Shard {
 struct SweepPlan {
   std::vector<RunConfig> to_run;      // new runs and runs to redo (interrupted)
   std::vector<std::string> skipped;   // complete (or diverged) runs already in the file
+  std::vector<std::string> diverged;  // those of the skipped runs that diverged
+  std::vector<std::pair<std::string, std::string>> damaged;  // runs of the file that fail validation (all
+                                                             // of them, with why); this shard's are redone
 };
 
 // Which runs of this shard still need running, given what the output file holds (read under its shared

@@ -1,0 +1,160 @@
+#include "experiments/src/io/run_check.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "experiments/src/io/file_lock.hpp"
+#include "experiments/src/user_error.hpp"
+
+namespace sbx::io {
+namespace {
+
+const char* const kStringAttrs[] = {"task", "model", "scale", "optimizer", "status"};
+const char* const kIntAttrs[] = {"d_model", "d_k", "d_v", "d_out", "seq_len", "batch", "steps", "seed", "causal", "log_every"};
+const char* const kFloatAttrs[] = {"lr", "init_std", "gradcheck_max_error", "wall_seconds"};
+const char* const kRequiredSeries[] = {"loss", "grad_norm/W_Q", "grad_norm/W_K", "grad_norm/W_V", "logit_grad/mean",
+                                       "logit_grad/median", "saturated_fraction", "attn_entropy", "attn_max", "logit_std"};
+
+// Dataset paths below `path` (relative to it), walking links without following anything that fails.
+void collect_datasets(const H5Reader& file, const std::string& path, const std::string& prefix,
+                      std::vector<std::string>& out, int depth) {
+  if (depth > 4) throw UserError("groups nested too deep under " + path);
+  for (const std::string& link : file.list_links(path)) {
+    const std::string child = path + "/" + link;
+    switch (file.object_kind(child)) {
+      case H5Reader::Kind::Group: collect_datasets(file, child, prefix + link + "/", out, depth + 1); break;
+      case H5Reader::Kind::Dataset: out.push_back(prefix + link); break;
+      default: throw UserError(prefix + link + " cannot be opened");
+    }
+  }
+}
+
+// Every attribute of the object at path, as string, int64 or float64 (anything else is damage here).
+std::vector<std::pair<std::string, AttributeValue>> read_scalar_attrs(const H5Reader& file, const std::string& path) {
+  std::vector<std::pair<std::string, AttributeValue>> attrs;
+  std::vector<std::string> names;
+  try {
+    const H5::Group group = file.file().openGroup(path);
+    for (int i = 0, n = group.getNumAttrs(); i < n; ++i) names.push_back(group.openAttribute(static_cast<unsigned>(i)).getName());
+  } catch (const H5::Exception&) {
+    throw UserError(path + ": its attributes cannot be read");
+  }
+  for (const std::string& name : names) {
+    H5T_class_t type_class = H5T_NO_CLASS;
+    try {
+      type_class = file.file().openGroup(path).openAttribute(name).getTypeClass();
+    } catch (const H5::Exception&) {
+      throw UserError("attribute " + name + " cannot be read");
+    }
+    if (type_class == H5T_STRING) attrs.emplace_back(name, file.read_string_attr(path, name));
+    else if (type_class == H5T_INTEGER) attrs.emplace_back(name, file.read_int_attr(path, name));
+    else if (type_class == H5T_FLOAT) attrs.emplace_back(name, file.read_double_attr(path, name));
+    else throw UserError("attribute " + name + " has an unexpected type");
+  }
+  return attrs;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+void check_run(const H5Reader& file, const std::string& name) {
+  const std::string where = "/runs/" + name;
+  if (file.object_kind(where) != H5Reader::Kind::Group) throw UserError("cannot be opened as a group");
+  for (const char* key : kStringAttrs) file.read_string_attr(where, key);
+  std::int64_t steps = 0;
+  for (const char* key : kIntAttrs) {
+    const std::int64_t v = file.read_int_attr(where, key);
+    if (std::string(key) == "steps") steps = v;
+    const bool may_be_zero = std::string(key) == "d_out" || std::string(key) == "seed" || std::string(key) == "causal";
+    if (v < 0 || (v == 0 && !may_be_zero)) throw UserError("attribute " + std::string(key) + " is " + std::to_string(v));
+  }
+  for (const char* key : kFloatAttrs) {
+    const double v = file.read_double_attr(where, key);
+    if (std::string(key) != "gradcheck_max_error" && !std::isfinite(v)) throw UserError("attribute " + std::string(key) + " is not finite");
+  }
+  read_scalar_attrs(file, where);  // every attribute, not only the required ones, must read (load_run copies them)
+  const std::string status = file.read_string_attr(where, "status");
+  if (status != "complete" && status != "interrupted" && status != "diverged") throw UserError("status is '" + status + "'");
+
+  std::vector<std::string> datasets;
+  collect_datasets(file, where, "", datasets, 0);
+  const std::vector<std::int64_t> step = file.read_int_vector(where + "/step");
+  for (std::size_t i = 0; i < step.size(); ++i)
+    if (step[i] < 0 || step[i] >= steps || (i > 0 && step[i] <= step[i - 1])) throw UserError("step is not increasing within 0..steps-1");
+  if (status == "complete" && (step.empty() || step.back() != steps - 1)) throw UserError("complete but step does not end at steps-1");
+  for (const char* key : kRequiredSeries)
+    if (std::find(datasets.begin(), datasets.end(), key) == datasets.end()) throw UserError("dataset " + std::string(key) + " is missing");
+  for (const std::string& d : datasets) {
+    const std::string path = where + "/" + d;
+    if (d == "step") continue;
+    if (starts_with(d, "params/") || starts_with(d, "params_init/")) {
+      const Eigen::MatrixXd m = file.read_matrix(path);
+      if (status == "complete" && !m.allFinite()) throw UserError(d + " is not finite");
+      continue;
+    }
+    const std::vector<double> values = file.read_vector(path);
+    if (values.size() != step.size())
+      throw UserError("dataset " + d + " has " + std::to_string(values.size()) + " values but step has " + std::to_string(step.size()));
+    if (d == "loss")
+      for (double v : values)
+        if (!std::isfinite(v)) throw UserError("loss is not finite");
+  }
+}
+
+}  // namespace
+
+std::string run_problem(const H5Reader& file, const std::string& name) {
+  try {
+    check_run(file, name);
+  } catch (const UserError& e) {
+    // Reader messages start with "<file>: " and name the object: the caller names the file and run.
+    std::string text = e.what();
+    if (starts_with(text, file.path() + ": ")) text = text.substr(file.path().size() + 2);
+    return text.empty() ? "damaged" : text;
+  } catch (const std::exception& e) {
+    return std::string("cannot be read (") + e.what() + ")";
+  }
+  return "";
+}
+
+std::vector<std::pair<std::string, std::string>> damaged_runs(const H5Reader& file) {
+  std::vector<std::pair<std::string, std::string>> damaged;
+  if (!file.exists("/runs")) {
+    if (file.has_link("/runs")) throw UserError(file.path() + ": /runs cannot be opened (the file is damaged)");
+    return damaged;
+  }
+  if (file.object_kind("/runs") != H5Reader::Kind::Group) throw UserError(file.path() + ": /runs is not a group (not a run file)");
+  for (const std::string& name : file.list_links("/runs"))
+    if (std::string problem = run_problem(file, name); !problem.empty()) damaged.emplace_back(name, problem);
+  return damaged;
+}
+
+RunRecord load_run(const H5Reader& file, const std::string& name) {
+  const std::string where = "/runs/" + name;
+  RunRecord run;
+  run.name = name;
+  for (const auto& [key, value] : read_scalar_attrs(file, where)) run.set(key, value);
+  std::vector<std::string> datasets;
+  collect_datasets(file, where, "", datasets, 0);
+  for (const std::string& d : datasets) {
+    const std::string path = where + "/" + d;
+    if (d == "step") run.steps = file.read_int_vector(path);
+    else if (starts_with(d, "params_init/")) run.params_init.emplace_back(d.substr(12), file.read_matrix(path));
+    else if (starts_with(d, "params/")) run.params_final.emplace_back(d.substr(7), file.read_matrix(path));
+    else run.series_named(d) = file.read_vector(path);
+  }
+  return run;
+}
+
+void refuse_damaged_runs(const std::string& path) {
+  const std::string target = resolve_target(path);
+  if (!std::filesystem::exists(target)) return;
+  const H5Reader reader(target);
+  const auto damaged = damaged_runs(reader);
+  if (damaged.empty()) return;
+  throw UserError(path + ": run '" + damaged.front().first + "' is damaged (" + damaged.front().second + ")" +
+                  (damaged.size() > 1 ? " and " + std::to_string(damaged.size() - 1) + " more" : "") +
+                  "; `sandbox merge --skip-damaged NEW.h5 " + path + "` keeps the others");
+}
+
+}  // namespace sbx::io
