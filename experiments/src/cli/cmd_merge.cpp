@@ -86,7 +86,7 @@ int run_merge(const Args& args) {
     io::H5Reader in(path);
     if (!in.has_link("/runs")) throw UserError(path + ": has no /runs group (not a run file)");
     // Every run is validated before anything is read from it for real: a damaged file must not crash us.
-    const auto damaged = io::damaged_runs(in);
+    const auto damaged = io::damaged_runs(path);
     for (const auto& [run, problem] : damaged) {
       if (!skip_damaged)
         throw UserError(path + ": run '" + run + "' is damaged (" + problem + ")" +
@@ -120,8 +120,12 @@ int run_merge(const Args& args) {
   }
   // The root attributes describe the merged file: copy them from the first input when OUT is new.
   io::H5Reader first(inputs.front());
-  for (const char* key : {"created_utc", "git_commit", "sandbox_version", "eigen_version", "hdf5_version"})
-    if (first.has_attr("/", key) && !edit.file().attrExists(key)) io::set_attr(edit.file(), key, first.read_string_attr("/", key));
+  for (const char* key : {"created_utc", "git_commit", "sandbox_version", "eigen_version", "hdf5_version"}) {
+    try {
+      if (first.has_attr("/", key) && !edit.file().attrExists(key)) io::set_attr(edit.file(), key, first.read_string_attr("/", key));
+    } catch (const UserError&) {  // a damaged or odd root attribute of an input is not worth refusing the merge
+    }
+  }
   edit.commit();
   if (skipped_count > 0) std::fprintf(stderr, "sandbox merge: skipped %zu damaged runs: %s\n", skipped_count, skipped.c_str());
   std::printf("merge: %zu runs added, %zu already in %s\n", chosen.size(), kept.size(), out.c_str());

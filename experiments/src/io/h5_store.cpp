@@ -278,6 +278,12 @@ void check_target(const std::string& final_path) {
   const fs::path dir = parent_dir(target);
   if (!fs::exists(dir, ec)) throw UserError(final_path + ": directory " + dir.string() + " does not exist");
   if (!fs::is_directory(dir, ec)) throw UserError(final_path + ": " + dir.string() + " is not a directory");
+  const long name_max = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+  if (name_max > 0 && target.filename().string().size() > static_cast<std::size_t>(name_max))
+    throw UserError(final_path + ": file name too long (" + std::to_string(target.filename().string().size()) +
+                    " characters; this file system allows " + std::to_string(name_max) + ")");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw UserError(final_path + ": directory " + dir.string() + " is not writable (" + std::strerror(errno) + ")");
   if (fs::exists(target, ec)) open_existing(final_path).close();
 }
 
@@ -448,6 +454,11 @@ std::string hdf5_version_string() {
 std::string eigen_version_string() {
   return std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) + "." +
          std::to_string(EIGEN_MINOR_VERSION);
+}
+
+void check_writable_target(const std::string& path) {
+  silence_hdf5_errors();
+  check_target(resolve_target(path));
 }
 
 // ---- H5Transaction ----------------------------------------------------------------------------------

@@ -66,6 +66,11 @@ class H5Transaction {
   bool committed_ = false;
 };
 
+// Refuses, without creating anything, what an H5Transaction on `path` would refuse: a missing or
+// unwritable directory, a directory at the path, a name too long for the file system, an existing file
+// that is not readable HDF5. For commands to call before long work.
+void check_writable_target(const std::string& path);
+
 // Deletes `.sbx-<hash of basename>.tmp-<pid>-*` next to final_path whose pid is no longer alive (left by a
 // killed process). Temps of live processes are kept. Never throws for filesystem problems.
 void remove_stale_temps(const std::string& final_path);

@@ -26,6 +26,11 @@ std::string run_problem(const H5Reader& file, const std::string& name);
 // ones only. Throws UserError if /runs itself cannot be listed.
 std::vector<std::pair<std::string, std::string>> damaged_runs(const H5Reader& file);
 
+// The same for a file on disk, validated in child processes: damage that crashes the HDF5 library itself
+// marks the run being read as damaged ("reading it crashes the HDF5 library") instead of killing us.
+// Throws UserError if the file or its /runs cannot be read at all.
+std::vector<std::pair<std::string, std::string>> damaged_runs(const std::string& path);
+
 // A validated run read back (attributes of any scalar string/int/float type, series, matrices), to be
 // written with write_run_group: never HDF5's object copy, which trusts the source file's metadata.
 RunRecord load_run(const H5Reader& file, const std::string& name);

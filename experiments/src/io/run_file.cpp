@@ -71,10 +71,14 @@ void check_can_save(const std::string& path, const std::vector<std::string>& run
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  if (fs::is_directory(target)) throw UserError(path + ": is a directory, not a file");
-  if (!fs::is_directory(parent)) throw UserError(path + ": directory " + parent.string() + " does not exist");
-  if (!fs::exists(target)) return;
-  H5Reader reader(path);  // throws UserError for a non-HDF5 or unreadable file
+  std::error_code ec;  // the error_code overloads: an over-long name must become a UserError, not an exception
+  if (fs::is_directory(target, ec)) throw UserError(path + ": is a directory, not a file");
+  if (!fs::is_directory(parent, ec)) throw UserError(path + ": directory " + parent.string() + " does not exist");
+  check_writable_target(path);  // unwritable directory, over-long name, non-HDF5 file: refused before training
+  if (!fs::exists(resolve_target(path), ec)) return;
+  H5Reader reader(resolve_target(path));  // throws UserError for a non-HDF5 or unreadable file
+  if (reader.has_link("/runs") && reader.object_kind("/runs") != H5Reader::Kind::Group)
+    throw UserError(path + ": /runs is not a group (not a run file)");
   if (overwrite) return;
   for (const std::string& name : run_names)
     if (reader.exists("/runs/" + name))
@@ -93,7 +97,7 @@ void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool
     const H5Reader old(target);
     if (old.has_link("/runs")) {
       std::vector<std::string> damaged;
-      for (const auto& [name, problem] : damaged_runs(old)) damaged.push_back(name);
+      for (const auto& [name, problem] : damaged_runs(target)) damaged.push_back(name);
       for (const std::string& name : old.list_links("/runs")) {
         const bool replaced = std::any_of(runs.begin(), runs.end(), [&](const RunRecord& r) { return r.name == name; });
         if (!replaced && std::find(damaged.begin(), damaged.end(), name) == damaged.end())

@@ -64,7 +64,7 @@ SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::strin
     const io::H5Reader reader(target);
     // Every run is validated: a damaged one (a flipped bit, a loss series of the wrong type or length)
     // is redone, not skipped because its status attribute still reads "complete".
-    plan.damaged = io::damaged_runs(reader);
+    plan.damaged = io::damaged_runs(target);
     if (reader.has_link("/runs"))
       for (const std::string& name : reader.list_links("/runs"))
         if (std::none_of(plan.damaged.begin(), plan.damaged.end(), [&](const auto& d) { return d.first == name; }))
