@@ -63,4 +63,28 @@ rc=$?
 check_refused "size limit" limited/runs.h5 "file size limit exceeded" mid
 [[ $fallback == limited/sandbox-unsaved-* ]] || fail "size limit: the fallback file is not next to the target: $fallback"
 
+# ---- 3. a read-only directory is refused before training ----------------------------------------------------
+mkdir -p ro
+if mount -t tmpfs -o ro,size=64k sandbox-test-ro ro 2>/dev/null; then
+  trap 'umount "$TMP/ro" 2>/dev/null; umount "$TMP/small" 2>/dev/null; cleanup' EXIT
+  timeout 60 "$SANDBOX" train --d-model 8 --dk 4 --dv 4 --no-gradcheck --steps 50000000 --out ro/runs.h5 >out 2>err
+  rc=$?
+  [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "read-only directory: exit $rc (124: it trained first), want 2 and one line: $(cat err)"
+  grep -q "ro/runs.h5: directory ro is not writable" err || fail "read-only directory: $(cat err)"
+  umount ro
+  note "read-only directory: refused before training"
+else
+  note "SKIPPED read-only directory: cannot mount a read-only tmpfs here"
+fi
+
+# ---- 4. a symlinked --out updates the link's target and keeps the link --------------------------------------
+mkdir -p real
+"$SANDBOX" train "${SMALL[@]}" --run a --out real/runs.h5 >/dev/null 2>err || fail "symlink: first run: $(cat err)"
+ln -s real/runs.h5 link.h5
+"$SANDBOX" train "${SMALL[@]}" --run b --out link.h5 >/dev/null 2>err || fail "symlink: train into the link: $(cat err)"
+[[ -L link.h5 ]] || fail "symlink: the link was replaced by a regular file"
+"$PY" -c 'import h5py, sys; r = sorted(h5py.File(sys.argv[1], "r")["runs"]); assert r == ["a", "b"], r' real/runs.h5 \
+  || fail "symlink: the link's target did not get the run"
+note "a symlinked --out: the target got the run, the link stays"
+
 echo "full_disk_test: PASS"
