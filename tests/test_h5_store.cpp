@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/user_error.hpp"
 
@@ -278,7 +279,8 @@ TEST_F(H5Store, TransactionWithoutCommitLeavesFileUntouched) {
     H5Transaction tx(file);
     write_matrix(tx.file(), "new/W", pattern_matrix(4, 4));
     delete_path(tx.file(), "keep");
-    EXPECT_EQ(list_dir(dir_).size(), 2u) << "the temp file lives next to the final file";
+    // The edit is in memory; only the lock file is next to the final file while it lasts.
+    EXPECT_EQ(list_dir(dir_), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}));
   }
   EXPECT_EQ(read_bytes(file), before);
   EXPECT_EQ(list_dir(dir_), std::vector<std::string>{"run.h5"});
@@ -294,14 +296,14 @@ TEST_F(H5Store, TransactionCommitReplacesAtomicallyAndKeepsOtherGroups) {
   ASSERT_EQ(::stat(file.c_str(), &st_before), 0);
 
   H5Transaction tx(file);
-  const std::string temp = fs::path(tx.temp_path()).filename().string();
-  EXPECT_EQ(temp.rfind(".run.h5.tmp-" + std::to_string(::getpid()) + "-", 0), 0u) << temp;
   // A handle still open at commit(): HDF5 would normally keep the file open for it and write more
   // metadata when it is released, i.e. after the rename, into the final file.
   std::optional<H5::Group> still_open = tx.file().createGroup("runs/b");
   write_matrix(*still_open, "W", pattern_matrix(3, 2));
   EXPECT_EQ(read_bytes(file), before) << "nothing reaches the final file before commit";
   tx.commit();
+  const std::string temp = fs::path(tx.temp_path()).filename().string();
+  EXPECT_EQ(temp.rfind(short_stem(file) + ".tmp-" + std::to_string(::getpid()) + "-", 0), 0u) << temp;
   const std::string committed = read_bytes(file);
   still_open.reset();
   EXPECT_EQ(read_bytes(file), committed) << "the file changed after commit()";
@@ -309,7 +311,8 @@ TEST_F(H5Store, TransactionCommitReplacesAtomicallyAndKeepsOtherGroups) {
   struct stat st_after {};
   ASSERT_EQ(::stat(file.c_str(), &st_after), 0);
   EXPECT_NE(st_after.st_ino, st_before.st_ino) << "the final file must be replaced by rename, not rewritten";
-  EXPECT_EQ(list_dir(dir_), std::vector<std::string>{"run.h5"});
+  EXPECT_EQ(list_dir(dir_), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}))
+      << "no temp file after commit; the lock is held until the transaction ends";
   H5Reader reader(file);
   EXPECT_EQ(reader.list_groups("/runs"), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(reader.read_matrix("runs/a/W"), pattern_matrix(2, 3));
@@ -337,10 +340,14 @@ TEST_F(H5Store, KilledWriterLeavesFinalFileUntouchedAndItsTempIsRemoved) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(read_bytes(file), before);
-  EXPECT_EQ(list_dir(dir_).size(), 2u) << "the killed child's temp file is left behind";
-  remove_stale_temps(file);
-  EXPECT_EQ(list_dir(dir_), std::vector<std::string>{"run.h5"});
+  EXPECT_EQ(list_dir(dir_), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}))
+      << "the killed child held the lock; its edit was in memory, so no temp file";
   EXPECT_EQ(H5Reader(file).read_matrix("W"), pattern_matrix(2, 2));
+  // A dead holder's lock file does not block: flock locks die with their process.
+  H5Transaction tx(file, /*lock_timeout_seconds=*/5);
+  write_matrix(tx.file(), "V", pattern_matrix(1, 2));
+  tx.commit();
+  EXPECT_EQ(H5Reader(file).read_matrix("V"), pattern_matrix(1, 2));
 }
 
 TEST_F(H5Store, RemoveStaleTempsKeepsLiveProcessesAndOtherFiles) {
@@ -349,9 +356,9 @@ TEST_F(H5Store, RemoveStaleTempsKeepsLiveProcessesAndOtherFiles) {
   if (dead == 0) ::_exit(0);
   ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);  // reaped: kill(dead, 0) now fails with ESRCH
 
-  const std::string dead_temp = ".run.h5.tmp-" + std::to_string(dead) + "-0badc0de";
-  const std::string live_temp = ".run.h5.tmp-" + std::to_string(::getpid()) + "-0badc0de";
-  const std::string other_run = ".other.h5.tmp-" + std::to_string(dead) + "-0badc0de";
+  const std::string dead_temp = short_stem("run.h5") + ".tmp-" + std::to_string(dead) + "-0badc0de";
+  const std::string live_temp = short_stem("run.h5") + ".tmp-" + std::to_string(::getpid()) + "-0badc0de";
+  const std::string other_run = short_stem("other.h5") + ".tmp-" + std::to_string(dead) + "-0badc0de";
   for (const auto& name : {dead_temp, live_temp, other_run, std::string("run.h5")}) std::ofstream(path(name)) << "x";
   remove_stale_temps(path("run.h5"));
   std::vector<std::string> expected = {live_temp, other_run, "run.h5"};
@@ -482,3 +489,73 @@ TEST_F(H5Store, VersionStrings) {
 }
 
 }  // namespace
+
+namespace {
+
+// A child process that holds the lock on `target` in `mode` until the parent writes to `release`.
+pid_t hold_lock_in_child(const std::string& target, FileLock::Mode mode, int ready_fd, int release_fd) {
+  const pid_t child = ::fork();
+  if (child != 0) return child;
+  {
+    FileLock lock(target, mode, 5);
+    char c = 'r';
+    if (::write(ready_fd, &c, 1) != 1) ::_exit(3);
+    if (::read(release_fd, &c, 1) != 1) ::_exit(4);
+  }
+  ::_exit(0);
+}
+
+}  // namespace
+
+TEST_F(H5Store, ExclusiveLockTimesOutNamingItsHolderAndSharedLocksCoexist) {
+  const std::string target = path("run.h5");
+  int ready[2], release[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(release), 0);
+  const pid_t child = hold_lock_in_child(target, FileLock::Mode::Exclusive, ready[1], release[0]);
+  ASSERT_GT(child, 0);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);  // the child holds the lock now
+  testing::internal::CaptureStderr();
+  std::string message;
+  try {
+    FileLock waiting(target, FileLock::Mode::Exclusive, 0.2);
+  } catch (const LockTimeout& e) {
+    message = e.what();
+  }
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_NE(message.find("still locked by process " + std::to_string(child)), std::string::npos) << message;
+  EXPECT_EQ(said, "sandbox: waiting for " + target + ", locked by process " + std::to_string(child) + "\n");
+  EXPECT_THROW(FileLock(target, FileLock::Mode::Shared, 0.05), LockTimeout) << "a reader waits for a writer";
+  ASSERT_EQ(::write(release[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(list_dir(dir_), std::vector<std::string>{}) << "the last holder removes the lock file";
+  {
+    FileLock first(target, FileLock::Mode::Shared, 0);
+    FileLock second(target, FileLock::Mode::Shared, 0);  // readers do not wait for each other
+    EXPECT_THROW(FileLock(target, FileLock::Mode::Exclusive, 0), LockTimeout);
+  }
+  EXPECT_EQ(list_dir(dir_), std::vector<std::string>{});
+  FileLock after(target, FileLock::Mode::Exclusive, 0);  // free again
+  for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
+}
+
+TEST_F(H5Store, TransactionThroughASymlinkReplacesTheTargetAndKeepsTheLink) {
+  const std::string real = make_file("real.h5", [&](H5::H5File& f) { write_matrix(f, "A", pattern_matrix(1, 1)); });
+  fs::create_symlink("real.h5", path("link.h5"));
+  H5Transaction tx(path("link.h5"));
+  write_matrix(tx.file(), "B", pattern_matrix(2, 1));
+  tx.commit();
+  EXPECT_TRUE(fs::is_symlink(path("link.h5")));
+  EXPECT_EQ(H5Reader(real).read_matrix("B"), pattern_matrix(2, 1));
+  EXPECT_EQ(H5Reader(path("link.h5")).read_matrix("A"), pattern_matrix(1, 1));
+}
+
+TEST_F(H5Store, TempAndLockNamesAreShortForTheLongestLegalName) {
+  const std::string name(250, 'n');  // 255 is the limit of most file systems
+  EXPECT_LT(short_stem(name).size() + std::string(".tmp-4194304-01234567").size(), 64u);
+  const std::string file = make_file(name + ".h5", [&](H5::H5File& f) { write_matrix(f, "A", pattern_matrix(1, 1)); });
+  EXPECT_EQ(H5Reader(file).read_matrix("A"), pattern_matrix(1, 1));
+}

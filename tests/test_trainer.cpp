@@ -445,10 +445,13 @@ TEST(SweepDeathTest, SaveErrorWhileRunsAreInProgressIsReportedNotAborted) {
   sbx::SweepPlan plan;
   plan.to_run = grid.expand();
   const std::string missing = "/nonexistent-sweep-dir-" + std::to_string(::getpid()) + "/out.h5";
+  sbx::io::SaveOptions options;
+  options.fallback_out = (std::filesystem::temp_directory_path() / "sbx_sweep_death_test_fallback.h5").string();  // no pid: the death test's child re-runs this line
+  std::filesystem::remove(options.fallback_out);
   EXPECT_EXIT(
       {
         try {
-          sbx::run_sweep(plan, missing, 1, [] { return false; }, [](const sbx::SweepProgress&) {}, 0.0);
+          sbx::run_sweep(plan, missing, options, 1, [] { return false; }, [](const sbx::SweepProgress&) {}, 0.0);
         } catch (const sbx::UserError&) {
           std::_Exit(0);
         } catch (...) {
@@ -458,6 +461,12 @@ TEST(SweepDeathTest, SaveErrorWhileRunsAreInProgressIsReportedNotAborted) {
       },
       ::testing::ExitedWithCode(0), "")
       << "a failing batch save during a sweep must throw UserError (exit 0 here), not std::terminate";
+  // Nothing that finished is lost: the batches went to the fallback file (the first run complete, the
+  // ones stopped by the failure interrupted).
+  const auto saved = sbx::io::run_statuses(options.fallback_out);
+  ASSERT_FALSE(saved.empty()) << "no run reached the fallback file";
+  EXPECT_EQ(saved.front().second, "complete");
+  std::filesystem::remove(options.fallback_out);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // sandbox: the √d_k attention sandbox's one executable. Dispatches to a subcommand and turns every
 // user error into one line on stderr and exit code 2.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -20,6 +21,9 @@ void print_usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) would kill the process with SIGXFSZ mid-write; ignored, the write fails
+  // with EFBIG instead and is reported like a full disk, the trained runs going to a fallback file.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2) {
     print_usage(stderr);
     return 2;

@@ -95,6 +95,10 @@ def make(path, variant=""):
     if variant == "y_batch": Y = rng.normal(size=(B + 1, n, do))
     if variant == "wq_1d": WQ = WQ.reshape(dm * dk)
     if variant == "x_empty": X = np.zeros((0, n, dm))
+    if variant == "dk0": WQ = np.zeros((dm, 0)); WK = np.zeros((dm, 0))
+    if variant == "dv0": WV = np.zeros((dm, 0)); WO = np.zeros((0, do))
+    if variant == "dout0": WO = np.zeros((dv, 0)); Y = np.zeros((B, n, 0))
+    if variant == "huge": WQ = WQ * 1e300; WK = WK * 1e300
     with h5py.File(path, "w") as f:
         for name, data in (("params/W_Q", WQ), ("params/W_K", WK), ("params/W_V", WV), ("params/W_O", WO),
                            ("inputs/X", X), ("targets/Y", Y)):
@@ -116,8 +120,11 @@ def make(path, variant=""):
 
 make("grad_ok.h5")
 for v in ["x_2d", "wq_rows", "wk_cols", "wo_rows", "y_dout", "y_batch", "wq_1d", "x_empty", "no_W_Q", "no_W_K",
-          "no_W_V", "no_X", "no_Y", "wq_group", "x_huge", "n_huge", "no_scale", "bad_scale", "int_scale", "bad_causal"]:
+          "no_W_V", "no_X", "no_Y", "wq_group", "x_huge", "n_huge", "no_scale", "bad_scale", "int_scale", "bad_causal",
+          "dk0", "dv0", "dout0", "huge"]:
     make("grad_%s.h5" % v, v)
+with h5py.File("runs_dataset.h5", "w") as f:  # an HDF5 file whose /runs is a dataset, not a run file
+    f["runs"] = np.zeros(3)
 EOF
     setup_fail "grad fixtures" "$(tr '\n' ' ' <"$OUT/fixtures.out")"
   fi
@@ -385,6 +392,30 @@ if [[ -n "$PY" ]]; then
   bad "grad: --out on a text file" notes.txt -- grad --in grad_ok.h5 --out notes.txt
   bad "grad: --out on a truncated HDF5 file" trunc_half.h5 -- grad --in grad_ok.h5 --out trunc_half.h5
 fi
+
+if [[ -n "$PY" ]]; then
+  bad "grad: d_k = 0 (W_Q and W_K of 0 columns)" "d_k = 0" -- grad --in grad_dk0.h5 --out new.h5
+  bad "grad: d_v = 0" "d_v = 0" -- grad --in grad_dv0.h5 --out new.h5
+  bad "grad: W_O of 0 columns and Y of 0 columns" "d_out = 0" -- grad --in grad_dout0.h5 --out new.h5
+  bad "grad: --out name too long for the file system" "too long" -- grad --in grad_ok.h5 --out "$(printf 'n%.0s' {1..263}).h5"
+  # Finite weights of 1e300 overflow the logits: exit 3 (a numerical failure, not bad input), one line, and
+  # no gradients written.
+  hx_snapshot "$WORK" >"$OUT/before"
+  timeout "$CASE_TIMEOUT" "$SANDBOX" grad --in grad_huge.h5 --out new.h5 >"$OUT/stdout" 2>"$OUT/stderr"
+  rc=$?
+  hx_snapshot "$WORK" >"$OUT/after"
+  if [[ $rc -eq 3 && $(wc -l <"$OUT/stderr") -eq 1 ]] && grep -q "not finite" "$OUT/stderr" && cmp -s "$OUT/before" "$OUT/after"; then
+    hx_pass "grad: weights of 1e300 give a non-finite loss: exit 3, nothing written"
+  else
+    hx_fail "grad: weights of 1e300" "exit $rc (want 3), stderr: $(head -c 300 "$OUT/stderr" | tr '\n' '|'), files changed: $(cmp -s "$OUT/before" "$OUT/after" && echo no || echo yes)"
+  fi
+  # Refused before training: a run of 50 million steps would time out.
+  bad "train: --out whose /runs is a dataset" "/runs is not a group" -- train --steps 50000000 --out runs_dataset.h5
+  bad "sweep: --out whose /runs is a dataset" "/runs is not a group" -- sweep --config sweep_ok.ini --out runs_dataset.h5
+fi
+bad "train: --out name too long for the file system (before training)" "too long" -- train --steps 50000000 --out "$(printf 'n%.0s' {1..263}).h5"
+# The longest legal name works: temp and lock files have short names of their own.
+control "train --out of a 250-character name" train "${TINY[@]}" --out "$CTRL/$(printf 'n%.0s' {1..247}).h5"
 
 # ---- gradcheck ---------------------------------------------------------------------------------------
 bad "gradcheck: --seeds 0" seeds -- gradcheck --seeds 0

@@ -130,7 +130,13 @@ printf '\xef\xbb\xbf[grid]\nlr = 0.01 0.03\n[run]\nd-model = 8\ndk = 2\nseq-len 
 # merge: the same name from a file where it has another configuration is refused.
 "$SANDBOX" train "${SMALL[@]}" --name A --out files/m1.h5 >/dev/null 2>&1
 "$SANDBOX" train "${SMALL[@]}" --lr 0.02 --name A --out files/m2.h5 >/dev/null 2>&1
-refused "merge: same name, other configuration" "run 'A'" "lr" -- merge files/m3.h5 files/m1.h5 files/m2.h5
+refused "merge: same name, other configuration" "run 'A'" "lr = 0.02" "lr = 0.01" -- merge files/m3.h5 files/m1.h5 files/m2.h5
+"$SANDBOX" merge files/m3.h5 files/m1.h5 >/dev/null 2>&1
+refused "merge into a file that has the name with another configuration" "lr = 0.02" "lr = 0.01" "--overwrite" -- \
+  merge files/m3.h5 files/m2.h5
+"$SANDBOX" merge --overwrite files/m3.h5 files/m2.h5 >out.txt 2>err.txt \
+  && "$PY" -c 'import h5py,sys; assert h5py.File(sys.argv[1],"r")["runs/A"].attrs["lr"] == 0.02' files/m3.h5 \
+  && hx_pass "merge --overwrite replaces a run of another configuration" || hx_fail "merge --overwrite" "$(cat out.txt err.txt)"
 
 # ---- progress and version ----------------------------------------------------------------------------
 LONGER=(--d-model 10 --dk 3 --dv 5 --seq-len 5 --batch 3 --steps 30 --no-gradcheck)

@@ -32,12 +32,13 @@ trap cleanup EXIT
 wait_for_handlers() {
   local pid=$1 key value mask exe i
   for ((i = 0; i < 4000; i++)); do
+    # The forked shell catches SIGINT and SIGTERM itself until it has exec'd the sandbox: check which
+    # program is running before reading the mask (read after, the mask could still be the shell's: the
+    # flake of issue 12).
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
     mask=""
     while read -r key value; do [[ $key == SigCgt: ]] && mask=$value; done <"/proc/$pid/status" 2>/dev/null
     [[ -z "$mask" ]] && fail "process $pid exited before installing its signal handlers: $(cat "$TMP/bg.err")"
-    # The forked shell catches SIGINT and SIGTERM itself until it has exec'd the sandbox: check which
-    # program is running before trusting the mask.
-    exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
     [[ "$exe" == "$SANDBOX_REAL" ]] && (((16#$mask & 0x4002) == 0x4002)) && return 0
     sleep 0.005
   done

@@ -60,7 +60,7 @@ set +e
 code=$?
 set -e
 [[ $code -eq 2 ]] || fail "merging a conflicting run exited $code, not 2"
-[[ $(wc -l < err.txt) -eq 1 ]] && grep -q "differs" err.txt || fail "want one line naming the conflict, got: $(cat err.txt)"
+[[ $(wc -l < err.txt) -eq 1 ]] && grep -q "steps = 7" err.txt || fail "want one line naming the conflict (the first differing option), got: $(cat err.txt)"
 [[ $(sha256sum merged.h5 other.h5 part0.h5 part1.h5) == "$before" ]] || fail "a refused merge changed a file"
 [[ $(ls -A | grep -v -e '^out.txt$' -e '^err.txt$') == $(echo "$listing" | grep -v -e '^out.txt$' -e '^err.txt$') ]] || fail "a refused merge left a file behind"
 

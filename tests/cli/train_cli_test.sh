@@ -131,7 +131,7 @@ kill_at() {
     training) wait_for_handlers "$BG"; sleep 0.02 ;;
     writing)
       for ((t = 0; t < 5000000; t++)); do
-        if compgen -G "$dir/.$base.tmp-*" >/dev/null; then seen=1; break; fi
+        if compgen -G "$dir/.sbx-*.tmp-*" >/dev/null; then seen=1; break; fi
         if [[ $existed == 0 && -e "$file" ]]; then seen=2; break; fi
         kill -0 "$BG" 2>/dev/null || break
       done ;;
@@ -160,9 +160,9 @@ for moment in start training writing; do
   fi
   # A later save into the same path removes the dead process's temporary file.
   if [[ $moment == writing ]]; then
-    compgen -G "$TMP/.new_$moment.h5.tmp-*" >/dev/null || note "no temporary file left behind"
+    compgen -G "$TMP/.sbx-*.tmp-*" >/dev/null || note "no temporary file left behind"
     "$SANDBOX" train --out "$N" "${SMALL[@]}" --run after >/dev/null 2>"$TMP/err" || fail "train after SIGKILL: exit $?: $(cat "$TMP/err")"
-    compgen -G "$TMP/.new_$moment.h5.tmp-*" >/dev/null && fail "the temporary file of the killed process was not cleaned up: $(ls -a "$TMP")"
+    compgen -G "$TMP/.sbx-*.tmp-*" >/dev/null && fail "the temporary file of the killed process was not cleaned up: $(ls -a "$TMP")"
     layout "$N" after --status complete
   fi
 done

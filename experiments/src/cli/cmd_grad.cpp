@@ -6,6 +6,7 @@
 //        root attributes scale ("none", "sqrt" or "linear"), causal (0 or 1), optional heads (h, default 1;
 //        head i owns columns i·d_k .. i·d_k+d_k−1 of W_Q and W_K and i·d_v .. of W_V).
 //   out: /loss (scalar, the mean over all elements of (Ŷ − Y)²) and /grads/<param>, shaped like each param.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -54,10 +55,12 @@ int run_grad(const Args& args) {
   if (out_path.empty()) throw UserError("sandbox grad: --out FILE.h5 is required");
   namespace fs = std::filesystem;
   const fs::path out_parent = fs::path(out_path).parent_path().empty() ? fs::path(".") : fs::path(out_path).parent_path();
-  if (fs::is_directory(out_path)) throw UserError(out_path + ": is a directory, not a file");
-  if (!fs::is_directory(out_parent)) throw UserError(out_path + ": directory " + out_parent.string() + " does not exist");
+  std::error_code ec;  // the error_code overloads: an over-long name must become a UserError, not an exception
+  if (fs::is_directory(out_path, ec)) throw UserError(out_path + ": is a directory, not a file");
+  if (!fs::is_directory(out_parent, ec)) throw UserError(out_path + ": directory " + out_parent.string() + " does not exist");
 
   io::silence_hdf5_errors();
+  io::check_writable_target(out_path);  // an unwritable directory or over-long name: refused before reading
   io::H5Reader in(in_path);
   const std::string& file = in.path();
   const Eigen::MatrixXd w_q = read_required(in, "/params/W_Q");
@@ -109,6 +112,11 @@ int run_grad(const Args& args) {
     if (w_o.rows() != heads * d_v) throw UserError(file + ": /params/W_O has " + std::to_string(w_o.rows()) + " rows but W_V has " + std::to_string(heads * d_v) + " columns");
   }
   const Eigen::Index d_out = has_wo ? w_o.cols() : heads * d_v;
+  // Zero-width parameters leave nothing to differentiate (and the engine's products assume non-empty
+  // operands): one clear line instead.
+  if (d_k == 0) throw UserError(file + ": /params/W_Q and W_K have 0 columns (d_k = 0)");
+  if (d_v == 0) throw UserError(file + ": /params/W_V has 0 columns (d_v = 0)");
+  if (d_out == 0) throw UserError(file + ": /params/W_O has 0 columns (d_out = 0)");
   if (y_batch != batch || y_n != n || y.cols() != d_out)
     throw UserError(file + ": /targets/Y has shape (" + std::to_string(y_batch) + ", " + std::to_string(y_n) + ", " +
                     std::to_string(y.cols()) + ") but must be (" + std::to_string(batch) + ", " + std::to_string(n) + ", " +
@@ -141,6 +149,14 @@ int run_grad(const Args& args) {
   const ad::Var loss = ad::mean_squared_error(nodes.output, tape.constant(y));
   for (ad::Parameter* p : model.parameters()) p->zero_grad();
   tape.backward(loss);
+  // Finite inputs can still overflow (weights of 1e300): say so and write nothing rather than NaN gradients.
+  bool finite = std::isfinite(loss.value()(0, 0));
+  for (ad::Parameter* p : model.parameters()) finite = finite && p->grad.allFinite();
+  if (!finite) {
+    std::fprintf(stderr, "sandbox grad: %s: the loss or a gradient is not finite for these inputs (values too large?); nothing written\n",
+                 file.c_str());
+    return 3;
+  }
 
   io::H5Transaction edit(out_path);
   try {

@@ -64,9 +64,13 @@ SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm
 }  // namespace
 
 int run_sweep(const Args& args) {
+  // From the first instant: a SIGINT during start-up or planning then ends the sweep with exit 130 too,
+  // instead of killing it.
+  install_stop_handlers();
   std::string config_file, out, shard_text = "0/1", name_template;
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool quiet = false, overwrite = false;
+  io::SaveOptions save_options;
   po::options_description options("sweep options");
   options.add_options()
       ("config", po::value(&config_file), "INI file with [grid], [run] and [sweep] sections")
@@ -75,7 +79,9 @@ int run_sweep(const Args& args) {
       ("shard", po::value(&shard_text)->default_value(shard_text), "run only part i of N of the grid, as i/N")
       ("name", po::value(&name_template), "run-name template (overrides [sweep] name), e.g. {task}-lr{lr}-s{seed}")
       ("overwrite", po::bool_switch(&overwrite), "redo runs whose stored configuration differs from the grid's")
-      ("quiet", po::bool_switch(&quiet), "print only the final line");
+      ("quiet", po::bool_switch(&quiet), "print only the final line")
+      ("lock-timeout", po::value(&save_options.lock_timeout), "wait at most this many seconds for another process writing --out (default: as long as it takes)")
+      ("fallback-out", po::value(&save_options.fallback_out), "where finished runs go if --out cannot take them (default: sandbox-unsaved-<time>-<pid>.h5 next to --out)");
   po::options_description run_options_section("fixed settings (INI [run]); each also as --grid.KEY with a list of values (INI [grid])");
   add_run_options(run_options_section, "run.");
   po::options_description grid_options_section("grid axes");
@@ -91,17 +97,22 @@ int run_sweep(const Args& args) {
   const Shard shard = Shard::parse(shard_text);
 
   io::check_can_save(out, {}, true);
-  const SweepPlan plan = plan_sweep(grid, shard, out, overwrite);  // validates every run's configuration
-  if (!quiet)
-    std::printf("sweep: %zu runs to do, %zu already complete in %s, %d jobs\n", plan.to_run.size(), plan.skipped.size(),
-                out.c_str(), jobs);
+  const SweepPlan plan = plan_sweep(grid, shard, out, overwrite, save_options.lock_timeout);  // validates every run's configuration
+  save_options.rebuild_damaged = !plan.damaged.empty();  // the first save writes the file anew without them
+  if (!quiet) {
+    std::string done = std::to_string(plan.skipped.size() - plan.diverged.size()) + " already complete";
+    if (!plan.diverged.empty()) done += ", " + std::to_string(plan.diverged.size()) + " already diverged";
+    if (!plan.damaged.empty())
+      done += ", " + std::to_string(plan.damaged.size()) + " damaged (redone if in this grid; first: " + plan.damaged.front().first +
+              ": " + plan.damaged.front().second + ")";
+    std::printf("sweep: %zu runs to do, %s in %s, %d jobs\n", plan.to_run.size(), done.c_str(), out.c_str(), jobs);
+  }
   std::fflush(stdout);
 
-  install_stop_handlers();
   const bool terminal = ::isatty(STDOUT_FILENO) == 1;
   ProgressLine line(!quiet, terminal);
   const auto started = std::chrono::steady_clock::now();
-  const auto statuses = run_sweep(plan, out, jobs, stop_requested, [&](const SweepProgress& p) {
+  const auto statuses = run_sweep(plan, out, save_options, jobs, stop_requested, [&](const SweepProgress& p) {
     // Off a terminal, a line when runs finish (at most one a second), and while long runs are in flight
     // one every 10 seconds.
     if (!p.last && !line.terminal() && line.seconds_since_print() < 10.0) return;

@@ -7,8 +7,10 @@
 
 #include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
+#include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/run_identity.hpp"
+#include "experiments/src/io/run_saver.hpp"
 #include "experiments/src/train/stop_signal.hpp"
 #include "experiments/src/train/trainer.hpp"
 #include "experiments/src/user_error.hpp"
@@ -31,6 +33,7 @@ void check_name_is_free(const std::string& out, const RunConfig& config) {
 int run_train(const Args& args) {
   std::string out, config_file, name;
   bool overwrite = false, progress = false;
+  io::SaveOptions save_options;
   po::options_description options("train options");
   add_run_options(options);
   options.add_options()
@@ -41,7 +44,9 @@ int run_train(const Args& args) {
       ("overwrite", po::bool_switch(&overwrite), "replace a run of the same name in the file")
       ("config", po::value(&config_file), "INI file of 'option = value' lines, e.g. a run's stored `config` "
                                           "attribute (the command line wins)")
-      ("progress", po::bool_switch(&progress), "show progress even when stdout is not a terminal");
+      ("progress", po::bool_switch(&progress), "show progress even when stdout is not a terminal")
+      ("lock-timeout", po::value(&save_options.lock_timeout), "wait at most this many seconds for another process writing --out (default: as long as it takes)")
+      ("fallback-out", po::value(&save_options.fallback_out), "where the run goes if --out cannot take it (default: sandbox-unsaved-<time>-<pid>.h5 next to --out)");
   po::variables_map vm;
   if (!parse_options("train", args, options, vm)) return 0;
   RunConfig config;
@@ -57,6 +62,7 @@ int run_train(const Args& args) {
   if (out.empty()) throw UserError("sandbox train: --out FILE.h5 is required");
   config.validate();
   io::check_can_save(out, {}, /*overwrite=*/true);
+  io::refuse_damaged_runs(out);  // before training: a damaged --out would only fail (or worse) when saving
   if (!overwrite) check_name_is_free(out, config);
 
   install_stop_handlers();
@@ -72,7 +78,9 @@ int run_train(const Args& args) {
     line.update(text, done == steps);
   });
   line.finish();
-  io::save_runs(out, {outcome.record}, overwrite);
+  io::RunSaver saver(out, save_options);
+  saver.save({outcome.record}, overwrite);  // never loses the run: a failed save goes to a fallback file
+  if (saver.failed()) throw UserError(saver.error());
 
   auto last = [&](const char* key) {
     for (const auto& [k, values] : outcome.record.series)

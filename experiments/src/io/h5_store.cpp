@@ -1,20 +1,25 @@
 #include "experiments/src/io/h5_store.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <iomanip>
 #include <optional>
 #include <random>
 #include <sstream>
 
+#include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::io {
@@ -53,11 +58,11 @@ decltype(auto) guarded(const std::string& message, F&& f) {
 }
 
 struct TempName {
-  std::string base;
+  std::string stem;
   pid_t pid;
 };
 
-// Recognises our temp files ".<base>.tmp-<pid>-<random>".
+// Recognises our temp files "<stem>.tmp-<pid>-<random>", stem = short_stem(final file).
 std::optional<TempName> parse_temp_name(const std::string& filename) {
   const auto pos = filename.rfind(".tmp-");
   if (filename.empty() || filename[0] != '.' || pos == std::string::npos || pos < 2) return std::nullopt;
@@ -67,7 +72,7 @@ std::optional<TempName> parse_temp_name(const std::string& filename) {
   pid_t pid = 0;
   const auto [end, ec] = std::from_chars(rest.data(), rest.data() + dash, pid);
   if (ec != std::errc() || end != rest.data() + dash || pid <= 0) return std::nullopt;
-  return TempName{filename.substr(1, pos - 1), pid};
+  return TempName{filename.substr(0, pos), pid};
 }
 
 fs::path parent_dir(const fs::path& path) {
@@ -75,8 +80,11 @@ fs::path parent_dir(const fs::path& path) {
   return parent.empty() ? fs::path(".") : parent;
 }
 
-// The file name to show the user for an open object: inside a transaction HDF5 only knows the temp
-// file, but the user only knows the final name.
+// A transaction's in-memory file is named "<final>/.sbx-edit": a name under a file, which therefore cannot
+// exist on disk (HDF5 refuses to open a file image under the name of an existing file).
+constexpr const char* kEditSuffix = "/.sbx-edit";
+
+// The file name to show the user for an open object: for a transaction's file, the final name.
 std::string display_name(const H5::H5Location& loc) {
   std::string name;
   try {
@@ -84,8 +92,9 @@ std::string display_name(const H5::H5Location& loc) {
   } catch (const H5::Exception&) {
     return "<closed HDF5 file>";
   }
-  const fs::path p(name);
-  if (const auto temp = parse_temp_name(p.filename().string())) return (p.parent_path() / temp->base).string();
+  const std::string suffix = kEditSuffix;
+  if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+    name.resize(name.size() - suffix.size());
   return name;
 }
 
@@ -220,7 +229,23 @@ H5::Attribute open_scalar_attr(const H5::H5Object& obj, const std::string& name,
 // ---------------------------------------------------------------------------------------------------
 // Opening files
 
+// Another program (h5py, HDFView) holding the file open for writing locks it (HDF5's own flock): say so,
+// rather than that the file cannot be read.
+std::string lock_problem(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string problem;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    const long holder = lock_holder(fd);
+    problem = path + ": is locked by " + (holder > 0 ? "process " + std::to_string(holder) : std::string("another program")) +
+              " that has it open for writing (close it there, e.g. the h5py session, and retry)";
+  }
+  ::close(fd);
+  return problem;
+}
+
 std::string hdf5_problem(const std::string& path) {
+  if (std::string locked = lock_problem(path); !locked.empty()) return locked;
   try {
     if (!H5::H5File::isHdf5(path)) return path + ": not an HDF5 file";
   } catch (const H5::Exception&) {
@@ -253,16 +278,64 @@ void check_target(const std::string& final_path) {
   const fs::path dir = parent_dir(target);
   if (!fs::exists(dir, ec)) throw UserError(final_path + ": directory " + dir.string() + " does not exist");
   if (!fs::is_directory(dir, ec)) throw UserError(final_path + ": " + dir.string() + " is not a directory");
+  const long name_max = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+  if (name_max > 0 && target.filename().string().size() > static_cast<std::size_t>(name_max))
+    throw UserError(final_path + ": file name too long (" + std::to_string(target.filename().string().size()) +
+                    " characters; this file system allows " + std::to_string(name_max) + ")");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw UserError(final_path + ": directory " + dir.string() + " is not writable (" + std::strerror(errno) + ")");
   if (fs::exists(target, ec)) open_existing(final_path).close();
 }
 
+// "<dir>/.sbx-<hash>.tmp-<pid>-<random>": short whatever the length of the final name.
 std::string make_temp_path(const std::string& final_path) {
-  const fs::path target(final_path);
   std::random_device rd;
   std::ostringstream name;
-  name << '.' << target.filename().string() << ".tmp-" << ::getpid() << '-' << std::hex << std::setw(8)
-       << std::setfill('0') << rd();
-  return (target.parent_path() / name.str()).string();
+  name << short_stem(final_path) << ".tmp-" << ::getpid() << '-' << std::hex << std::setw(8) << std::setfill('0')
+       << rd();
+  return (parent_dir(final_path) / name.str()).string();
+}
+
+std::vector<char> read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes;
+  if (in) bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) throw UserError(path + ": cannot read it: " + std::strerror(errno));
+  return bytes;
+}
+
+// What a failed write means to the user: "no space left on device", "file size limit exceeded", ...
+std::string write_failure(int err) {
+  switch (err) {
+    case ENOSPC: return "no space left on device";
+    case EFBIG: return "file size limit exceeded";
+    case EDQUOT: return "disk quota exceeded";
+    default: {
+      std::string text = std::strerror(err);
+      if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+      return text;
+    }
+  }
+}
+
+// Writes all of buf to a new file `temp` and syncs it; UserError "<why> while writing <final>" otherwise.
+void write_image(const std::string& temp, const std::string& final_path, const std::vector<unsigned char>& buf) {
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw UserError(write_failure(errno) + " while creating a temporary file for " + final_path);
+  std::size_t done = 0;
+  int err = 0;
+  while (done < buf.size() && err == 0) {
+    const ssize_t n = ::write(fd, buf.data() + done, buf.size() - done);
+    if (n > 0) done += static_cast<std::size_t>(n);
+    else if (n < 0 && errno != EINTR) err = errno;
+    else if (n == 0) err = EIO;
+  }
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    ::unlink(temp.c_str());
+    throw UserError(write_failure(err) + " while writing " + final_path);
+  }
 }
 
 void fsync_path(const std::string& path, bool directory, const std::string& final_path) {
@@ -383,39 +456,51 @@ std::string eigen_version_string() {
          std::to_string(EIGEN_MINOR_VERSION);
 }
 
+void check_writable_target(const std::string& path) {
+  silence_hdf5_errors();
+  check_target(resolve_target(path));
+}
+
 // ---- H5Transaction ----------------------------------------------------------------------------------
 
-H5Transaction::H5Transaction(const std::string& final_path) : final_path_(final_path) {
+H5Transaction::H5Transaction(const std::string& path, double lock_timeout_seconds, bool start_empty)
+    : final_path_(resolve_target(path)) {
   silence_hdf5_errors();
   check_target(final_path_);
-  temp_path_ = make_temp_path(final_path_);
+  // Held until the destructor: from here on no other sandbox edits the file, so what is read below is
+  // what the rename replaces.
+  lock_ = std::make_unique<FileLock>(final_path_, FileLock::Mode::Exclusive, lock_timeout_seconds);
+  remove_stale_temps(final_path_);
   std::error_code ec;
-  const bool existing = fs::exists(final_path_, ec);
-  if (existing && !fs::copy_file(final_path_, temp_path_, fs::copy_options::none, ec))
-    throw UserError(final_path_ + ": cannot copy to " + temp_path_ + ": " + ec.message());
-  try {
-    // The strong close degree makes commit()'s close() really close the file even if the caller still
-    // holds groups or datasets, so nothing can be written to it after the rename.
-    H5::FileAccPropList fapl;
-    fapl.setFcloseDegree(H5F_CLOSE_STRONG);
-    guarded(final_path_ + ": cannot open temporary file " + temp_path_, [&] {
-      file_ = existing ? H5::H5File(temp_path_, H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, fapl)
-                       : H5::H5File(temp_path_, H5F_ACC_EXCL, H5::FileCreatPropList::DEFAULT, fapl);
-    });
-  } catch (...) {
-    fs::remove(temp_path_, ec);
-    throw;
+  const bool existing = fs::exists(final_path_, ec) && !start_empty;
+  if (fs::exists(final_path_, ec)) open_existing(final_path_).close();  // one clear message if it is not HDF5
+  // The edit happens in memory (HDF5's core driver, no backing store) and commit() writes the image with
+  // plain write() calls: a full disk or a size limit is then an error code, never a half-failed HDF5 file
+  // whose close crashes. The strong close degree makes commit()'s close() really close the file even if
+  // the caller still holds groups or datasets.
+  H5::FileAccPropList fapl;
+  fapl.setFcloseDegree(H5F_CLOSE_STRONG);
+  fapl.setCore(1 << 20, /*backing_store=*/false);
+  if (existing) {
+    // Handed to HDF5 as a file image, so that HDF5 never opens (and flock()s) the final file itself:
+    // readers of it are never turned away while we edit.
+    const std::vector<char> bytes = read_file_bytes(final_path_);
+    if (H5Pset_file_image(fapl.getId(), const_cast<char*>(bytes.data()), bytes.size()) < 0)
+      throw UserError(final_path_ + ": cannot open it for editing");
   }
+  guarded(final_path_ + ": cannot open it for editing", [&] {
+    const std::string name = final_path_ + kEditSuffix;
+    file_ = existing ? H5::H5File(name, H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, fapl)
+                     : H5::H5File(name, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
+  });
 }
 
 H5Transaction::~H5Transaction() {
   if (committed_) return;
   try {
-    file_.close();
+    file_.close();  // in memory: nothing to flush to disk, nothing to fail
   } catch (const H5::Exception&) {
   }
-  std::error_code ec;
-  fs::remove(temp_path_, ec);
 }
 
 H5::H5File& H5Transaction::file() {
@@ -426,22 +511,35 @@ H5::H5File& H5Transaction::file() {
 void H5Transaction::commit() {
   if (committed_) throw std::logic_error("H5Transaction::commit() called twice for " + final_path_);
   silence_hdf5_errors();
-  guarded(final_path_ + ": cannot finish writing", [&] { file_.close(); });
-  fsync_path(temp_path_, false, final_path_);
-  if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
-    throw UserError(final_path_ + ": cannot replace it with " + temp_path_ + ": " + std::strerror(errno));
-  committed_ = true;
+  std::vector<unsigned char> image;
+  guarded(final_path_ + ": cannot finish writing", [&] {
+    file_.flush(H5F_SCOPE_GLOBAL);
+    const ssize_t size = H5Fget_file_image(file_.getId(), nullptr, 0);
+    if (size < 0) throw UserError(final_path_ + ": cannot finish writing (no file image)");
+    image.resize(static_cast<std::size_t>(size));
+    if (H5Fget_file_image(file_.getId(), image.data(), image.size()) != size)
+      throw UserError(final_path_ + ": cannot finish writing (file image)");
+    file_.close();
+  });
+  committed_ = true;  // the in-memory file is closed: the destructor has nothing left to do
+  temp_path_ = make_temp_path(final_path_);
+  write_image(temp_path_, final_path_, image);
+  if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp_path_.c_str());
+    throw UserError(final_path_ + ": cannot replace it with " + temp_path_ + ": " + std::strerror(err));
+  }
   fsync_path(parent_dir(final_path_).string(), true, final_path_);
 }
 
 void remove_stale_temps(const std::string& final_path) {
   const fs::path target(final_path);
-  const std::string base = target.filename().string();
-  if (base.empty()) return;
+  if (target.filename().empty()) return;
+  const std::string stem = short_stem(final_path);
   std::error_code ec;
   for (fs::directory_iterator it(parent_dir(target), ec), end; !ec && it != end; it.increment(ec)) {
     const auto temp = parse_temp_name(it->path().filename().string());
-    if (!temp || temp->base != base || process_alive(temp->pid)) continue;
+    if (!temp || temp->stem != stem || process_alive(temp->pid)) continue;
     std::error_code ignored;  // best effort: another process may be cleaning up at the same time
     fs::remove(it->path(), ignored);
   }
@@ -620,6 +718,34 @@ std::vector<std::string> H5Reader::list_groups(const std::string& path) const {
     std::sort(names.begin(), names.end());
     return names;
   });
+}
+
+std::vector<std::string> H5Reader::list_links(const std::string& path) const {
+  silence_hdf5_errors();
+  return guarded(path_ + ": cannot list " + abs_path(path), [&] {
+    const auto type = object_type(file_.getId(), path);
+    if (!type) throw UserError(path_ + ": group " + abs_path(path) + " is missing or cannot be opened");
+    if (*type != H5O_TYPE_GROUP) throw UserError(path_ + ": " + abs_path(path) + " is not a group");
+    const H5::Group group = file_.openGroup(path.empty() ? "/" : path);
+    std::vector<std::string> names;
+    for (hsize_t i = 0, count = group.getNumObjs(); i < count; ++i) names.push_back(group.getObjnameByIdx(i));
+    std::sort(names.begin(), names.end());
+    return names;
+  });
+}
+
+bool H5Reader::has_link(const std::string& path) const {
+  silence_hdf5_errors();
+  return links_exist(file_.getId(), path, /*need_object=*/false);
+}
+
+H5Reader::Kind H5Reader::object_kind(const std::string& path) const {
+  silence_hdf5_errors();
+  const auto type = object_type(file_.getId(), path);
+  if (!type) return Kind::Missing;
+  if (*type == H5O_TYPE_GROUP) return Kind::Group;
+  if (*type == H5O_TYPE_DATASET) return Kind::Dataset;
+  return Kind::Other;
 }
 
 // ---- Writing helpers --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 #include <Eigen/Dense>
 #include <concepts>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -27,36 +28,51 @@ void silence_hdf5_errors();
 std::string hdf5_version_string();   // e.g. "1.10.8", from H5get_libversion
 std::string eigen_version_string();  // e.g. "3.4.0"
 
-// An all-or-nothing edit of one HDF5 file. All writes go to a temporary copy `.<basename>.tmp-<pid>-<rand>`
-// in the same directory; commit() renames it over the final path (atomic), the destructor otherwise
-// deletes it. A crash at any instant leaves the final file either untouched or fully replaced.
+class FileLock;
+
+// An all-or-nothing edit of one HDF5 file, serialised with every other sandbox process editing it.
+// The constructor takes the file's exclusive lock (file_lock.hpp; waiting at most lock_timeout_seconds,
+// < 0: forever) and holds it until destruction, so that what is read and what replaces it belong
+// together. The edit happens in memory; commit() writes it to a temporary `.sbx-<hash>.tmp-<pid>-<rand>`
+// in the same directory, syncs it and renames it over the final path (atomic). A crash at any instant
+// leaves the final file either untouched or fully replaced, and a failed write (full disk, size limit)
+// removes the temporary file and throws UserError "no space left on device while writing <file>".
+// A symlink at the final path is followed: its target is replaced and the link is kept.
 //
-// The temp file is opened with the "strong" close degree: commit() closes every Group/DataSet still open
+// The file is opened with the "strong" close degree: commit() closes every Group/DataSet still open
 // on it, so handles obtained from file() are invalid afterwards (flush SeriesWriters before committing).
 class H5Transaction {
  public:
   // Throws UserError if the parent directory is missing, the path is a directory, or an existing file
-  // there is not a readable HDF5 file. Nothing is created in that case.
-  explicit H5Transaction(const std::string& final_path);
+  // there is not a readable HDF5 file; LockTimeout if the lock stays taken. Nothing is created then.
+  // With start_empty, the edit starts from an empty file (the caller rebuilds it from what it can read of
+  // the old one, e.g. the intact runs of a damaged file) instead of from the file's content.
+  explicit H5Transaction(const std::string& final_path, double lock_timeout_seconds = -1, bool start_empty = false);
   ~H5Transaction();
   H5Transaction(const H5Transaction&) = delete;
   H5Transaction& operator=(const H5Transaction&) = delete;
 
-  H5::H5File& file();  // the open temp file (read-write); std::logic_error after commit()
-  void commit();       // close, fsync, rename over the final path, fsync the directory
+  H5::H5File& file();  // the open in-memory file (read-write); std::logic_error after commit()
+  void commit();       // write, fsync, rename over the final path, fsync the directory
 
-  const std::string& final_path() const { return final_path_; }
-  const std::string& temp_path() const { return temp_path_; }
+  const std::string& final_path() const { return final_path_; }  // symlinks resolved
+  const std::string& temp_path() const { return temp_path_; }    // set by commit()
 
  private:
   std::string final_path_;
   std::string temp_path_;
+  std::unique_ptr<FileLock> lock_;
   H5::H5File file_;
   bool committed_ = false;
 };
 
-// Deletes `.<basename>.tmp-<pid>-*` next to final_path whose pid is no longer alive (left by a killed
-// process). Temps of live processes are kept. Never throws for filesystem problems; call on startup.
+// Refuses, without creating anything, what an H5Transaction on `path` would refuse: a missing or
+// unwritable directory, a directory at the path, a name too long for the file system, an existing file
+// that is not readable HDF5. For commands to call before long work.
+void check_writable_target(const std::string& path);
+
+// Deletes `.sbx-<hash of basename>.tmp-<pid>-*` next to final_path whose pid is no longer alive (left by a
+// killed process). Temps of live processes are kept. Never throws for filesystem problems.
 void remove_stale_temps(const std::string& final_path);
 
 // A file opened read-only. Paths may be absolute ("/runs/a/W_Q") or relative to the root ("runs/a/W_Q").
@@ -64,9 +80,12 @@ class H5Reader {
  public:
   // UserError "<path>: no such file" / "<path>: not an HDF5 file" / "<path>: cannot be read as HDF5".
   explicit H5Reader(const std::string& path);
+  // Reads a file already open (e.g. an H5Transaction's, to read what the edit is about to replace).
+  H5Reader(const H5::H5File& file, const std::string& path) : path_(path), file_(file) {}
 
   const std::string& path() const { return path_; }
   H5::H5File& file() { return file_; }
+  const H5::H5File& file() const { return file_; }
 
   // True if every component of the path exists (groups on the way); never throws for missing parts.
   bool exists(const std::string& path) const;
@@ -86,6 +105,11 @@ class H5Reader {
 
   // Names of the child groups of a group, sorted by name (datasets are left out).
   std::vector<std::string> list_groups(const std::string& path) const;
+  // Names of every link in a group, sorted, whether or not its object still opens.
+  std::vector<std::string> list_links(const std::string& path) const;
+  bool has_link(const std::string& path) const;  // the last link exists (its object may not open)
+  enum class Kind { Missing, Group, Dataset, Other };
+  Kind object_kind(const std::string& path) const;  // Missing also when the object cannot be opened
 
  private:
   Eigen::MatrixXd read_dense(const std::string& path, size_t rank, const char* shape_text,

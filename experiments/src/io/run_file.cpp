@@ -1,10 +1,13 @@
 #include "experiments/src/io/run_file.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 
+#include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/io/run_check.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
 
@@ -30,9 +33,7 @@ void write_root_attributes(H5::H5File& file) {
   set_attr(file, "hdf5_version", hdf5_version_string());
 }
 
-namespace {
-
-void write_run(H5::H5File& file, const RunRecord& run) {
+void write_run_group(H5::H5File& file, const RunRecord& run) {
   if (!file.exists("runs")) file.createGroup("runs");
   H5::Group runs = file.openGroup("runs");
   delete_path(runs, run.name);
@@ -44,8 +45,6 @@ void write_run(H5::H5File& file, const RunRecord& run) {
   for (const auto& [key, m] : run.params_init) write_matrix(group, "params_init/" + key, m);
   for (const auto& [key, m] : run.params_final) write_matrix(group, "params/" + key, m);
 }
-
-}  // namespace
 
 void RunRecord::set(const std::string& key, AttributeValue value) {
   for (auto& [k, v] : attributes)
@@ -80,26 +79,46 @@ void check_can_save(const std::string& path, const std::vector<std::string>& run
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  if (fs::is_directory(target)) throw UserError(path + ": is a directory, not a file");
-  if (!fs::is_directory(parent)) throw UserError(path + ": directory " + parent.string() + " does not exist");
-  if (!fs::exists(target)) return;
-  H5Reader reader(path);  // throws UserError for a non-HDF5 or unreadable file
+  std::error_code ec;  // the error_code overloads: an over-long name must become a UserError, not an exception
+  if (fs::is_directory(target, ec)) throw UserError(path + ": is a directory, not a file");
+  if (!fs::is_directory(parent, ec)) throw UserError(path + ": directory " + parent.string() + " does not exist");
+  check_writable_target(path);  // unwritable directory, over-long name, non-HDF5 file: refused before training
+  if (!fs::exists(resolve_target(path), ec)) return;
+  H5Reader reader(resolve_target(path));  // throws UserError for a non-HDF5 or unreadable file
+  if (reader.has_link("/runs") && reader.object_kind("/runs") != H5Reader::Kind::Group)
+    throw UserError(path + ": /runs is not a group (not a run file)");
   if (overwrite) return;
   for (const std::string& name : run_names)
     if (reader.exists("/runs/" + name))
       throw UserError(path + ": run '" + name + "' is already in the file (use --overwrite to replace it, or --run NAME)");
 }
 
-void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite) {
+void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite, double lock_timeout,
+               bool rebuild) {
   silence_hdf5_errors();
-  remove_stale_temps(path);
-  H5Transaction edit(path);
+  const std::string target = resolve_target(path);
+  rebuild = rebuild && std::filesystem::exists(target);
+  // Takes the file's lock: concurrent writers add to each other's result.
+  H5Transaction edit(path, lock_timeout, /*start_empty=*/rebuild);
   H5::H5File& file = edit.file();
+  if (rebuild) {
+    const H5Reader old(target);
+    if (old.has_link("/runs")) {
+      std::vector<std::string> damaged;
+      for (const auto& [name, problem] : damaged_runs(target)) damaged.push_back(name);
+      for (const std::string& name : old.list_links("/runs")) {
+        const bool replaced = std::any_of(runs.begin(), runs.end(), [&](const RunRecord& r) { return r.name == name; });
+        if (!replaced && std::find(damaged.begin(), damaged.end(), name) == damaged.end())
+          write_run_group(file, load_run(old, name));
+      }
+    }
+    if (old.has_attr("/", "created_utc")) set_attr(file, "created_utc", old.read_string_attr("/", "created_utc"));
+  }
   try {
     for (const RunRecord& run : runs) {
       if (!overwrite && file.exists("runs") && file.openGroup("runs").exists(run.name))
         throw UserError(path + ": run '" + run.name + "' is already in the file (use --overwrite to replace it)");
-      write_run(file, run);
+      write_run_group(file, run);
     }
     write_root_attributes(file);
   } catch (const H5::Exception& e) {
@@ -123,10 +142,13 @@ std::vector<StoredRun> stored_runs(const std::string& path) {
   return runs;
 }
 
-std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path) {
+std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path, double lock_timeout) {
   std::vector<std::pair<std::string, std::string>> statuses;
-  if (!std::filesystem::exists(path)) return statuses;
-  H5Reader reader(path);
+  const std::string target = resolve_target(path);
+  if (!std::filesystem::exists(target)) return statuses;
+  // Shared: other planners may read at the same time, but no writer replaces the file meanwhile.
+  FileLock lock(target, FileLock::Mode::Shared, lock_timeout);
+  H5Reader reader(target);
   if (!reader.exists("/runs")) return statuses;
   for (const std::string& name : reader.list_groups("/runs")) {
     const std::string where = "/runs/" + name;

@@ -37,10 +37,17 @@ struct RunRecord {
 // non-HDF5 file at `path`, or a run name already in the file without `overwrite`. Throws UserError.
 void check_can_save(const std::string& path, const std::vector<std::string>& run_names, bool overwrite);
 
-// Adds the runs to the file (created if missing) in one atomic replacement: on any error, or if the
-// process dies, the file is left as it was. A run already in the file is refused unless `overwrite`,
-// which replaces that run only. Root attributes are (re)written; created_utc is kept if present.
-void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite);
+// Adds the runs to the file (created if missing) in one atomic replacement, holding the file's lock (waiting
+// at most lock_timeout seconds, < 0: forever): on any error, or if the process dies, the file is left as
+// it was. A run already in the file is refused unless `overwrite`, which replaces that run only. Root
+// attributes are (re)written; created_utc is kept if present.
+// With rebuild, the file is written anew from its intact runs (validated, re-read) plus `runs`: for a file
+// known to hold damaged runs, which HDF5 must not be asked to edit in place.
+void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite, double lock_timeout = -1,
+               bool rebuild = false);
+
+// Writes one run as /runs/<name> (replacing a run of that name) in the layout above.
+void write_run_group(H5::H5File& file, const RunRecord& run);
 
 // created_utc (kept when present), git_commit, sandbox_version, eigen_version, hdf5_version: the root
 // attributes of every file the sandbox writes.
@@ -55,6 +62,7 @@ std::vector<StoredRun> stored_runs(const std::string& path);
 
 // The status attribute of every run in a file ("complete", "interrupted", "diverged"); empty if the
 // file does not exist. Throws UserError for an unreadable file.
-std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path);
+// Read under the file's shared lock (no writer replaces it meanwhile).
+std::vector<std::pair<std::string, std::string>> run_statuses(const std::string& path, double lock_timeout = -1);
 
 }  // namespace sbx::io

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <sstream>
 #include <chrono>
 #include <condition_variable>
@@ -10,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "experiments/src/io/file_lock.hpp"
+#include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/run_identity.hpp"
@@ -100,10 +103,21 @@ Shard Shard::parse(const std::string& text) {
   return shard;
 }
 
-SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, bool overwrite) {
-  std::map<std::string, io::StoredRun> stored;
-  for (io::StoredRun& run : io::stored_runs(out_path)) stored[run.name] = std::move(run);
+SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, bool overwrite,
+                     double lock_timeout) {
   SweepPlan plan;
+  std::map<std::string, io::StoredRun> stored;
+  const std::string target = io::resolve_target(out_path);
+  if (std::filesystem::exists(target)) {
+    // Shared: other planners may read at the same time, but no writer replaces the file meanwhile.
+    const io::FileLock lock(target, io::FileLock::Mode::Shared, lock_timeout);
+    // Every run is validated: a damaged one (a flipped bit, a loss series of the wrong type or length)
+    // is redone, not skipped because its status attribute still reads "complete".
+    plan.damaged = io::damaged_runs(target);
+    for (io::StoredRun& run : io::stored_runs(target))
+      if (std::none_of(plan.damaged.begin(), plan.damaged.end(), [&](const auto& d) { return d.first == run.name; }))
+        stored[run.name] = std::move(run);
+  }
   const std::vector<RunConfig> all = grid.expand();
   for (size_t i = 0; i < all.size(); ++i) {
     if (static_cast<long>(i % static_cast<size_t>(shard.count)) != shard.index) continue;
@@ -120,13 +134,17 @@ SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::strin
     }
     // A diverged run would diverge again (runs are deterministic): it is a result, kept like a complete one.
     const std::string& status = found->second.status;
-    if (status == "complete" || status == "diverged") plan.skipped.push_back(all[i].name());
-    else plan.to_run.push_back(all[i]);
+    if (status == "complete" || status == "diverged") {
+      plan.skipped.push_back(all[i].name());
+      if (status == "diverged") plan.diverged.push_back(all[i].name());
+    } else {
+      plan.to_run.push_back(all[i]);
+    }
   }
   return plan;
 }
 
-std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, int jobs,
+std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, const io::SaveOptions& save_options, int jobs,
                                  const std::function<bool()>& should_stop,
                                  const std::function<void(const SweepProgress&)>& on_progress,
                                  double save_every_seconds) {
@@ -169,10 +187,12 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
 
   // This thread is the only one that writes HDF5: it collects finished runs and saves them in batches.
   std::vector<io::RunRecord> pending;
+  io::RunSaver saver(out_path, save_options);
   auto last_save = std::chrono::steady_clock::now();
   auto save = [&] {
     if (pending.empty()) return;
-    io::save_runs(out_path, pending, /*overwrite=*/true);  // planned runs are new or being redone
+    saver.save(pending, /*overwrite=*/true);  // planned runs are new or being redone
+    if (saver.failed()) aborted.store(true);  // the batch is in the fallback file: stop, keep what finishes
     pending.clear();
     last_save = std::chrono::steady_clock::now();
   };
@@ -210,6 +230,7 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
   for (std::thread& t : pool) t.join();
   save();
   if (worker_error) std::rethrow_exception(worker_error);
+  if (saver.failed()) throw UserError(saver.error());
   return statuses;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/src/io/run_saver.hpp"
 #include "experiments/src/train/run_config.hpp"
 #include "experiments/src/train/trainer.hpp"
 
@@ -39,12 +40,17 @@ struct Shard {
 struct SweepPlan {
   std::vector<RunConfig> to_run;      // new runs and runs to redo (interrupted)
   std::vector<std::string> skipped;   // complete (or diverged) runs already in the file
+  std::vector<std::string> diverged;  // those of the skipped runs that diverged
+  std::vector<std::pair<std::string, std::string>> damaged;  // runs of the file that fail validation (all
+                                                             // of them, with why); this shard's are redone
 };
 
-// Which runs of this shard still need running, given what the output file holds. A run of the same
-// name whose stored configuration differs is refused (UserError naming the first differing option)
-// unless `overwrite`, which redoes it.
-SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, bool overwrite = false);
+// Which runs of this shard still need running, given what the output file holds (read under its shared
+// lock, waiting at most lock_timeout seconds; < 0: forever). A run of the same name whose stored
+// configuration differs is refused (UserError naming the first differing option) unless `overwrite`,
+// which redoes it; a damaged run is redone.
+SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, bool overwrite = false,
+                     double lock_timeout = -1);
 
 struct SweepProgress {
   size_t done = 0, total = 0;
@@ -54,8 +60,9 @@ struct SweepProgress {
 
 // Runs the plan with `jobs` worker threads, saving finished runs to `out_path` in batches (at most every
 // `save_every_seconds`, and at the end). `on_progress` is called when a run finishes and about four
-// times a second in between. Returns the outcomes in plan order.
-std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, int jobs,
+// times a second in between. Returns the outcomes in plan order. If a save fails, that batch and every
+// later one go to a fallback file (io::RunSaver), the workers stop, and UserError says where.
+std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_path, const io::SaveOptions& save_options, int jobs,
                                  const std::function<bool()>& should_stop,
                                  const std::function<void(const SweepProgress&)>& on_progress,
                                  double save_every_seconds = 2.0);

@@ -1,0 +1,48 @@
+#pragma once
+// Serialises the processes that read-copy-edit-rename one file. Every edit of a file replaces it by a
+// rename, so the lock cannot live on the file itself: it is an flock() on a sidecar `.sbx-<hash>.lock`
+// next to the (symlink-resolved) target, which the rename leaves alone. Writers hold it exclusively for the
+// whole read-copy-edit-rename; a sweep planning what to run holds it shared. The last holder removes the
+// lock file, so no lock file stays behind (a waiter that locked a removed file notices and retries).
+#include <string>
+
+#include "experiments/src/user_error.hpp"
+
+namespace sbx::io {
+
+// The lock was not free within --lock-timeout.
+struct LockTimeout : UserError {
+  using UserError::UserError;
+};
+
+// The path a write to `path` must go to: a symlink's target (followed to the end), so that writing keeps
+// the link and updates what it points to. Other paths are returned unchanged.
+std::string resolve_target(const std::string& path);
+
+// `.sbx-<16 hex digits>` from a file's base name: short, so that temp and lock names fit whatever the
+// length of a legal file name.
+std::string short_stem(const std::string& path);
+
+class FileLock {
+ public:
+  enum class Mode { Shared, Exclusive };
+  // Waits for the lock on `target` (a resolved path). While waiting, says once on stderr which process
+  // holds it. timeout_seconds < 0 waits forever; on timeout throws LockTimeout. Throws UserError if the
+  // lock file cannot be created (e.g. the directory is not writable).
+  FileLock(const std::string& target, Mode mode, double timeout_seconds);
+  ~FileLock();
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+  const std::string& lock_path() const { return lock_path_; }
+
+ private:
+  std::string lock_path_;
+  Mode mode_;
+  int fd_ = -1;
+};
+
+// The process holding a lock on the file open as fd (from /proc/locks), or 0 if unknown.
+long lock_holder(int fd);
+
+}  // namespace sbx::io
