@@ -1,6 +1,7 @@
 // sandbox: the √d_k attention sandbox's one executable. Dispatches to a subcommand and turns every
 // user error into one line on stderr and exit code 2.
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "experiments/src/cli/commands.hpp"
+#include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace {
@@ -18,12 +20,27 @@ void print_usage(std::FILE* out) {
   for (const auto& c : sbx::cli::commands()) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
 }
 
+int run_command(int argc, char** argv);
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) would kill the process with SIGXFSZ mid-write; ignored, the write fails
   // with EFBIG instead and is reported like a full disk, the trained runs going to a fallback file.
   std::signal(SIGXFSZ, SIG_IGN);
+  // HDF5's clean-up at exit closes every file still open; a damaged file abandoned after a failed close
+  // (io::H5Transaction) would crash it, so such a process ends with _Exit.
+  const int code = run_command(argc, argv);
+  if (sbx::io::hdf5_file_abandoned()) {
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  return code;
+}
+
+namespace {
+
+int run_command(int argc, char** argv) {
   if (argc < 2) {
     print_usage(stderr);
     return 2;
@@ -58,3 +75,5 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "sandbox: unknown command '%s' (try sandbox --help)\n", name.c_str());
   return 2;
 }
+
+}  // namespace

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -490,22 +491,32 @@ H5Transaction::H5Transaction(const std::string& path, double lock_timeout_second
   }
   guarded(final_path_ + ": cannot open it for editing", [&] {
     const std::string name = final_path_ + kEditSuffix;
-    file_ = existing ? H5::H5File(name, H5F_ACC_RDWR, H5::FileCreatPropList::DEFAULT, fapl)
-                     : H5::H5File(name, H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
+    file_ = std::make_unique<H5::H5File>(name, existing ? H5F_ACC_RDWR : H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, fapl);
   });
 }
 
-H5Transaction::~H5Transaction() {
-  if (committed_) return;
+namespace {
+std::atomic<bool> g_abandoned{false};
+}  // namespace
+
+bool hdf5_file_abandoned() { return g_abandoned.load(); }
+
+void H5Transaction::close_or_abandon() {
+  if (!file_) return;
   try {
-    file_.close();  // in memory: nothing to flush to disk, nothing to fail
+    file_->close();
+    file_.reset();
   } catch (const H5::Exception&) {
+    (void)file_.release();  // never close it again (see file_)
+    g_abandoned.store(true);
   }
 }
 
+H5Transaction::~H5Transaction() { close_or_abandon(); }
+
 H5::H5File& H5Transaction::file() {
-  if (committed_) throw std::logic_error("H5Transaction::file() after commit() for " + final_path_);
-  return file_;
+  if (committed_ || !file_) throw std::logic_error("H5Transaction::file() after commit() for " + final_path_);
+  return *file_;
 }
 
 void H5Transaction::commit() {
@@ -513,15 +524,15 @@ void H5Transaction::commit() {
   silence_hdf5_errors();
   std::vector<unsigned char> image;
   guarded(final_path_ + ": cannot finish writing", [&] {
-    file_.flush(H5F_SCOPE_GLOBAL);
-    const ssize_t size = H5Fget_file_image(file_.getId(), nullptr, 0);
+    file().flush(H5F_SCOPE_GLOBAL);
+    const ssize_t size = H5Fget_file_image(file().getId(), nullptr, 0);
     if (size < 0) throw UserError(final_path_ + ": cannot finish writing (no file image)");
     image.resize(static_cast<std::size_t>(size));
-    if (H5Fget_file_image(file_.getId(), image.data(), image.size()) != size)
+    if (H5Fget_file_image(file().getId(), image.data(), image.size()) != size)
       throw UserError(final_path_ + ": cannot finish writing (file image)");
-    file_.close();
   });
-  committed_ = true;  // the in-memory file is closed: the destructor has nothing left to do
+  close_or_abandon();
+  committed_ = true;
   temp_path_ = make_temp_path(final_path_);
   write_image(temp_path_, final_path_, image);
   if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {

@@ -62,9 +62,17 @@ class H5Transaction {
   std::string final_path_;
   std::string temp_path_;
   std::unique_ptr<FileLock> lock_;
-  H5::H5File file_;
+  // A pointer so that a file whose close() failed (a damaged file) can be abandoned: HDF5 crashes when
+  // such a file is closed a second time, which ~H5File would do.
+  std::unique_ptr<H5::H5File> file_;
   bool committed_ = false;
+
+  void close_or_abandon();  // closes file_; if that throws, leaks it (in memory, the process ends soon)
 };
+
+// True once an H5Transaction had to abandon a file whose close failed (a damaged file): HDF5's own
+// clean-up at exit would then crash, so the process must end with std::_Exit (main does).
+bool hdf5_file_abandoned();
 
 // Refuses, without creating anything, what an H5Transaction on `path` would refuse: a missing or
 // unwritable directory, a directory at the path, a name too long for the file system, an existing file
