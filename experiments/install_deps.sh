@@ -2,12 +2,12 @@
 # Installs what the sandbox needs on a Debian or Ubuntu machine, and only what is missing.
 # Usage: experiments/install_deps.sh [build|plots|all]   (default: all)
 #   build: compiler, CMake, Eigen, HDF5 (C++), Boost.program_options, GoogleTest
-#   plots: Python 3 with h5py, numpy and matplotlib (Debian's packages, seen by /usr/bin/python3)
+#   plots: Python 3 with h5py, numpy, matplotlib and pandas (Debian's packages, seen by /usr/bin/python3)
 set -euo pipefail
 
 what=${1:-all}
 build_packages=(g++ cmake make libeigen3-dev libhdf5-dev libboost-program-options-dev libgtest-dev)
-python_packages=(python3 python3-h5py python3-numpy python3-matplotlib)
+python_packages=(python3 python3-h5py python3-numpy python3-matplotlib python3-pandas)
 case "$what" in
   build) wanted=("${build_packages[@]}") ;;
   plots) wanted=("${python_packages[@]}") ;;

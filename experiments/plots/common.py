@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Shared loading and aggregation code for plot_study.py and summary_table.py.
 
-Reads the HDF5 files written by the C++ sandbox (layout in the brief / docs):
-  sweep file : /runs/<name> groups with scalar attributes and equal-length 1-D series
+Reads the HDF5 files written by the C++ sandbox (layout in the README):
+  run files  : /runs/<name> groups, read by experiments/sandbox_runs.py (any number of files, --where)
   theory file: /theory/{d_k,var_qk,var_qk_scaled} and /theory/<scale>/<stat>
 
 Only runs whose `status` attribute is "complete" are used; the others are counted so the scripts can
-say how many were skipped. Seeds are aggregated per (task, scale, d_k): mean, min, max and std.
+say how many were skipped. Seeds are aggregated per (task, scale, d_k) and per value of every --group-by
+attribute: mean, min, max and std. Runs that would be averaged together but differ in any other setting
+(e.g. two learning rates) are refused (check_curves), never silently mixed.
 
 Bad input (missing file, not HDF5, no /runs or /theory) raises InputError; `run_cli` turns it into one
 line on stderr and exit code 2, before any output is written.
@@ -15,6 +17,7 @@ line on stderr and exit code 2, before any output is written.
 import math
 import os
 import sys
+import textwrap
 from collections import Counter, defaultdict
 
 try:
@@ -27,6 +30,9 @@ except ImportError as _missing:  # pragma: no cover - depends on the interpreter
         "run the script with the interpreter printed by experiments/find_python.sh\n")
     sys.exit(2)
 matplotlib.use("Agg")   # no display needed, ever
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import sandbox_runs  # noqa: E402  (experiments/sandbox_runs.py: loading, --where filters)
 
 # --------------------------------------------------------------------------------------------------
 # Vocabulary shared by the figures and the table
@@ -69,8 +75,8 @@ def task_sort_key(task):
     return (TASK_ORDER.index(task), task) if task in TASK_ORDER else (len(TASK_ORDER), task)
 
 
-class InputError(Exception):
-    """A problem with the files or options the user gave; reported as one line, exit code 2."""
+# The reader's error is this module's error: either one is one line on stderr and exit code 2.
+InputError = sandbox_runs.InputError
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,25 +125,14 @@ def decode(value):
     return value
 
 
-def _collect_series(group, prefix, out):
-    """1-D datasets below `group`, keyed by path relative to the run ("grad_norm/W_Q")."""
-    for key, item in group.items():
-        if not prefix and key in ("params", "params_init"):
-            continue
-        name = prefix + key
-        if isinstance(item, h5py.Group):
-            _collect_series(item, name + "/", out)
-        elif isinstance(item, h5py.Dataset) and item.ndim == 1:
-            out[name] = np.asarray(item[()], dtype=np.float64)
-
-
 class Run:
-    """One training run: its attributes and its logged series (all truncated to one length)."""
+    """One training run: its attributes and its logged series (those of one time axis of one length)."""
 
-    def __init__(self, name, attrs, series):
+    def __init__(self, name, attrs, series, file=None):
         self.name = name
         self.attrs = attrs
         self.series = series
+        self.file = file
 
     task = property(lambda self: self.attrs["task"])
     scale = property(lambda self: self.attrs["scale"])
@@ -173,26 +168,39 @@ class Run:
 
 
 class Sweep:
-    """All runs of a sweep file; `runs` holds the complete ones, `skipped` the others."""
+    """The runs of one or more run files, selected by --where; `runs` holds the complete ones, `skipped`
+    the others. `group_by` names the attributes whose values split the figures (and rows) apart."""
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, paths, where=(), group_by=()):
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        self.path = ", ".join(paths)
+        self.group_by = list(group_by)
         self.runs = []
         self.skipped = []       # (name, task or "?", reason)
         self.attrs = {}
-        with open_h5(path, "runs", "sweep/run") as f:
-            try:
-                self.attrs = {k: decode(v) for k, v in f.attrs.items()}
-                groups = [(k, g) for k, g in f["runs"].items() if isinstance(g, h5py.Group)]
-                if not groups:
-                    raise InputError(f"{path}: /runs has no run groups")
-                for name, group in sorted(groups):
-                    self._load_run(name, group)
-            except (OSError, KeyError, ValueError, TypeError) as exc:
-                raise InputError(f"{path}: unreadable run data ({_first_line(exc)})") from None
+        loaded = []
+        for path in paths:
+            file_attrs, runs = sandbox_runs.read_file(path)
+            if not runs:
+                raise InputError(f"{path}: /runs has no run groups")
+            self.attrs.update(file_attrs)
+            loaded += runs
+        self.where = list(where)
+        criteria = sandbox_runs.parse_where(self.where)
+        selected = sandbox_runs.where(loaded, **criteria)
+        if not selected:
+            raise InputError(f"{self.path}: no run matches " + " ".join(f"--where {w}" for w in self.where))
+        known = set().union(*(r.attrs for r in loaded))
+        for key in self.group_by:
+            if key not in known:
+                raise InputError(f"--group-by {key}: no run has an attribute '{key}' "
+                                 f"(attributes: {', '.join(sorted(known))})")
+        _refuse_duplicates(selected)
+        for run in selected:
+            self._add_run(run)
 
-    def _load_run(self, name, group):
-        attrs = {k: decode(v) for k, v in group.attrs.items()}
+    def _add_run(self, record):
+        name, attrs = record.name, record.attrs
         task = attrs.get("task", "?")
         missing = [a for a in REQUIRED_ATTRS if a not in attrs]
         if missing:
@@ -201,14 +209,24 @@ class Sweep:
         if attrs["status"] != "complete":
             self.skipped.append((name, task, str(attrs["status"])))
             return
-        series = {}
-        _collect_series(group, "", series)
-        if "step" not in series or len(series["step"]) == 0:
+        if not record.has("step"):
             self.skipped.append((name, task, "no step dataset"))
             return
-        length = min(len(v) for v in series.values())
-        series = {k: v[:length] for k, v in series.items()}
-        self.runs.append(Run(name, attrs, series))
+        self.runs.append(Run(name, attrs, record.series, record.file))
+
+    def groups(self, task):
+        """[(label, runs)] for `task`: one entry per combination of --group-by values ("" without any)."""
+        runs = self.for_task(task)
+        if not self.group_by:
+            return [("", runs)] if runs else []
+        combos = defaultdict(list)
+        for r in runs:
+            combos[tuple(r.attrs.get(k) for k in self.group_by)].append(r)
+        out = []
+        for values in sorted(combos, key=lambda vs: tuple((v is None, str(type(v)), v) for v in vs)):
+            label = " ".join(f"{k}={sandbox_runs.format_value(v)}" for k, v in zip(self.group_by, values))
+            out.append((label, combos[values]))
+        return out
 
     def tasks(self):
         return sorted({r.task for r in self.runs}, key=task_sort_key)
@@ -261,6 +279,51 @@ def group_by_config(runs):
     for r in runs:
         groups[(r.scale, r.d_k)].append(r)
     return dict(groups)
+
+
+# Attributes that may differ between runs averaged into one curve: the seed, and the outcomes of a run.
+AVERAGED_OVER = ("seed",) + sandbox_runs.OUTCOME_ATTRS
+
+
+def _refuse_duplicates(runs):
+    """InputError when two runs have every setting in common, seed included (the same run twice, e.g. a
+    shard and the merged file): averaging them would count one configuration twice."""
+    seen = {}
+    for r in runs:
+        key = tuple(sorted((k, str(v)) for k, v in r.attrs.items() if k not in sandbox_runs.OUTCOME_ATTRS))
+        if key in seen:
+            first = seen[key]
+            raise InputError(f"runs {first.name} ({first.file}) and {r.name} ({r.file}) have the same settings, "
+                             "seed included: one would be counted twice (give each run once)")
+        seen[key] = r
+
+
+def check_curves(runs, group_by=()):
+    """InputError naming the first setting in which runs that would be averaged into one point differ.
+
+    Runs are averaged per (task, scale, d_k, --group-by values); within one such cell only the seed and the
+    outcomes (status, wall time, gradcheck error) may differ. Anything else (a learning rate, a model) must
+    be held fixed with --where or split with --group-by."""
+    cells = defaultdict(list)
+    for r in runs:
+        cells[tuple(r.attrs.get(k) for k in ("task", "scale", "d_k", *group_by))].append(r)
+    for cell, members in sorted(cells.items(), key=lambda kv: str(kv[0])):
+        differing = sandbox_runs.varying(members, ignore=AVERAGED_OVER + tuple(group_by))
+        if differing:
+            key, values = next(iter(differing.items()))
+            shown = ", ".join(sandbox_runs.format_value(v) for v in values)
+            where = f"task {cell[0]}, scale {cell[1]}, d_k {cell[2]}"
+            raise InputError(f"runs averaged into one curve differ in {key} ({shown}; {where}): "
+                             f"keep one with --where {key}=VALUE or split them with --group-by {key}")
+
+
+def fixed_text(runs, width=110):
+    """'fixed: lr=0.01, model=single_head, ...' (the settings every run shares), wrapped to `width`."""
+    settings = sandbox_runs.fixed(runs, ignore=AVERAGED_OVER + ("task",))
+    if not settings:
+        return "fixed: nothing"
+    text = "fixed: " + ", ".join(f"{k}={sandbox_runs.format_value(v)}" for k, v in settings.items())
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def scales_of(runs):

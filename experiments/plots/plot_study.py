@@ -2,8 +2,8 @@
 """Figures for the 1/sqrt(d_k) study: why scaling QK^T matters.
 
     PY=$(experiments/find_python.sh)
-    $PY experiments/plots/plot_study.py --sweep results/sqrt_dk.h5 --theory results/theory.h5 \
-        --out results/figures [--task teacher]
+    $PY experiments/plots/plot_study.py --sweep results/sqrt_dk.h5 [more.h5 ...] --theory results/theory.h5 \
+        --out results/figures [--task teacher] [--where KEY=VALUE ...] [--group-by KEY ...]
 
 Either input may be left out; the figures that need it are then skipped (and listed). Without --task
 every task in the sweep file is plotted. Each figure is written as NAME.png (dpi 120) and NAME.svg:
@@ -19,12 +19,18 @@ every task in the sweep file is plotted. Each figure is written as NAME.png (dpi
     theory_saturation     max weight, saturated fraction, Jacobian norm, logit gradient vs d_k
 
 Only runs with status "complete" are used; lines are the mean over seeds and the shaded bands span
-min-max over seeds. Bad input: one line on stderr, exit 2, nothing written.
+min-max over seeds. --where keeps the runs whose attribute KEY is VALUE (any attribute; KEY=V1,V2 for any
+of several); --group-by KEY draws one set of figures per value of KEY (file names end in _KEYVALUE). Runs
+averaged into one point may differ only in their seed: if they differ in any other setting (say lr) that is
+neither filtered nor grouped, the script stops with one line naming it and exit code 2. Figure titles end
+with the settings every run in the figure shares ("fixed: ...").
+Bad input: one line on stderr, exit 2, nothing written.
 """
 
 import argparse
 import math
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -106,14 +112,14 @@ def band(ax, x, lo, hi, c, log=False):
     ax.fill_between(x, lo, hi, color=c, alpha=0.18, linewidth=0)
 
 
-def subtitle(sweep, task, seed_counts):
+def subtitle(sweep, task, seed_counts, runs):
     if seed_counts and max(seed_counts) > 1:
         parts = [f"mean over {common.seeds_text(seed_counts)}, shaded band = {BAND_TEXT}"]
     else:
         parts = ["one seed per point, so no band"]
     note = sweep.skipped_note(task)
     parts.append(note if note else "no runs skipped")
-    return "; ".join(parts)
+    return "; ".join(parts) + "\n" + common.fixed_text(runs)
 
 
 def save(fig, out_dir, name, written):
@@ -199,7 +205,7 @@ def fig_loss_vs_step(sweep, task, runs):
         if i // ncols == nrows_small - 1 or i + ncols >= n_small:
             sub.set_xlabel("step")
     fig.suptitle(f"Training loss vs step — task '{task}'"
-                 f" (solid = scaled by 1/√d_k, dashed = unscaled; log y)\n{subtitle(sweep, task, seed_counts)}",
+                 f" (solid = scaled by 1/√d_k, dashed = unscaled; log y)\n{subtitle(sweep, task, seed_counts, runs)}",
                  fontsize=11)
     return fig
 
@@ -237,7 +243,7 @@ def two_panel_vs_dk(sweep, task, runs, key, title, ylabel, log_y, reducers, ylim
     handles.append(Patch(color="0.5", alpha=0.3))
     labels.append(f"band: {BAND_TEXT}")
     axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0))
-    fig.suptitle(f"{title} — task '{task}'\n{subtitle(sweep, task, seed_counts)}", fontsize=11)
+    fig.suptitle(f"{title} — task '{task}'\n{subtitle(sweep, task, seed_counts, runs)}", fontsize=11)
     return fig
 
 
@@ -304,7 +310,7 @@ def fig_grad_norms(sweep, task, runs):
                 Patch(color="0.5", alpha=0.3, label=f"band: {BAND_TEXT}")]
     axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"Gradient norms of the attention projections vs $d_k$ (log-log) — task '{task}'\n"
-                 f"{subtitle(sweep, task, seed_counts)}", fontsize=11)
+                 f"{subtitle(sweep, task, seed_counts, runs)}", fontsize=11)
     return fig
 
 
@@ -401,10 +407,15 @@ THEORY_FIGURES = [("theory_var_qk", fig_theory_var_qk), ("theory_saturation", fi
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sweep", help="sweep/run HDF5 file with /runs (e.g. results/sqrt_dk.h5)")
+    p.add_argument("--sweep", nargs="+", action="extend", metavar="FILE",
+                   help="run files with /runs (e.g. results/sqrt_dk.h5), one or more")
     p.add_argument("--theory", help="theory HDF5 file with /theory (e.g. results/theory.h5)")
     p.add_argument("--out", required=True, help="output directory (created if missing)")
     p.add_argument("--task", help="only this task (default: every task in the sweep file)")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="only runs whose attribute KEY is VALUE (KEY=V1,V2: any of them); repeatable")
+    p.add_argument("--group-by", action="append", default=[], metavar="KEY",
+                   help="one set of figures per value of attribute KEY (e.g. lr); repeatable")
     return p.parse_args(argv)
 
 
@@ -412,16 +423,19 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if not args.sweep and not args.theory:
         raise InputError("nothing to plot: give --sweep FILE.h5 and/or --theory FILE.h5")
-    if args.task and not args.sweep:
-        raise InputError("--task needs --sweep")
+    if (args.task or args.where or args.group_by) and not args.sweep:
+        raise InputError("--task, --where and --group-by need --sweep")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"{args.out}: exists and is not a directory")
 
     # Read and check everything before creating the output directory.
-    sweep = Sweep(args.sweep) if args.sweep else None
+    group_by = [k for text in args.group_by for k in text.split(",") if k]
+    sweep = Sweep(args.sweep, where=args.where, group_by=group_by) if args.sweep else None
     theory = Theory(args.theory) if args.theory else None
     if sweep is not None and args.task:
         sweep.check_task(args.task)
+    if sweep is not None:
+        common.check_curves(sweep.runs, group_by)  # refuses to average runs of different settings
     tasks = ([args.task] if args.task else sweep.all_tasks()) if sweep is not None else []
 
     os.makedirs(args.out, exist_ok=True)
@@ -435,10 +449,11 @@ def main(argv=None):
         print(f"{sweep.path}: {len(sweep.runs)} complete runs used; "
               + (sweep.skipped_note() if total_skipped else "no runs skipped"))
         for task in tasks:
-            runs = sweep.for_task(task)
-            for base, fn in TASK_FIGURES:
-                jobs.append((f"{base}_{task}", fn, (sweep, task, runs) if runs else None,
-                             f"no complete runs for task '{task}'"))
+            for label, runs in sweep.groups(task) or [("", [])]:
+                suffix = re.sub(r"[^A-Za-z0-9._-]+", "", label.replace(" ", "_"))
+                for base, fn in TASK_FIGURES:
+                    jobs.append((f"{base}_{task}" + (f"_{suffix}" if suffix else ""), fn,
+                                 (sweep, task, runs) if runs else None, f"no complete runs for task '{task}'"))
     else:
         skipped.append(("loss_vs_step_*, logit_grad_vs_dk_*, saturation_vs_dk_*, grad_norms_vs_dk_*, "
                         "entropy_vs_dk_*", "no --sweep file"))

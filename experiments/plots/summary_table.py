@@ -2,7 +2,8 @@
 """Scaled (sqrt) vs unscaled (none) attention, one row per task and d_k.
 
     PY=$(experiments/find_python.sh)
-    $PY experiments/plots/summary_table.py --sweep results/sqrt_dk.h5 [--task teacher] [--markdown]
+    $PY experiments/plots/summary_table.py --sweep results/sqrt_dk.h5 [more.h5 ...] [--task teacher] [--markdown]
+        [--where KEY=VALUE ...] [--group-by KEY ...]
 
 Columns, each the mean over seeds of the complete runs, for scale sqrt (QK^T/sqrt(d_k)) and none (QK^T):
   final loss            last logged loss
@@ -11,7 +12,10 @@ Columns, each the mean over seeds of the complete runs, for scale sqrt (QK^T/sqr
   ‖∇W_Q‖ @init          Frobenius norm of the gradient w.r.t. W^Q at step 0
 Numbers have 3 significant digits (scientific below 0.01). After the table, one note per task:
 "unscaled/scaled final-loss ratio at the largest d_k". Plain aligned text by default; --markdown
-prints a Markdown table whose first line is the header row. Bad input: one line on stderr, exit 2.
+prints a Markdown table whose first line is the header row. --where and --group-by as in plot_study.py
+(grouped rows are labelled "teacher lr=0.01"); runs that would be averaged into one cell but differ in a
+setting that is neither filtered nor grouped are refused (one line naming it, exit 2). The last note lists
+the settings every run shares ("fixed: ..."). Bad input: one line on stderr, exit 2.
 """
 
 import argparse
@@ -43,9 +47,9 @@ def mean_or_none(runs, reduce):
 def build_rows(sweep, tasks):
     """Rows of (task, d_k, seeds text, {(metric index, scale): value}) and the per-task notes."""
     rows, notes = [], []
-    for task in tasks:
-        runs = sweep.for_task(task)
+    for task, label, runs in ((t, label, runs) for t in tasks for label, runs in sweep.groups(t)):
         groups = common.group_by_config(runs)
+        task = f"{task} {label}" if label else task
         dks = sorted({r.d_k for r in runs if r.scale in PAIR})
         if not dks:
             notes.append(f"{task}: no complete runs with scale sqrt or none")
@@ -122,23 +126,32 @@ def render_markdown(rows):
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sweep", required=True, help="sweep/run HDF5 file with /runs (e.g. results/sqrt_dk.h5)")
+    p.add_argument("--sweep", required=True, nargs="+", action="extend", metavar="FILE",
+                   help="run files with /runs (e.g. results/sqrt_dk.h5), one or more")
     p.add_argument("--task", help="only this task (default: every task in the file)")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="only runs whose attribute KEY is VALUE (KEY=V1,V2: any of them); repeatable")
+    p.add_argument("--group-by", action="append", default=[], metavar="KEY",
+                   help="separate rows per value of attribute KEY (e.g. lr); repeatable")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table instead of plain text")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    sweep = Sweep(args.sweep)
+    group_by = [k for text in args.group_by for k in text.split(",") if k]
+    sweep = Sweep(args.sweep, where=args.where, group_by=group_by)
     if args.task:
         sweep.check_task(args.task)
+    common.check_curves([r for t in ([args.task] if args.task else sweep.all_tasks()) for r in sweep.for_task(t)],
+                        group_by)  # refuses to average runs of different settings
     tasks = [args.task] if args.task else sweep.all_tasks()
     rows, notes = build_rows(sweep, tasks)
     skipped = sweep.skipped_note(args.task)
     used = sum(len(sweep.for_task(t)) for t in tasks)
     notes.append(f"runs: {used} complete used; " + (skipped if skipped else "none skipped")
                  + "; every cell is the mean over seeds; seeds s/n = number of sqrt/none seeds")
+    notes.append(common.fixed_text([r for t in tasks for r in sweep.for_task(t)], width=10**6))
     if args.markdown:
         lines = render_markdown(rows) if rows else []
         lines += [""] + [f"- {n}" for n in notes]

@@ -5,7 +5,7 @@
 #   cli.numerical_extremes   tests/cli/extremes_test.sh: unscaled d_k = 4096 stays finite; lr 1e3 diverges cleanly
 # The property tests (tests/test_property.cpp) are GoogleTest cases of unit_tests.
 add_test(NAME cli.bad_input_matrix
-         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/bad_input_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/bad_input_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 add_test(NAME cli.numerical_extremes
-         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/extremes_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/extremes_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(cli.bad_input_matrix cli.numerical_extremes PROPERTIES TIMEOUT 900)

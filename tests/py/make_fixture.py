@@ -11,6 +11,10 @@ so it saturates at large d_k, its logit gradients collapse and its loss stalls; 
 Half the runs store their string attributes as fixed-length strings (as a C++ writer may) and the
 rest as variable-length ones, so the readers are exercised on both.
 
+    $PY tests/py/make_fixture.py --mixed OUT_MIXED.h5
+
+Mixed: the same sweep at two learning rates, one of them with an eval/ group (see write_mixed_sweep).
+
 Theory: d_k = 1, 2, 4, ..., 4096 with Monte-Carlo statistics of softmax over `keys` = 16 Gaussian logits.
 """
 
@@ -45,10 +49,12 @@ def set_str(attrs, key, value, fixed):
         attrs[key] = value                             # variable-length UTF-8 string
 
 
-def write_run(runs, task, d_k, scale, seed, status="complete", points=None):
+def write_run(runs, task, d_k, scale, seed, status="complete", points=None, lr=1e-2, name=None,
+              eval_every=None):
     cfg = TASKS[task]
-    rng = np.random.default_rng([DKS.index(d_k), SCALES.index(scale), seed, len(task)])
-    name = f"{task}-dk{d_k}-{scale}-seed{seed}"
+    seq = [DKS.index(d_k), SCALES.index(scale), seed, len(task)]
+    rng = np.random.default_rng(seq if lr == 1e-2 else seq + [round(-math.log10(lr))])
+    name = name or f"{task}-dk{d_k}-{scale}-seed{seed}"
     g = runs.create_group(name)
     fixed = (seed % 2 == 1)
     for key, value in (("task", task), ("model", "single_head"), ("scale", scale),
@@ -57,7 +63,7 @@ def write_run(runs, task, d_k, scale, seed, status="complete", points=None):
     for key, value in (("d_model", D_MODEL), ("d_k", d_k), ("d_v", d_k), ("seq_len", SEQ_LEN),
                        ("batch", BATCH), ("steps", STEPS), ("seed", seed)):
         g.attrs[key] = np.int64(value)
-    for key, value in (("lr", 1e-2), ("init_std", 1.0 / math.sqrt(D_MODEL)),
+    for key, value in (("lr", lr), ("init_std", 1.0 / math.sqrt(D_MODEL)),
                        ("gradcheck_max_error", 3e-9 * (1 + rng.random())),
                        ("wall_seconds", 0.5 + rng.random())):
         g.attrs[key] = np.float64(value)
@@ -92,8 +98,15 @@ def write_run(runs, task, d_k, scale, seed, status="complete", points=None):
         points = points or 4
         data = {k: v[:points] for k, v in data.items()}
         data["loss"] = data["loss"] * 1e3             # absurd: must never show up in a figure
+    if eval_every:
+        # Held-out evaluation every `eval_every` steps, slightly above the training loss.
+        picked = step % eval_every == 0
+        data["eval/step"] = step[picked]
+        data["eval/loss"] = 1.1 * loss[picked]
+        if cfg["classes"]:
+            data["eval/accuracy"] = 0.95 * data["accuracy"][picked]
     for key, values in data.items():
-        g.create_dataset(key, data=np.asarray(values, dtype=np.int64 if key == "step" else np.float64))
+        g.create_dataset(key, data=np.asarray(values, dtype=np.int64 if key.endswith("step") else np.float64))
     for prefix in ("params_init", "params"):
         for mat, shape in (("W_Q", (D_MODEL, d_k)), ("W_K", (D_MODEL, d_k)), ("W_V", (D_MODEL, d_k))):
             g.create_dataset(f"{prefix}/{mat}", data=rng.standard_normal(shape) / math.sqrt(D_MODEL))
@@ -112,6 +125,27 @@ def write_sweep(path):
                     for seed in SEEDS:
                         write_run(runs, task, d_k, scale, seed)
         write_run(runs, "teacher", 16, "none", 2, status="interrupted")
+
+
+# A file of mixed configurations: the runs of one sweep at two learning rates (MIXED_LRS), the second lr
+# with a held-out evaluation group (eval/step, eval/loss, eval/accuracy every MIXED_EVAL_EVERY steps).
+# Averaging its runs over seeds without separating the learning rates is the mistake the plot scripts refuse.
+MIXED_LRS = (1e-2, 1e-3)
+MIXED_EVAL_EVERY = 10
+
+
+def write_mixed_sweep(path):
+    with h5py.File(path, "w") as f:
+        f.attrs["git_commit"] = "fixture-mixed"
+        runs = f.create_group("runs")
+        for task in TASKS:
+            for d_k in DKS:
+                for scale in SCALES:
+                    for seed in SEEDS:
+                        for lr in MIXED_LRS:
+                            write_run(runs, task, d_k, scale, seed, lr=lr,
+                                      name=f"{task}-dk{d_k}-{scale}-seed{seed}-lr{lr:g}",
+                                      eval_every=MIXED_EVAL_EVERY if lr == MIXED_LRS[1] else None)
 
 
 def softmax_stats(logits, rng):
@@ -157,8 +191,11 @@ def write_theory(path, keys=16, trials=400):
 
 
 def main(argv):
+    if len(argv) == 3 and argv[1] == "--mixed":
+        write_mixed_sweep(argv[2])
+        return 0
     if len(argv) != 3:
-        sys.stderr.write("usage: make_fixture.py OUT_SWEEP.h5 OUT_THEORY.h5\n")
+        sys.stderr.write("usage: make_fixture.py OUT_SWEEP.h5 OUT_THEORY.h5 | make_fixture.py --mixed OUT.h5\n")
         return 2
     write_sweep(argv[1])
     write_theory(argv[2])

@@ -162,6 +162,59 @@ bad_case "plot_study --theory <sweep file>" "$PY" "$PLOTS/plot_study.py" --theor
 bad_case "plot_study --task unknown" "$PY" "$PLOTS/plot_study.py" --sweep "$SWEEP" --task nosuchtask --out "$TMP/bad_out"
 bad_case "summary_table --task unknown" "$PY" "$PLOTS/summary_table.py" --sweep "$SWEEP" --task nosuchtask
 
+# --- several files, --where, --group-by, and runs of different settings -----------------------------
+# MIXED has every configuration at two learning rates (make_fixture.py --mixed): averaging them over seeds
+# would mix the two, so both scripts refuse, naming lr, unless lr is filtered or grouped.
+MIXED="$TMP/mixed.h5"
+"$PY" "$ROOT/tests/py/make_fixture.py" --mixed "$MIXED" >>"$TMP/fixture.log" 2>&1 || fail "make_fixture.py --mixed"
+bad_case "plot_study on mixed learning rates" "$PY" "$PLOTS/plot_study.py" --sweep "$MIXED" --out "$TMP/bad_out"
+check
+grep -q "differ in lr (0.001, 0.01" "$TMP/bad.err" || fail "plot_study refusal does not name lr: $(cat "$TMP/bad.err")"
+bad_case "summary_table on mixed learning rates" "$PY" "$PLOTS/summary_table.py" --sweep "$MIXED"
+check
+grep -q "differ in lr" "$TMP/bad.err" || fail "summary_table refusal does not name lr: $(cat "$TMP/bad.err")"
+bad_case "plot_study with one file twice" "$PY" "$PLOTS/plot_study.py" --sweep "$SWEEP" "$SWEEP" --out "$TMP/bad_out"
+check
+grep -q "counted twice" "$TMP/bad.err" || fail "plot_study with a file twice: $(cat "$TMP/bad.err")"
+bad_case "plot_study --where unknown attribute" "$PY" "$PLOTS/plot_study.py" --sweep "$MIXED" --where colour=red --out "$TMP/bad_out"
+
+# --group-by lr: one set of figures per learning rate, each titled with the settings it holds fixed.
+check
+if "$PY" "$PLOTS/plot_study.py" --sweep "$MIXED" --group-by lr --task teacher --out "$TMP/by_lr" >"$TMP/by_lr.out" 2>&1; then
+  for lr in 0.001 0.01; do
+    check
+    [[ -s "$TMP/by_lr/loss_vs_step_teacher_lr$lr.png" && -s "$TMP/by_lr/saturation_vs_dk_teacher_lr$lr.svg" ]] \
+      || fail "--group-by lr: no figures for lr=$lr"
+    check
+    grep -q "fixed: .*lr=$lr," "$TMP/by_lr/saturation_vs_dk_teacher_lr$lr.svg" \
+      || fail "--group-by lr: the title of the lr=$lr figure does not show lr=$lr as fixed"
+  done
+else
+  fail "plot_study.py --group-by lr exited non-zero"; cat "$TMP/by_lr.out"
+fi
+# Several files and --where: the lr=1e-3 runs of MIXED only (SWEEP has lr 0.01 alone).
+check
+if "$PY" "$PLOTS/plot_study.py" --sweep "$SWEEP" "$MIXED" --where lr=1e-3 --where task=recall --out "$TMP/where" \
+     >"$TMP/where.out" 2>&1; then
+  n_used=$("$PY" -c 'import sys, h5py
+with h5py.File(sys.argv[1]) as f:
+    task = lambda g: g.attrs["task"].decode() if isinstance(g.attrs["task"], bytes) else g.attrs["task"]
+    print(sum(1 for g in f["runs"].values() if g.attrs["lr"] == 1e-3 and task(g) == "recall"))' "$MIXED")
+  grep -q ": $n_used complete runs used" "$TMP/where.out" || fail "--where lr=1e-3 task=recall: not $n_used runs used"
+  check
+  [[ -s "$TMP/where/loss_vs_step_recall.png" && ! -e "$TMP/where/loss_vs_step_teacher.png" ]] \
+    || fail "--where task=recall: wrong set of figures"
+else
+  fail "plot_study.py with two files and --where exited non-zero"; cat "$TMP/where.out"
+fi
+check
+"$PY" "$PLOTS/summary_table.py" --sweep "$MIXED" --group-by lr >"$TMP/by_lr.txt" 2>&1 || fail "summary_table --group-by lr failed"
+for lr in 0.001 0.01; do
+  check
+  n=$(grep -Ec "^teacher lr=$lr +[0-9]+ " "$TMP/by_lr.txt")
+  [[ $n -eq 3 ]] || fail "summary_table --group-by lr: $n rows for teacher lr=$lr (want 3 d_k)"
+done
+
 echo "$CHECKS checks, $FAILS failed"
 if [[ $FAILS -ne 0 ]]; then
   echo "test_plots: FAIL"

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Read the sandbox's run files (`sandbox train`, `sweep`, `merge`) into Python: run records, filters, a table.
+
+As a module (h5py and NumPy; pandas only for `table`), after adding experiments/ to the path:
+
+    import sys; sys.path.insert(0, "experiments")
+    import sandbox_runs
+    runs = sandbox_runs.load(["results/sqrt_dk.h5", "more_runs.h5"])   # every run of every file
+    runs = sandbox_runs.where(runs, task="teacher", scale=["none", "sqrt"], lr=1e-2, status="complete")
+    run = runs[0]
+    run.file, run.name            # the file it came from, its group name under /runs
+    run.attrs["d_k"], run["lr"]   # its attributes (str, int or float)
+    run.series["loss"]            # its series as NumPy arrays: "step", "loss", "grad_norm/W_Q", "eval/loss" ...
+    df = sandbox_runs.table(runs)                 # pandas DataFrame, one row per run
+    df.to_csv("runs.csv", index=False)
+
+`where` also takes the command line's "key=value" texts: `where(runs, **parse_where(["lr=0.01",
+"scale=none,sqrt"]))`; numbers are compared as numbers (lr=1e-2 matches 0.01), a comma means "any of".
+
+The table has the columns `file`, `run`, every attribute, and each run's final metrics:
+  train_step, train_loss, train_accuracy   last entry of the training series step, loss, accuracy (the last
+                                           logged training batch; accuracy only for classification tasks)
+  eval_step, eval_loss, eval_accuracy      last entry of eval/step, eval/loss, eval/accuracy (the held-out
+                                           evaluation), when the run has them
+  final_loss, final_accuracy               the eval_ values when the run has an eval/loss series, else the
+  final_source                             train_ ones; final_source says which: "eval" or "train"
+Missing values are NaN.
+
+From the command line (exit 2 and one line on stderr for bad input):
+
+    python3 experiments/sandbox_runs.py table FILES... [--where KEY=VALUE]... [--csv OUT.csv] [--force]
+
+prints the table of the runs that match every --where (or writes it as CSV to OUT.csv, which must not
+exist unless --force; "-" is stdout). Run it with the interpreter experiments/find_python.sh prints.
+
+Series: every 1-D dataset of a run group except params/ and params_init/. The series of one time axis
+(the training series and `step`; eval/* and `eval/step`) are truncated to their shortest, so a run being
+written or cut short never has ragged arrays. Strings are returned as `str`, fixed- or variable-length.
+"""
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import h5py
+except ImportError as _missing:  # pragma: no cover - depends on the interpreter
+    sys.stderr.write(f"{os.path.basename(sys.argv[0])}: error: this interpreter ({sys.executable}) has no "
+                     f"{_missing.name}; use the interpreter printed by experiments/find_python.sh\n")
+    sys.exit(2)
+
+# Attributes that are a run's outcome, not its settings: they differ between runs of one configuration.
+OUTCOME_ATTRS = ("status", "wall_seconds", "gradcheck_max_error")
+# Groups of a run that hold matrices, not series.
+MATRIX_GROUPS = ("params", "params_init")
+# Table columns, in this order (then the other attributes, sorted).
+LEADING_ATTRS = ("task", "model", "scale", "d_k", "seed", "lr", "optimizer", "status")
+FINAL_COLUMNS = ("train_step", "train_loss", "train_accuracy", "eval_step", "eval_loss", "eval_accuracy",
+                 "final_loss", "final_accuracy", "final_source")
+
+
+class InputError(Exception):
+    """A problem with the files or options given; the command line reports it as one line, exit code 2."""
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def decode(value):
+    """An HDF5 attribute as a plain Python value: str for any string, int/float for numeric scalars."""
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            return value
+        value = value.reshape(-1)[0]
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("utf-8", errors="replace").rstrip("\x00")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Run:
+    """One run: where it came from, its attributes and its series (NumPy arrays)."""
+
+    def __init__(self, file, name, attrs, series):
+        self.file = file
+        self.name = name
+        self.attrs = attrs
+        self.series = series
+
+    def __getitem__(self, key):
+        return self.attrs[key]
+
+    def get(self, key, default=None):
+        return self.attrs.get(key, default)
+
+    @property
+    def status(self):
+        return self.attrs.get("status")
+
+    def has(self, key):
+        return key in self.series and len(self.series[key]) > 0
+
+    def last(self, key):
+        """The last entry of series `key` as a float, or NaN when the run has no such series."""
+        return float(self.series[key][-1]) if self.has(key) else math.nan
+
+    def final_metrics(self):
+        """The table's final-metric columns for this run (see the module's docstring)."""
+        m = {"train_step": self.last("step"), "train_loss": self.last("loss"),
+             "train_accuracy": self.last("accuracy"), "eval_step": self.last("eval/step"),
+             "eval_loss": self.last("eval/loss"), "eval_accuracy": self.last("eval/accuracy")}
+        source = "eval" if self.has("eval/loss") else "train"
+        m["final_loss"] = m[f"{source}_loss"]
+        m["final_accuracy"] = m[f"{source}_accuracy"]
+        m["final_source"] = source
+        return m
+
+    def __repr__(self):
+        return f"Run({self.file!r}, {self.name!r})"
+
+
+def _collect_series(group, prefix, out):
+    for key, item in group.items():
+        if not prefix and key in MATRIX_GROUPS:
+            continue
+        if isinstance(item, h5py.Group):
+            _collect_series(item, prefix + key + "/", out)
+        elif isinstance(item, h5py.Dataset) and item.ndim == 1:
+            out[prefix + key] = np.asarray(item[()])
+
+
+def _time_axis(key, series):
+    """The series' time axis: the top-level group it is in when that group has its own `step`, else ""."""
+    head = key.split("/", 1)[0]
+    return head if "/" in key and f"{head}/step" in series else ""
+
+
+def _equal_lengths(series):
+    shortest = {}
+    for key, values in series.items():
+        axis = _time_axis(key, series)
+        shortest[axis] = min(shortest.get(axis, len(values)), len(values))
+    return {k: v[:shortest[_time_axis(k, series)]] for k, v in series.items()}
+
+
+def open_run_file(path):
+    """`path` opened read-only, checked to be an HDF5 file with a /runs group; InputError otherwise."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, expected an HDF5 run file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable")
+    try:
+        if not h5py.is_hdf5(path):
+            raise InputError(f"{path}: not an HDF5 file")
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open as HDF5 ({_first_line(exc)})") from None
+    if "runs" not in f or not isinstance(f["runs"], h5py.Group):
+        f.close()
+        raise InputError(f"{path}: no /runs group, so not a run file")
+    return f
+
+
+def read_file(path):
+    """(the file's root attributes, [Run, ...]) for one run file, runs sorted by name."""
+    with open_run_file(path) as f:
+        try:
+            file_attrs = {k: decode(v) for k, v in f.attrs.items()}
+            runs = []
+            for name, group in sorted(f["runs"].items()):
+                if not isinstance(group, h5py.Group):
+                    continue
+                series = {}
+                _collect_series(group, "", series)
+                attrs = {k: decode(v) for k, v in group.attrs.items()}
+                runs.append(Run(path, name, attrs, _equal_lengths(series)))
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise InputError(f"{path}: unreadable run data ({_first_line(exc)})") from None
+    return file_attrs, runs
+
+
+def load(paths):
+    """Every run of one file (a path) or of several (a list of paths), in the order given."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    runs = []
+    for path in paths:
+        runs += read_file(os.fspath(path))[1]
+    return runs
+
+
+# ---- Filters -------------------------------------------------------------------------------------------
+
+def parse_where(texts):
+    """["lr=0.01", "scale=none,sqrt"] -> {"lr": ["0.01"], "scale": ["none", "sqrt"]}; InputError if malformed."""
+    criteria = {}
+    for text in texts or []:
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or not key or value == "":
+            raise InputError(f"--where {text!r}: expected KEY=VALUE (or KEY=V1,V2 for any of several)")
+        criteria.setdefault(key, []).extend(v.strip() for v in value.split(","))
+    return criteria
+
+
+def _is_number(x):
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
+
+
+def _same(have, wanted, key):
+    if _is_number(have):
+        try:
+            wanted = float(wanted)
+        except (TypeError, ValueError):
+            raise InputError(f"--where {key}={wanted}: {key} is a number in the runs, {wanted!r} is not") from None
+        return have == wanted or math.isclose(float(have), wanted, rel_tol=1e-12, abs_tol=0.0)
+    return str(have) == str(wanted)
+
+
+def where(runs, **criteria):
+    """The runs whose attribute `key` equals `value` (or any of a list/tuple of values) for every key.
+
+    A key that no run has is an InputError naming the attributes there are (a typo would otherwise
+    select nothing, silently)."""
+    runs = list(runs)
+    known = set().union(*(r.attrs for r in runs)) if runs else set()
+    for key in criteria:
+        if runs and key not in known:
+            raise InputError(f"--where {key}=...: no run has an attribute '{key}' "
+                             f"(attributes: {', '.join(sorted(known))})")
+    selected = []
+    for run in runs:
+        ok = True
+        for key, wanted in criteria.items():
+            options = wanted if isinstance(wanted, (list, tuple, set)) else [wanted]
+            if key not in run.attrs or not any(_same(run.attrs[key], w, key) for w in options):
+                ok = False
+                break
+        if ok:
+            selected.append(run)
+    return selected
+
+
+def values_of(runs, key):
+    """The distinct values of attribute `key` over `runs` (missing shown as None), sorted."""
+    return sorted({r.attrs.get(key) for r in runs}, key=lambda v: (v is None, str(type(v)), v))
+
+
+def varying(runs, ignore=OUTCOME_ATTRS):
+    """{attribute: [distinct values]} for the attributes that differ between `runs` (outcomes ignored)."""
+    keys = set().union(*(r.attrs for r in runs)) if runs else set()
+    out = {}
+    for key in sorted(keys - set(ignore)):
+        values = values_of(runs, key)
+        if len(values) > 1:
+            out[key] = values
+    return out
+
+
+def fixed(runs, ignore=OUTCOME_ATTRS):
+    """{attribute: value} for the attributes every run has with one and the same value."""
+    keys = set().union(*(r.attrs for r in runs)) if runs else set()
+    out = {}
+    for key in sorted(keys - set(ignore)):
+        values = values_of(runs, key)
+        if len(values) == 1 and values[0] is not None:
+            out[key] = values[0]
+    return out
+
+
+def format_value(value):
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# ---- Table ---------------------------------------------------------------------------------------------
+
+def table(runs):
+    """A pandas DataFrame, one row per run: file, run, the attributes, then the final metrics."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise InputError("pandas is not installed for this interpreter (experiments/install_deps.sh plots "
+                         "installs Debian's python3-pandas)") from None
+    keys = set().union(*(r.attrs for r in runs)) if runs else set()
+    attr_columns = [k for k in LEADING_ATTRS if k in keys] + sorted(keys - set(LEADING_ATTRS))
+    rows = []
+    for run in runs:
+        row = {"file": run.file, "run": run.name}
+        row.update({k: run.attrs.get(k) for k in attr_columns})
+        row.update(run.final_metrics())
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["file", "run"] + attr_columns + list(FINAL_COLUMNS))
+
+
+# ---- Command line --------------------------------------------------------------------------------------
+
+def _write_csv(df, out, force):
+    if out == "-":
+        df.to_csv(sys.stdout, index=False)
+        return
+    if os.path.isdir(out):
+        raise InputError(f"--csv {out}: is a directory")
+    if os.path.exists(out) and not force:
+        raise InputError(f"--csv {out}: exists (give --force to replace it)")
+    directory = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(directory):
+        raise InputError(f"--csv {out}: directory {directory} does not exist")
+    # Written next to OUT and renamed into place: OUT is never half-written.
+    fd, tmp = tempfile.mkstemp(prefix=".sandbox_runs.", suffix=".csv", dir=directory)
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            df.to_csv(f, index=False)
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="sandbox_runs.py", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("table", help="one row per run: attributes and final metrics")
+    t.add_argument("files", nargs="+", metavar="FILE", help="run files (HDF5 with /runs)")
+    t.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep runs whose attribute KEY is VALUE (KEY=V1,V2: any of them); repeatable")
+    t.add_argument("--csv", metavar="OUT", help="write CSV to OUT ('-': stdout) instead of printing the table")
+    t.add_argument("--force", action="store_true", help="replace an existing --csv file")
+    args = p.parse_args(argv)
+    criteria = parse_where(args.where)
+    runs = where(load(args.files), **criteria)
+    if not runs:
+        raise InputError("no run matches " + " ".join(f"--where {w}" for w in args.where) if args.where
+                         else "the files have no runs")
+    df = table(runs)
+    if args.csv:
+        _write_csv(df, args.csv, args.force)
+        if args.csv != "-":
+            print(f"wrote {len(df)} runs to {args.csv}")
+    else:
+        import pandas as pd
+        with pd.option_context("display.max_columns", None, "display.width", 250):
+            print(df.to_string(index=False))
+    return 0
+
+
+def run_cli(main_fn, argv=None):
+    """main_fn(argv) with InputError as one line on stderr and exit code 2."""
+    prog = os.path.basename(sys.argv[0])
+    try:
+        code = main_fn(argv)
+    except InputError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        code = 2
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        code = 0
+    sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    run_cli(main)

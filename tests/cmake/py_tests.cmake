@@ -1,0 +1,7 @@
+# Tests of the Python run-file reader experiments/sandbox_runs.py, under the interpreter
+# experiments/find_python.sh picks:
+#   py.sandbox_runs   tests/py/test_sandbox_runs.py: loading, --where filters, the table and its CSV export
+add_test(NAME py.sandbox_runs
+         COMMAND bash -c "PY=$(\"$1/experiments/find_python.sh\") && exec \"$PY\" \"$1/tests/py/test_sandbox_runs.py\""
+                 sandbox_runs ${PROJECT_SOURCE_DIR})
+set_tests_properties(py.sandbox_runs PROPERTIES TIMEOUT 120)
