@@ -54,6 +54,9 @@ except ImportError as _missing:  # pragma: no cover - depends on the interpreter
 
 # Attributes that are a run's outcome, not its settings: they differ between runs of one configuration.
 OUTCOME_ATTRS = ("status", "wall_seconds", "gradcheck_max_error")
+# Attributes derived from the settings (the canonical configuration text and its hash): they differ
+# exactly when a setting does, so comparing runs looks at the settings themselves.
+DERIVED_ATTRS = ("config", "config_hash")
 # Groups of a run that hold matrices, not series.
 MATRIX_GROUPS = ("params", "params_init")
 # Table columns, in this order (then the other attributes, sorted).
@@ -254,7 +257,7 @@ def values_of(runs, key):
     return sorted({r.attrs.get(key) for r in runs}, key=lambda v: (v is None, str(type(v)), v))
 
 
-def varying(runs, ignore=OUTCOME_ATTRS):
+def varying(runs, ignore=OUTCOME_ATTRS + DERIVED_ATTRS):
     """{attribute: [distinct values]} for the attributes that differ between `runs` (outcomes ignored)."""
     keys = set().union(*(r.attrs for r in runs)) if runs else set()
     out = {}
@@ -265,7 +268,7 @@ def varying(runs, ignore=OUTCOME_ATTRS):
     return out
 
 
-def fixed(runs, ignore=OUTCOME_ATTRS):
+def fixed(runs, ignore=OUTCOME_ATTRS + DERIVED_ATTRS):
     """{attribute: value} for the attributes every run has with one and the same value."""
     keys = set().union(*(r.attrs for r in runs)) if runs else set()
     out = {}
