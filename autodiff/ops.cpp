@@ -284,6 +284,8 @@ Var cross_entropy(Var logits, const std::vector<int>& targets) {
   if (static_cast<Eigen::Index>(targets.size()) != x.rows())
     throw std::invalid_argument("ad::cross_entropy: " + std::to_string(targets.size()) + " targets for " +
                                 std::to_string(x.rows()) + " rows");
+  for (const int target : targets)  // before the node is recorded, so that a throw leaves the tape as it was
+    if (target >= x.cols()) throw std::invalid_argument("ad::cross_entropy: target out of range");
   Node& n = logits.tape()->push(OpKind::CrossEntropy, cross_entropy_backward, {logits});
   n.extra = &targets;
   softmax_rows_forward(x, n.saved, n.saved2);
@@ -292,7 +294,6 @@ Var cross_entropy(Var logits, const std::vector<int>& targets) {
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
     const int target = targets[static_cast<size_t>(r)];
     if (target < 0) continue;
-    if (target >= x.cols()) throw std::invalid_argument("ad::cross_entropy: target out of range");
     const double top = x.row(r).maxCoeff();
     total -= x(r, target) - top - std::log((x.row(r).array() - top).exp().sum());
     counted += 1.0;
