@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "autodiff/op_references.hpp"
 #include "autodiff/ops.hpp"
 
 namespace ad {
@@ -50,83 +51,202 @@ Inputs two_same(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s
 Inputs with_row(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols), random_normal(rng, 1, s.cols)}; }
 Inputs logits(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols, 2.0)}; }
 
+// Error inputs: only their shapes matter.
+Matrix of(Eigen::Index rows, Eigen::Index cols) { return Matrix::Ones(rows, cols); }
+using Errors = std::vector<OpErrorInput>;
+// Two same-shape operands that do not fit: a wrong column count, a wrong row count, the transposed shape.
+Errors mismatched_pair(const Shape& s) {
+  return {{"second operand has one more column", {of(s.rows, s.cols), of(s.rows, s.cols + 1)}},
+          {"second operand has one more row", {of(s.rows, s.cols), of(s.rows + 1, s.cols)}},
+          {"second operand is transposed", {of(s.rows, s.cols), of(s.cols, s.rows)}}};
+}
+Errors broadcast_mismatch(const Shape& s) {
+  return {{"row to broadcast has one more column", {of(s.rows, s.cols), of(1, s.cols + 1)}},
+          {"a column is not broadcast", {of(s.rows, s.cols), of(s.rows, 1)}}};
+}
+// Batched products: B blocks need rows divisible by B. The first operand is B·rows × first_cols, the second
+// B·cols × inner (scores: queries and keys; weighted sum: weights and values). With B = 1 every row count is
+// a multiple, so there is nothing to reject.
+Errors batched_mismatch(const Shape& s, Eigen::Index first_cols) {
+  if (s.batch < 2) return {};
+  return {{"first operand's rows are not a multiple of the batch",
+           {of(s.batch * s.rows + 1, first_cols), of(s.batch * s.cols, s.inner)}},
+          {"second operand's rows are not a multiple of the batch",
+           {of(s.batch * s.rows, first_cols), of(s.batch * s.cols + 1, s.inner)}}};
+}
+
 std::vector<OpEntry> make_table() {
   using V = const std::vector<Var>&;
+  using X = const Inputs&;
+  namespace ref = reference;
   std::vector<OpEntry> t;
   t.push_back({"matmul",
                [](Rng& rng, const Shape& s) -> Inputs {
                  return {random_normal(rng, s.rows, s.inner), random_normal(rng, s.inner, s.cols)};
                },
-               [](Tape&, V x, const Shape&) { return matmul(x[0], x[1]); }});
-  t.push_back({"transpose", one, [](Tape&, V x, const Shape&) { return transpose(x[0]); }});
-  t.push_back({"add", two_same, [](Tape&, V x, const Shape&) { return add(x[0], x[1]); }});
-  t.push_back({"add_row_broadcast", with_row, [](Tape&, V x, const Shape&) { return add(x[0], x[1]); }});
-  t.push_back({"sub", two_same, [](Tape&, V x, const Shape&) { return sub(x[0], x[1]); }});
-  t.push_back({"sub_row_broadcast", with_row, [](Tape&, V x, const Shape&) { return sub(x[0], x[1]); }});
-  t.push_back({"mul", two_same, [](Tape&, V x, const Shape&) { return mul(x[0], x[1]); }});
-  t.push_back({"scale", one, [](Tape&, V x, const Shape&) { return scale(x[0], -1.7); }});
+               [](Tape&, V x, const Shape&) { return matmul(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::matmul(x[0], x[1]); },
+               [](const Shape& s) -> Errors {
+                 return {{"inner sizes differ", {of(s.rows, s.inner), of(s.inner + 1, s.cols)}}};
+               }});
+  t.push_back({"transpose", one, [](Tape&, V x, const Shape&) { return transpose(x[0]); },
+               [](X x, const Shape&) { return ref::transpose(x[0]); }});
+  t.push_back({"add", two_same, [](Tape&, V x, const Shape&) { return add(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::add(x[0], x[1]); }, mismatched_pair});
+  t.push_back({"add_row_broadcast", with_row, [](Tape&, V x, const Shape&) { return add(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::add(x[0], x[1]); }, broadcast_mismatch});
+  t.push_back({"sub", two_same, [](Tape&, V x, const Shape&) { return sub(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::add(x[0], x[1], -1.0); }, mismatched_pair});
+  t.push_back({"sub_row_broadcast", with_row, [](Tape&, V x, const Shape&) { return sub(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::add(x[0], x[1], -1.0); }, broadcast_mismatch});
+  t.push_back({"mul", two_same, [](Tape&, V x, const Shape&) { return mul(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::mul(x[0], x[1]); }, mismatched_pair});
+  t.push_back({"scale", one, [](Tape&, V x, const Shape&) { return scale(x[0], -1.7); },
+               [](X x, const Shape&) { return ref::scale(x[0], -1.7); }});
   t.push_back({"scale_by",
                [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.rows, s.cols), random_normal(rng, 1, 1)}; },
-               [](Tape&, V x, const Shape&) { return scale_by(x[0], x[1]); }});
-  t.push_back({"sum", one, [](Tape&, V x, const Shape&) { return sum(x[0]); }});
-  t.push_back({"mean", one, [](Tape&, V x, const Shape&) { return mean(x[0]); }});
-  t.push_back({"exp", one, [](Tape&, V x, const Shape&) { return exp(x[0]); }});
-  t.push_back({"log", [](Rng& rng, const Shape& s) -> Inputs { return {uniform(rng, s.rows, s.cols, 0.5, 2.0)}; },
-               [](Tape&, V x, const Shape&) { return log(x[0]); }});
-  t.push_back({"tanh", one, [](Tape&, V x, const Shape&) { return tanh(x[0]); }});
-  t.push_back({"relu", [](Rng& rng, const Shape& s) -> Inputs { return {away_from_zero(rng, s.rows, s.cols)}; },
-               [](Tape&, V x, const Shape&) { return relu(x[0]); }});
-  t.push_back({"gelu", one, [](Tape&, V x, const Shape&) { return gelu(x[0]); }});
-  t.push_back({"softmax_rows", logits, [](Tape&, V x, const Shape&) { return softmax_rows(x[0]); }});
-  t.push_back({"log_softmax_rows", logits, [](Tape&, V x, const Shape&) { return log_softmax_rows(x[0]); }});
-  t.push_back({"cross_entropy", logits, [](Tape&, V x, const Shape&) {
-                 return cross_entropy(x[0], class_targets(x[0].rows(), x[0].cols()));
+               [](Tape&, V x, const Shape&) { return scale_by(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::scale(x[0], x[1](0, 0)); },
+               [](const Shape& s) -> Errors {
+                 return {{"the scale is 1x2, not 1x1", {of(s.rows, s.cols), of(1, 2)}},
+                         {"the scale is a whole row", {of(s.rows, s.cols), of(1, s.cols)}}};
                }});
-  t.push_back({"mean_squared_error", two_same, [](Tape&, V x, const Shape&) { return mean_squared_error(x[0], x[1]); }});
-  t.push_back({"layer_norm_rows", one, [](Tape&, V x, const Shape&) { return layer_norm_rows(x[0]); }});
+  t.push_back({"sum", one, [](Tape&, V x, const Shape&) { return sum(x[0]); },
+               [](X x, const Shape&) { return ref::sum(x[0]); }});
+  t.push_back({"mean", one, [](Tape&, V x, const Shape&) { return mean(x[0]); },
+               [](X x, const Shape&) { return ref::mean(x[0]); }});
+  t.push_back({"exp", one, [](Tape&, V x, const Shape&) { return exp(x[0]); },
+               [](X x, const Shape&) { return ref::exp(x[0]); }});
+  t.push_back({"log", [](Rng& rng, const Shape& s) -> Inputs { return {uniform(rng, s.rows, s.cols, 0.5, 2.0)}; },
+               [](Tape&, V x, const Shape&) { return log(x[0]); },
+               [](X x, const Shape&) { return ref::log(x[0]); }});
+  t.push_back({"tanh", one, [](Tape&, V x, const Shape&) { return tanh(x[0]); },
+               [](X x, const Shape&) { return ref::tanh(x[0]); }});
+  t.push_back({"relu", [](Rng& rng, const Shape& s) -> Inputs { return {away_from_zero(rng, s.rows, s.cols)}; },
+               [](Tape&, V x, const Shape&) { return relu(x[0]); },
+               [](X x, const Shape&) { return ref::relu(x[0]); }});
+  t.push_back({"gelu", one, [](Tape&, V x, const Shape&) { return gelu(x[0]); },
+               [](X x, const Shape&) { return ref::gelu(x[0]); }});
+  t.push_back({"softmax_rows", logits, [](Tape&, V x, const Shape&) { return softmax_rows(x[0]); },
+               [](X x, const Shape&) { return ref::softmax_rows(x[0]); }});
+  t.push_back({"log_softmax_rows", logits, [](Tape&, V x, const Shape&) { return log_softmax_rows(x[0]); },
+               [](X x, const Shape&) { return ref::log_softmax_rows(x[0]); }});
+  t.push_back({"cross_entropy", logits,
+               [](Tape&, V x, const Shape&) { return cross_entropy(x[0], class_targets(x[0].rows(), x[0].cols())); },
+               [](X x, const Shape&) { return ref::cross_entropy(x[0], class_targets(x[0].rows(), x[0].cols())); },
+               [](const Shape& s) -> Errors {
+                 return {{"one target fewer than rows", {of(s.rows, s.cols)},
+                          [](Tape&, V x, const Shape&) {
+                            thread_local std::vector<int> targets;
+                            targets.assign(static_cast<size_t>(x[0].rows() - 1), 0);
+                            return cross_entropy(x[0], targets);
+                          }},
+                         {"a target equal to the number of classes", {of(s.rows, s.cols)},
+                          [](Tape&, V x, const Shape&) {
+                            thread_local std::vector<int> targets;
+                            targets.assign(static_cast<size_t>(x[0].rows()), 0);
+                            targets.back() = static_cast<int>(x[0].cols());
+                            return cross_entropy(x[0], targets);
+                          }}};
+               }});
+  t.push_back({"mean_squared_error", two_same, [](Tape&, V x, const Shape&) { return mean_squared_error(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::mean_squared_error(x[0], x[1]); }, mismatched_pair});
+  t.push_back({"layer_norm_rows", one, [](Tape&, V x, const Shape&) { return layer_norm_rows(x[0]); },
+               [](X x, const Shape&) { return ref::layer_norm_rows(x[0]); }});
   t.push_back({"layer_norm_rows_affine",
                [](Rng& rng, const Shape& s) -> Inputs {
                  return {random_normal(rng, s.rows, s.cols), random_normal(rng, 1, s.cols), random_normal(rng, 1, s.cols)};
                },
-               [](Tape&, V x, const Shape&) { return layer_norm_rows(x[0], x[1], x[2]); }});
-  t.push_back({"l2_normalize_rows", one, [](Tape&, V x, const Shape&) { return l2_normalize_rows(x[0]); }});
-  // A mask is only meaningful before a softmax: alone its output has −inf entries, and Σ R⊙Y is −inf.
-  t.push_back({"mask_then_softmax", logits, [](Tape&, V x, const Shape&) {
-                 return softmax_rows(mask(x[0], mask_pattern(x[0].rows(), x[0].cols())));
+               [](Tape&, V x, const Shape&) { return layer_norm_rows(x[0], x[1], x[2]); },
+               [](X x, const Shape&) { return ref::layer_norm_rows(x[0], x[1], x[2]); },
+               [](const Shape& s) -> Errors {
+                 return {{"gain has one more column", {of(s.rows, s.cols), of(1, s.cols + 1), of(1, s.cols)}},
+                         {"bias has two rows", {of(s.rows, s.cols), of(1, s.cols), of(2, s.cols)}}};
                }});
-  t.push_back({"mask_then_log_softmax_live", logits, [](Tape&, V x, const Shape&) {
-                 // log-softmax of masked logits, read back through exp so that the −inf entries become 0.
+  t.push_back({"l2_normalize_rows", one, [](Tape&, V x, const Shape&) { return l2_normalize_rows(x[0]); },
+               [](X x, const Shape&) { return ref::l2_normalize_rows(x[0]); }});
+  // A mask is only meaningful before a softmax: alone its output has −inf entries, and Σ R⊙Y is −inf.
+  t.push_back({"mask_then_softmax", logits,
+               [](Tape&, V x, const Shape&) { return softmax_rows(mask(x[0], mask_pattern(x[0].rows(), x[0].cols()))); },
+               [](X x, const Shape&) { return ref::softmax_rows(ref::mask(x[0], mask_pattern(x[0].rows(), x[0].cols()))); },
+               [](const Shape& s) -> Errors {
+                 return {{"the mask has one more column than the logits", {of(s.rows, s.cols)},
+                          [](Tape&, V x, const Shape&) { return mask(x[0], mask_pattern(x[0].rows(), x[0].cols() + 1)); }}};
+               }});
+  // log-softmax of masked logits, read back through exp so that the −inf entries become 0.
+  t.push_back({"mask_then_log_softmax_live", logits,
+               [](Tape&, V x, const Shape&) {
                  return exp(log_softmax_rows(mask(x[0], mask_pattern(x[0].rows(), x[0].cols()))));
+               },
+               [](X x, const Shape&) {
+                 return ref::exp(ref::log_softmax_rows(ref::mask(x[0], mask_pattern(x[0].rows(), x[0].cols()))));
                }});
   t.push_back({"slice_cols",
                [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.rows, s.cols + 2)}; },
-               [](Tape&, V x, const Shape&) { return slice_cols(x[0], 1, x[0].cols() - 2); }});
+               [](Tape&, V x, const Shape&) { return slice_cols(x[0], 1, x[0].cols() - 2); },
+               [](X x, const Shape&) { return ref::slice_cols(x[0], 1, x[0].cols() - 2); },
+               [](const Shape& s) -> Errors {
+                 return {{"the slice runs one column past the end", {of(s.rows, s.cols)},
+                          [](Tape&, V x, const Shape&) { return slice_cols(x[0], 1, x[0].cols()); }},
+                         {"an empty slice", {of(s.rows, s.cols)},
+                          [](Tape&, V x, const Shape&) { return slice_cols(x[0], 0, 0); }},
+                         {"a negative first column", {of(s.rows, s.cols)},
+                          [](Tape&, V x, const Shape&) { return slice_cols(x[0], -1, 2); }}};
+               }});
   t.push_back({"concat_cols",
                [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.rows, s.cols), random_normal(rng, s.rows, s.inner)}; },
-               [](Tape&, V x, const Shape&) { return concat_cols(x[0], x[1]); }});
+               [](Tape&, V x, const Shape&) { return concat_cols(x[0], x[1]); },
+               [](X x, const Shape&) { return ref::concat_cols(x[0], x[1]); },
+               [](const Shape& s) -> Errors {
+                 return {{"row counts differ", {of(s.rows, s.cols), of(s.rows + 1, s.inner)}}};
+               }});
   // Batched attention: B blocks of nq = rows query rows and nk = cols key rows, feature width inner.
   t.push_back({"batched_scores",
                [](Rng& rng, const Shape& s) -> Inputs {
                  return {random_normal(rng, s.batch * s.rows, s.inner), random_normal(rng, s.batch * s.cols, s.inner)};
                },
-               [](Tape&, V x, const Shape& s) { return batched_scores(x[0], x[1], s.batch); }});
+               [](Tape&, V x, const Shape& s) { return batched_scores(x[0], x[1], s.batch); },
+               [](X x, const Shape& s) { return ref::batched_scores(x[0], x[1], s.batch); },
+               [](const Shape& s) -> Errors {
+                 Errors e = batched_mismatch(s, s.inner);
+                 e.push_back({"feature widths differ", {of(s.batch * s.rows, s.inner), of(s.batch * s.cols, s.inner + 1)}});
+                 e.push_back({"a batch of 0", {of(s.batch * s.rows, s.inner), of(s.batch * s.cols, s.inner)},
+                              [](Tape&, V x, const Shape&) { return batched_scores(x[0], x[1], 0); }});
+                 return e;
+               }});
   t.push_back({"batched_scores_scaled",  // the scale folded into the products (attention's fixed scales)
                [](Rng& rng, const Shape& s) -> Inputs {
                  return {random_normal(rng, s.batch * s.rows, s.inner), random_normal(rng, s.batch * s.cols, s.inner)};
                },
-               [](Tape&, V x, const Shape& s) { return batched_scores(x[0], x[1], s.batch, 0.37); }});
+               [](Tape&, V x, const Shape& s) { return batched_scores(x[0], x[1], s.batch, 0.37); },
+               [](X x, const Shape& s) { return ref::batched_scores(x[0], x[1], s.batch, 0.37); }});
   t.push_back({"batched_weighted_sum",
                [](Rng& rng, const Shape& s) -> Inputs {
                  return {random_normal(rng, s.batch * s.rows, s.cols), random_normal(rng, s.batch * s.cols, s.inner)};
                },
-               [](Tape&, V x, const Shape& s) { return batched_weighted_sum(x[0], x[1], s.batch); }});
+               [](Tape&, V x, const Shape& s) { return batched_weighted_sum(x[0], x[1], s.batch); },
+               [](X x, const Shape& s) { return ref::batched_weighted_sum(x[0], x[1], s.batch); },
+               [](const Shape& s) -> Errors {
+                 Errors e = batched_mismatch(s, s.cols);
+                 e.push_back({"weights have one more column than each block has value rows",
+                              {of(s.batch * s.rows, s.cols + 1), of(s.batch * s.cols, s.inner)}});
+                 return e;
+               }});
   // Heads: `batch` + 1 heads (at least 2, so that blocks really move) of width inner.
   t.push_back({"split_heads",
                [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.rows, (s.batch + 1) * s.inner)}; },
-               [](Tape&, V x, const Shape& s) { return split_heads(x[0], s.batch + 1); }});
+               [](Tape&, V x, const Shape& s) { return split_heads(x[0], s.batch + 1); },
+               [](X x, const Shape& s) { return ref::split_heads(x[0], s.batch + 1); },
+               [](const Shape& s) -> Errors {
+                 return {{"columns that do not split into the heads", {of(s.rows, (s.batch + 1) * s.inner + 1)}}};
+               }});
   t.push_back({"merge_heads",
                [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, (s.batch + 1) * s.rows, s.inner)}; },
-               [](Tape&, V x, const Shape& s) { return merge_heads(x[0], s.batch + 1); }});
+               [](Tape&, V x, const Shape& s) { return merge_heads(x[0], s.batch + 1); },
+               [](X x, const Shape& s) { return ref::merge_heads(x[0], s.batch + 1); },
+               [](const Shape& s) -> Errors {
+                 return {{"rows that do not split into the heads", {of((s.batch + 1) * s.rows + 1, s.inner)}}};
+               }});
   return t;
 }
 

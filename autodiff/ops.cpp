@@ -63,7 +63,7 @@ Var transpose(Var a) {
 // ----------------------------------------------------------------------------------------- add / sub
 // b is either a's shape or a 1×cols row added to every row; its adjoint is then the column sums of g.
 static void add_sub_backward(Tape& t, Node& n) {
-  const double sign = n.scalar;  // +1 for add, −1 for sub
+  const double sign = std::get<AddSubState>(n.state).sign;  // +1 for add, −1 for sub
   if (Matrix* ga = adjoint(t, n, 0)) *ga += n.grad;
   if (Matrix* gb = adjoint(t, n, 1)) {
     if (gb->rows() == n.grad.rows()) *gb += sign * n.grad;
@@ -74,9 +74,13 @@ static Var add_or_sub(Var a, Var b, double sign, OpKind op, const char* name) {
   const bool broadcast = is_row_broadcast(a.value(), b.value());
   if (!broadcast && (a.rows() != b.rows() || a.cols() != b.cols())) shape_error(name, a.value(), b.value());
   Node& n = a.tape()->push(op, add_sub_backward, {a, b});
-  n.scalar = sign;
-  if (broadcast) n.value = a.value().rowwise() + sign * b.value().row(0);
-  else n.value = a.value() + sign * b.value();
+  n.reuse_state<AddSubState>().sign = sign;
+  if (broadcast) {  // column by column: `a.rowwise() + s·b.row(0)` allocated on every call
+    n.value.resize(a.rows(), a.cols());
+    for (Eigen::Index c = 0; c < a.cols(); ++c) n.value.col(c).array() = a.value().col(c).array() + sign * b.value()(0, c);
+  } else {
+    n.value = a.value() + sign * b.value();
+  }
   return a.tape()->last();
 }
 Var add(Var a, Var b) { return add_or_sub(a, b, +1.0, OpKind::Add, "add"); }
@@ -96,11 +100,11 @@ Var mul(Var a, Var b) {
 
 // ------------------------------------------------------------------------------------- scale, scale_by
 static void scale_backward(Tape& t, Node& n) {
-  if (Matrix* ga = adjoint(t, n, 0)) *ga += n.scalar * n.grad;
+  if (Matrix* ga = adjoint(t, n, 0)) *ga += std::get<FactorState>(n.state).factor * n.grad;
 }
 Var scale(Var a, double s) {
   Node& n = a.tape()->push(OpKind::Scale, scale_backward, {a});
-  n.scalar = s;
+  n.reuse_state<FactorState>().factor = s;
   n.value = s * a.value();
   return a.tape()->last();
 }
@@ -120,18 +124,18 @@ Var scale_by(Var a, Var s) {
 
 // -------------------------------------------------------------------------------------- sum, mean
 static void sum_mean_backward(Tape& t, Node& n) {
-  if (Matrix* ga = adjoint(t, n, 0)) ga->array() += n.grad(0, 0) * n.scalar;  // n.scalar = 1 or 1/size
+  if (Matrix* ga = adjoint(t, n, 0)) ga->array() += n.grad(0, 0) * std::get<FactorState>(n.state).factor;  // 1 or 1/size
 }
 Var sum(Var a) {
   Node& n = a.tape()->push(OpKind::Sum, sum_mean_backward, {a});
-  n.scalar = 1.0;
+  n.reuse_state<FactorState>().factor = 1.0;
   n.value.resize(1, 1);
   n.value(0, 0) = a.value().sum();
   return a.tape()->last();
 }
 Var mean(Var a) {
   Node& n = a.tape()->push(OpKind::Mean, sum_mean_backward, {a});
-  n.scalar = 1.0 / static_cast<double>(a.value().size());
+  n.reuse_state<FactorState>().factor = 1.0 / static_cast<double>(a.value().size());
   n.value.resize(1, 1);
   n.value(0, 0) = a.value().mean();
   return a.tape()->last();
@@ -221,13 +225,13 @@ static void softmax_rows_backward(Tape& t, Node& n) {
   Matrix* ga = adjoint(t, n, 0);
   if (!ga) return;
   const Matrix& p = n.value;
-  auto gp = n.saved2.col(0);  // ⟨g, p⟩ per row; saved2 was sized rows×1 by the forward
+  auto gp = std::get<SoftmaxState>(n.state).row_scratch.col(0);  // ⟨g, p⟩ per row; sized rows×1 by the forward
   gp = n.grad.cwiseProduct(p).rowwise().sum();
   for (Eigen::Index c = 0; c < p.cols(); ++c) ga->col(c).array() += p.col(c).array() * (n.grad.col(c) - gp).array();
 }
 Var softmax_rows(Var logits) {
   Node& n = logits.tape()->push(OpKind::SoftmaxRows, softmax_rows_backward, {logits});
-  softmax_rows_forward(logits.value(), n.value, n.saved2);
+  softmax_rows_forward(logits.value(), n.value, n.reuse_state<SoftmaxState>().row_scratch);
   return logits.tape()->last();
 }
 
@@ -238,8 +242,9 @@ static void log_softmax_rows_backward(Tape& t, Node& n) {
   Matrix* ga = adjoint(t, n, 0);
   if (!ga) return;
   const Matrix& x = input(t, n, 0).value;
+  const Matrix& row_live = std::get<LogSoftmaxState>(n.state).row_live;
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
-    if (n.saved2(r, 0) == 0.0) continue;  // fully masked row
+    if (row_live(r, 0) == 0.0) continue;  // fully masked row
     const double total = n.grad.row(r).sum();
     for (Eigen::Index c = 0; c < x.cols(); ++c) {
       if (x(r, c) == -kInf) continue;
@@ -251,10 +256,11 @@ Var log_softmax_rows(Var logits) {
   Node& n = logits.tape()->push(OpKind::LogSoftmaxRows, log_softmax_rows_backward, {logits});
   const Matrix& x = logits.value();
   n.value.resize(x.rows(), x.cols());
-  n.saved2.resize(x.rows(), 1);  // 1 where the row has at least one live entry
+  Matrix& row_live = n.reuse_state<LogSoftmaxState>().row_live;
+  row_live.resize(x.rows(), 1);  // 1 where the row has at least one live entry
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
     const double top = x.row(r).maxCoeff();
-    n.saved2(r, 0) = top == -kInf ? 0.0 : 1.0;
+    row_live(r, 0) = top == -kInf ? 0.0 : 1.0;
     if (top == -kInf) {
       n.value.row(r).setZero();
       continue;
@@ -269,13 +275,14 @@ Var log_softmax_rows(Var logits) {
 // L = −(1/m) Σ_rows log p[row, target], m = number of rows with a target ≥ 0. dlogits = (p − onehot)/m.
 static void cross_entropy_backward(Tape& t, Node& n) {
   Matrix* ga = adjoint(t, n, 0);
-  if (!ga || n.scalar == 0.0) return;
-  const auto& targets = *static_cast<const std::vector<int>*>(n.extra);
-  const double g = n.grad(0, 0) / n.scalar;
-  for (Eigen::Index r = 0; r < n.saved.rows(); ++r) {
+  const CrossEntropyState& s = std::get<CrossEntropyState>(n.state);
+  if (!ga || s.counted == 0.0) return;
+  const std::vector<int>& targets = *s.targets;
+  const double g = n.grad(0, 0) / s.counted;
+  for (Eigen::Index r = 0; r < s.probabilities.rows(); ++r) {
     const int target = targets[static_cast<size_t>(r)];
     if (target < 0) continue;
-    ga->row(r) += g * n.saved.row(r);
+    ga->row(r) += g * s.probabilities.row(r);
     (*ga)(r, target) -= g;
   }
 }
@@ -284,20 +291,22 @@ Var cross_entropy(Var logits, const std::vector<int>& targets) {
   if (static_cast<Eigen::Index>(targets.size()) != x.rows())
     throw std::invalid_argument("ad::cross_entropy: " + std::to_string(targets.size()) + " targets for " +
                                 std::to_string(x.rows()) + " rows");
+  for (const int target : targets)  // before the node is recorded, so that a throw leaves the tape as it was
+    if (target >= x.cols()) throw std::invalid_argument("ad::cross_entropy: target out of range");
   Node& n = logits.tape()->push(OpKind::CrossEntropy, cross_entropy_backward, {logits});
-  n.extra = &targets;
-  softmax_rows_forward(x, n.saved, n.saved2);
+  CrossEntropyState& s = n.reuse_state<CrossEntropyState>();
+  s.targets = &targets;
+  softmax_rows_forward(x, s.probabilities, s.row_scratch);
   double total = 0.0;
   double counted = 0.0;
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
     const int target = targets[static_cast<size_t>(r)];
     if (target < 0) continue;
-    if (target >= x.cols()) throw std::invalid_argument("ad::cross_entropy: target out of range");
     const double top = x.row(r).maxCoeff();
     total -= x(r, target) - top - std::log((x.row(r).array() - top).exp().sum());
     counted += 1.0;
   }
-  n.scalar = counted;
+  s.counted = counted;
   n.value.resize(1, 1);
   n.value(0, 0) = counted > 0 ? total / counted : 0.0;
   return logits.tape()->last();
@@ -305,26 +314,29 @@ Var cross_entropy(Var logits, const std::vector<int>& targets) {
 
 // ---------------------------------------------------------------------------------- mean_squared_error
 static void mean_squared_error_backward(Tape& t, Node& n) {
-  const double g = 2.0 * n.grad(0, 0) / static_cast<double>(n.saved.size());
-  if (Matrix* ga = adjoint(t, n, 0)) *ga += g * n.saved;  // saved = prediction − target
-  if (Matrix* gb = adjoint(t, n, 1)) *gb -= g * n.saved;
+  const Matrix& difference = std::get<MseState>(n.state).difference;  // prediction − target
+  const double g = 2.0 * n.grad(0, 0) / static_cast<double>(difference.size());
+  if (Matrix* ga = adjoint(t, n, 0)) *ga += g * difference;
+  if (Matrix* gb = adjoint(t, n, 1)) *gb -= g * difference;
 }
 Var mean_squared_error(Var prediction, Var target) {
   if (prediction.rows() != target.rows() || prediction.cols() != target.cols())
     shape_error("mean_squared_error", prediction.value(), target.value());
   Node& n = prediction.tape()->push(OpKind::MeanSquaredError, mean_squared_error_backward, {prediction, target});
-  n.saved = prediction.value() - target.value();
+  Matrix& difference = n.reuse_state<MseState>().difference;
+  difference = prediction.value() - target.value();
   n.value.resize(1, 1);
-  n.value(0, 0) = n.saved.squaredNorm() / static_cast<double>(n.saved.size());
+  n.value(0, 0) = difference.squaredNorm() / static_cast<double>(difference.size());
   return prediction.tape()->last();
 }
 
 // ------------------------------------------------------------------------------------- layer_norm_rows
-// x̂ = (x − μ)/σ with σ = √(var + eps) per row; y = x̂ (⊙ gain + bias). saved = x̂, saved2 = 1/σ per row.
+// x̂ = (x − μ)/σ with σ = √(var + eps) per row; y = x̂ (⊙ gain + bias). The state keeps x̂ and 1/σ per row.
 // dx = (1/σ)(ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂)) with ĝ = g ⊙ gain.
 static void layer_norm_rows_backward(Tape& t, Node& n) {
   const bool affine = n.inputs[1] >= 0;
-  const Matrix& xhat = n.saved;
+  const LayerNormState& s = std::get<LayerNormState>(n.state);
+  const Matrix& xhat = s.normalized;
   const double cols = static_cast<double>(xhat.cols());
   if (affine) {
     if (Matrix* ggain = adjoint(t, n, 1)) ggain->noalias() += n.grad.cwiseProduct(xhat).colwise().sum();
@@ -344,54 +356,57 @@ static void layer_norm_rows_backward(Tape& t, Node& n) {
     mean_gx /= cols;
     for (Eigen::Index c = 0; c < xhat.cols(); ++c) {
       const double gh = n.grad(r, c) * (affine ? input(t, n, 1).value(0, c) : 1.0);
-      (*gx)(r, c) += n.saved2(r, 0) * (gh - mean_g - xhat(r, c) * mean_gx);
+      (*gx)(r, c) += s.inv_sigma(r, 0) * (gh - mean_g - xhat(r, c) * mean_gx);
     }
   }
 }
-static void layer_norm_forward(Node& n, const Matrix& x, double eps) {
-  n.scalar = eps;
-  n.saved.resize(x.rows(), x.cols());
-  n.saved2.resize(x.rows(), 1);
+static const Matrix& layer_norm_forward(Node& n, const Matrix& x, double eps) {
+  LayerNormState& s = n.reuse_state<LayerNormState>();
+  s.eps = eps;
+  s.normalized.resize(x.rows(), x.cols());
+  s.inv_sigma.resize(x.rows(), 1);
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
     const double mu = x.row(r).mean();
     const double var = (x.row(r).array() - mu).square().mean();
-    n.saved2(r, 0) = 1.0 / std::sqrt(var + eps);
-    n.saved.row(r) = ((x.row(r).array() - mu) * n.saved2(r, 0)).matrix();
+    s.inv_sigma(r, 0) = 1.0 / std::sqrt(var + eps);
+    s.normalized.row(r) = ((x.row(r).array() - mu) * s.inv_sigma(r, 0)).matrix();
   }
+  return s.normalized;
 }
 Var layer_norm_rows(Var x, double eps) {
   Node& n = x.tape()->push(OpKind::LayerNormRows, layer_norm_rows_backward, {x});
-  layer_norm_forward(n, x.value(), eps);
-  n.value = n.saved;
+  n.value = layer_norm_forward(n, x.value(), eps);
   return x.tape()->last();
 }
 Var layer_norm_rows(Var x, Var gain, Var bias, double eps) {
   if (gain.rows() != 1 || gain.cols() != x.cols()) shape_error("layer_norm_rows (gain)", x.value(), gain.value());
   if (bias.rows() != 1 || bias.cols() != x.cols()) shape_error("layer_norm_rows (bias)", x.value(), bias.value());
   Node& n = x.tape()->push(OpKind::LayerNormRows, layer_norm_rows_backward, {x, gain, bias});
-  layer_norm_forward(n, x.value(), eps);
-  n.value = (n.saved.array().rowwise() * gain.value().row(0).array()).rowwise() + bias.value().row(0).array();
+  const Matrix& xhat = layer_norm_forward(n, x.value(), eps);
+  n.value = (xhat.array().rowwise() * gain.value().row(0).array()).rowwise() + bias.value().row(0).array();
   return x.tape()->last();
 }
 
 // ----------------------------------------------------------------------------------- l2_normalize_rows
-// y = x/‖x‖ with ‖x‖ = √(Σx² + eps); dx = (g − y⟨y, g⟩)/‖x‖. saved2 = 1/‖x‖ per row.
+// y = x/‖x‖ with ‖x‖ = √(Σx² + eps); dx = (g − y⟨y, g⟩)/‖x‖. The state keeps 1/‖x‖ per row.
 static void l2_normalize_rows_backward(Tape& t, Node& n) {
   Matrix* gx = adjoint(t, n, 0);
   if (!gx) return;
+  const Matrix& inv_norm = std::get<L2NormalizeState>(n.state).inv_norm;
   for (Eigen::Index r = 0; r < n.value.rows(); ++r) {
     const double yg = n.value.row(r).dot(n.grad.row(r));
-    gx->row(r) += n.saved2(r, 0) * (n.grad.row(r) - yg * n.value.row(r));
+    gx->row(r) += inv_norm(r, 0) * (n.grad.row(r) - yg * n.value.row(r));
   }
 }
 Var l2_normalize_rows(Var x, double eps) {
   Node& n = x.tape()->push(OpKind::L2NormalizeRows, l2_normalize_rows_backward, {x});
   const Matrix& v = x.value();
-  n.saved2.resize(v.rows(), 1);
+  Matrix& inv_norm = n.reuse_state<L2NormalizeState>().inv_norm;
+  inv_norm.resize(v.rows(), 1);
   n.value.resize(v.rows(), v.cols());
   for (Eigen::Index r = 0; r < v.rows(); ++r) {
-    n.saved2(r, 0) = 1.0 / std::sqrt(v.row(r).squaredNorm() + eps);
-    n.value.row(r) = v.row(r) * n.saved2(r, 0);
+    inv_norm(r, 0) = 1.0 / std::sqrt(v.row(r).squaredNorm() + eps);
+    n.value.row(r) = v.row(r) * inv_norm(r, 0);
   }
   return x.tape()->last();
 }
@@ -399,7 +414,7 @@ Var l2_normalize_rows(Var x, double eps) {
 // ------------------------------------------------------------------------------------------------ mask
 static void mask_backward(Tape& t, Node& n) {
   if (Matrix* ga = adjoint(t, n, 0)) {
-    const auto& hidden = *static_cast<const BoolMatrix*>(n.extra);
+    const BoolMatrix& hidden = *std::get<MaskState>(n.state).hidden;
     ga->array() += hidden.select(0.0, n.grad.array());
   }
 }
@@ -407,7 +422,7 @@ Var mask(Var logits, const BoolMatrix& hidden) {
   if (hidden.rows() != logits.rows() || hidden.cols() != logits.cols())
     throw std::invalid_argument("ad::mask: the mask's shape differs from the logits'");
   Node& n = logits.tape()->push(OpKind::Mask, mask_backward, {logits});
-  n.extra = &hidden;
+  n.reuse_state<MaskState>().hidden = &hidden;
   n.value.resize(logits.rows(), logits.cols());
   n.value.array() = hidden.select(-kInf, logits.value().array());
   return logits.tape()->last();
@@ -415,13 +430,13 @@ Var mask(Var logits, const BoolMatrix& hidden) {
 
 // ----------------------------------------------------------------------------------- slice / concat
 static void slice_cols_backward(Tape& t, Node& n) {
-  if (Matrix* ga = adjoint(t, n, 0)) ga->middleCols(n.integer, n.value.cols()) += n.grad;
+  if (Matrix* ga = adjoint(t, n, 0)) ga->middleCols(std::get<SliceState>(n.state).first, n.value.cols()) += n.grad;
 }
 Var slice_cols(Var a, Eigen::Index first, Eigen::Index count) {
   if (first < 0 || count <= 0 || first + count > a.cols())
     throw std::invalid_argument("ad::slice_cols: columns out of range");
   Node& n = a.tape()->push(OpKind::SliceCols, slice_cols_backward, {a});
-  n.integer = first;
+  n.reuse_state<SliceState>().first = first;
   n.value = a.value().middleCols(first, count);
   return a.tape()->last();
 }
@@ -447,17 +462,18 @@ static Eigen::Index rows_per_block(Eigen::Index rows, Eigen::Index batch, const 
   return rows / batch;
 }
 
-// S_b = s·Q_b K_bᵀ; dQ_b = s·G_b K_b, dK_b = s·G_bᵀ Q_b (s = n.scalar).
+// S_b = s·Q_b K_bᵀ; dQ_b = s·G_b K_b, dK_b = s·G_bᵀ Q_b.
 static void batched_scores_backward(Tape& t, Node& n) {
   const Matrix& q = input(t, n, 0).value;
   const Matrix& k = input(t, n, 1).value;
-  const Eigen::Index nq = q.rows() / n.integer, nk = k.rows() / n.integer;
+  const auto [batch, scale] = std::get<BatchedState>(n.state);
+  const Eigen::Index nq = q.rows() / batch, nk = k.rows() / batch;
   Matrix* gq = adjoint(t, n, 0);
   Matrix* gk = adjoint(t, n, 1);
-  for (Eigen::Index b = 0; b < n.integer; ++b) {
+  for (Eigen::Index b = 0; b < batch; ++b) {
     const auto g = n.grad.middleRows(b * nq, nq);
-    if (gq) gq->middleRows(b * nq, nq).noalias() += n.scalar * g * k.middleRows(b * nk, nk);
-    if (gk) gk->middleRows(b * nk, nk).noalias() += n.scalar * g.transpose() * q.middleRows(b * nq, nq);
+    if (gq) gq->middleRows(b * nq, nq).noalias() += scale * g * k.middleRows(b * nk, nk);
+    if (gk) gk->middleRows(b * nk, nk).noalias() += scale * g.transpose() * q.middleRows(b * nq, nq);
   }
 }
 Var batched_scores(Var queries, Var keys, Eigen::Index batch, double scale) {
@@ -467,8 +483,7 @@ Var batched_scores(Var queries, Var keys, Eigen::Index batch, double scale) {
   const Eigen::Index nq = rows_per_block(q.rows(), batch, "batched_scores");
   const Eigen::Index nk = rows_per_block(k.rows(), batch, "batched_scores");
   Node& n = queries.tape()->push(OpKind::BatchedScores, batched_scores_backward, {queries, keys});
-  n.integer = batch;
-  n.scalar = scale;
+  n.reuse_state<BatchedState>() = {batch, scale};
   n.value.resize(batch * nq, nk);
   for (Eigen::Index b = 0; b < batch; ++b)
     n.value.middleRows(b * nq, nq).noalias() = scale * q.middleRows(b * nq, nq) * k.middleRows(b * nk, nk).transpose();
@@ -479,10 +494,11 @@ Var batched_scores(Var queries, Var keys, Eigen::Index batch, double scale) {
 static void batched_weighted_sum_backward(Tape& t, Node& n) {
   const Matrix& a = input(t, n, 0).value;
   const Matrix& v = input(t, n, 1).value;
-  const Eigen::Index nq = a.rows() / n.integer, nk = v.rows() / n.integer;
+  const Eigen::Index batch = std::get<BatchedState>(n.state).batch;
+  const Eigen::Index nq = a.rows() / batch, nk = v.rows() / batch;
   Matrix* ga = adjoint(t, n, 0);
   Matrix* gv = adjoint(t, n, 1);
-  for (Eigen::Index b = 0; b < n.integer; ++b) {
+  for (Eigen::Index b = 0; b < batch; ++b) {
     const auto g = n.grad.middleRows(b * nq, nq);
     if (ga) ga->middleRows(b * nq, nq).noalias() += g * v.middleRows(b * nk, nk).transpose();
     if (gv) gv->middleRows(b * nk, nk).noalias() += a.middleRows(b * nq, nq).transpose() * g;
@@ -495,7 +511,7 @@ Var batched_weighted_sum(Var weights, Var values, Eigen::Index batch) {
   const Eigen::Index nk = rows_per_block(v.rows(), batch, "batched_weighted_sum");
   if (a.cols() != nk) shape_error("batched_weighted_sum", a, v);
   Node& n = weights.tape()->push(OpKind::BatchedWeightedSum, batched_weighted_sum_backward, {weights, values});
-  n.integer = batch;
+  n.reuse_state<BatchedState>() = {batch, 1.0};
   n.value.resize(batch * nq, v.cols());
   for (Eigen::Index b = 0; b < batch; ++b)
     n.value.middleRows(b * nq, nq).noalias() = a.middleRows(b * nq, nq) * v.middleRows(b * nk, nk);
@@ -508,14 +524,15 @@ static void split_heads_backward(Tape& t, Node& n) {
   Matrix* gx = adjoint(t, n, 0);
   if (!gx) return;
   const Eigen::Index rows = gx->rows(), width = n.value.cols();
-  for (Eigen::Index h = 0; h < n.integer; ++h) gx->middleCols(h * width, width) += n.grad.middleRows(h * rows, rows);
+  const Eigen::Index heads = std::get<HeadsState>(n.state).heads;
+  for (Eigen::Index h = 0; h < heads; ++h) gx->middleCols(h * width, width) += n.grad.middleRows(h * rows, rows);
 }
 Var split_heads(Var x, Eigen::Index heads) {
   if (heads <= 0 || x.cols() % heads != 0)
     throw std::invalid_argument("ad::split_heads: " + std::to_string(x.cols()) + " columns do not split into " +
                                 std::to_string(heads) + " heads");
   Node& n = x.tape()->push(OpKind::SplitHeads, split_heads_backward, {x});
-  n.integer = heads;
+  n.reuse_state<HeadsState>().heads = heads;
   const Eigen::Index rows = x.rows(), width = x.cols() / heads;
   n.value.resize(heads * rows, width);
   for (Eigen::Index h = 0; h < heads; ++h) n.value.middleRows(h * rows, rows) = x.value().middleCols(h * width, width);
@@ -526,14 +543,15 @@ static void merge_heads_backward(Tape& t, Node& n) {
   Matrix* gx = adjoint(t, n, 0);
   if (!gx) return;
   const Eigen::Index rows = n.value.rows(), width = gx->cols();
-  for (Eigen::Index h = 0; h < n.integer; ++h) gx->middleRows(h * rows, rows) += n.grad.middleCols(h * width, width);
+  const Eigen::Index heads = std::get<HeadsState>(n.state).heads;
+  for (Eigen::Index h = 0; h < heads; ++h) gx->middleRows(h * rows, rows) += n.grad.middleCols(h * width, width);
 }
 Var merge_heads(Var x, Eigen::Index heads) {
   if (heads <= 0 || x.rows() % heads != 0)
     throw std::invalid_argument("ad::merge_heads: " + std::to_string(x.rows()) + " rows do not split into " +
                                 std::to_string(heads) + " heads");
   Node& n = x.tape()->push(OpKind::MergeHeads, merge_heads_backward, {x});
-  n.integer = heads;
+  n.reuse_state<HeadsState>().heads = heads;
   const Eigen::Index rows = x.rows() / heads, width = x.cols();
   n.value.resize(rows, heads * width);
   for (Eigen::Index h = 0; h < heads; ++h) n.value.middleCols(h * width, width) = x.value().middleRows(h * rows, rows);

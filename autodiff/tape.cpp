@@ -10,9 +10,6 @@ Node& Tape::push(OpKind op, BackwardFn backward, std::initializer_list<Var> inpu
   node.op = op;
   node.backward = backward;
   node.needs_grad = false;
-  node.scalar = 0.0;
-  node.integer = 0;
-  node.extra = nullptr;
   int slot = 0;
   for (int& input : node.inputs) input = -1;
   for (const Var& input : inputs) {

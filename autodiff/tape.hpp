@@ -16,11 +16,9 @@
 #include <vector>
 
 #include "autodiff/op_kind.hpp"
+#include "autodiff/op_state.hpp"
 
 namespace ad {
-
-using Matrix = Eigen::MatrixXd;
-using BoolMatrix = Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic>;
 
 class Tape;
 struct Node;
@@ -34,11 +32,15 @@ struct Node {
   bool needs_grad = false;
   bool grad_is_zero = false;    // grad is known to be all zeros (kept by nodes that never receive an adjoint)
   int inputs[3] = {-1, -1, -1};
-  double scalar = 0.0;          // an op's scalar parameter (a scale factor, an epsilon)
-  int64_t integer = 0;          // an op's integer parameter (a block count, a column offset)
-  const void* extra = nullptr;  // op data owned by the caller (a mask, class targets); must outlive backward
-  Matrix saved;                 // op-owned intermediate kept for backward (probabilities, normalised rows)
-  Matrix saved2;
+  OpState state;  // what the op keeps for its backward, typed (op_state.hpp)
+
+  // The node's state as an S, reusing the one the node already holds when it is an S (with its matrices
+  // and their sizes), so that rebuilding the same graph allocates nothing.
+  template <class S>
+  S& reuse_state() {
+    if (S* s = std::get_if<S>(&state)) return *s;
+    return state.template emplace<S>();
+  }
 };
 
 // A learnable matrix that outlives the tape. Its grad is where backward() accumulates; zero it explicitly.

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "autodiff/op_table.hpp"
 #include "autodiff/ops.hpp"
+#include "experiments/src/bench/alloc_counter.hpp"
 
 namespace {
 
@@ -116,6 +119,32 @@ TEST(Engine, ResetReusesNodeStorage) {
       if (pass == 0) first.push_back(tape.node(static_cast<int>(i)).value.data());
       else EXPECT_EQ(first[i], tape.node(static_cast<int>(i)).value.data()) << "node " << i << " reallocated";
     }
+  }
+}
+
+// Every op keeps its backward state typed in the node (op_state.hpp); rebuilding the same graph must find it
+// and reuse its matrices. For every op-table entry, a third forward + backward after reset allocates nothing.
+TEST(Engine, RebuildingAnyOpReusesItsStateWithoutAllocating) {
+  for (const ad::OpEntry& entry : ad::op_table()) {
+    ad::Rng rng(5);
+    const ad::Shape shape = ad::default_shape();
+    const std::vector<Matrix> inputs = entry.inputs(rng, shape);
+    ad::Tape tape;
+    std::vector<ad::Var> vars;
+    vars.reserve(inputs.size());
+    Matrix seed;
+    std::uint64_t allocations = 0;
+    for (int pass = 0; pass < 3; ++pass) {
+      const std::uint64_t before = sbx::bench::heap_allocations();
+      tape.reset();
+      vars.clear();
+      for (const Matrix& m : inputs) vars.push_back(tape.constant(m, true));
+      const ad::Var y = entry.build(tape, vars, shape);
+      if (pass == 0) seed = Matrix::Constant(y.rows(), y.cols(), 0.5);
+      tape.backward(y, seed);
+      allocations = sbx::bench::heap_allocations() - before;
+    }
+    EXPECT_EQ(allocations, 0u) << entry.name << " allocates when rebuilt";
   }
 }
 
