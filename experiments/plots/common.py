@@ -112,17 +112,7 @@ def open_h5(path, group, kind):
     return f
 
 
-def decode(value):
-    """HDF5 attribute -> plain Python value (str for fixed- or variable-length strings)."""
-    if isinstance(value, np.ndarray):
-        if value.size != 1:
-            return value
-        value = value.reshape(-1)[0]
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("utf-8", errors="replace").rstrip("\x00")
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+decode = sandbox_runs.decode  # HDF5 attribute -> plain Python value, as the reader decodes it
 
 
 class Run:

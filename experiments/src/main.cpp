@@ -56,21 +56,7 @@ int run_command(int argc, char** argv) {
   }
   for (const auto& command : sbx::cli::commands()) {
     if (name != command.name) continue;
-    try {
-      return command.run(sbx::cli::Args(argv + 2, argv + argc));
-    } catch (const sbx::UserError& e) {
-      // One line: messages that do not say which command they come from get its name in front.
-      const std::string message = e.what();
-      if (message.rfind("sandbox ", 0) == 0) std::fprintf(stderr, "%s\n", message.c_str());
-      else std::fprintf(stderr, "sandbox %s: %s\n", name.c_str(), message.c_str());
-      return 2;
-    } catch (const std::bad_alloc&) {
-      std::fprintf(stderr, "sandbox %s: out of memory (are the sizes absurd?)\n", name.c_str());
-      return 2;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "sandbox %s: internal error: %s\n", name.c_str(), e.what());
-      return 1;
-    }
+    return sbx::cli::run_reporting_errors(name, [&] { return command.run(sbx::cli::Args(argv + 2, argv + argc)); });
   }
   std::fprintf(stderr, "sandbox: unknown command '%s' (try sandbox --help)\n", name.c_str());
   return 2;

@@ -2,15 +2,15 @@
 #   robust.concurrent_writers  tests/cli/concurrent_writers_test.sh: trains, a sweep, shards and merges into one
 #                              file at once lose no run; waiting for the lock, --lock-timeout, a file held by h5py
 add_test(NAME robust.concurrent_writers
-         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/concurrent_writers_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/concurrent_writers_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(robust.concurrent_writers PROPERTIES TIMEOUT 300)
 #   robust.full_disk           tests/cli/full_disk_test.sh: a full tmpfs and ulimit -f: exit 2, one line, the old file
 #                              unchanged, the run in the fallback file
 add_test(NAME robust.full_disk
-         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/full_disk_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/full_disk_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(robust.full_disk PROPERTIES TIMEOUT 120)
 #   robust.damaged_files       tests/cli/damaged_files_test.sh: damaged runs named, refused, skipped or redone; a
 #                              fuzz of flipped bytes fed to merge, train, sweep and grad never crashes
 add_test(NAME robust.damaged_files
-         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/damaged_files_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/damaged_files_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(robust.damaged_files PROPERTIES TIMEOUT 600)

@@ -13,5 +13,5 @@ set_tests_properties(train.cli_data_safety train.sweep_resume train.grad_vs_nump
 # Runs identified by their whole configuration: stored config reproduces a run, the identity rule in
 # train/sweep/merge, grids over any option, progress and --version (tests/cli/config_identity_test.sh).
 add_test(NAME train.config_identity
-         COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/config_identity_test.sh $<TARGET_FILE:sandbox> ${CMAKE_SOURCE_DIR})
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/config_identity_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(train.config_identity PROPERTIES TIMEOUT 300)

@@ -1,5 +1,9 @@
 #include "experiments/src/cli/commands.hpp"
 
+#include <cstdio>
+#include <new>
+
+#include "experiments/src/user_error.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 
 namespace sbx::cli {
@@ -16,6 +20,24 @@ const std::vector<Command>& commands() {
       {"bench", "time a training step against a hand-derived Eigen reference", run_bench},
   };
   return all;
+}
+
+int run_reporting_errors(const std::string& command, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const UserError& e) {
+    // One line: messages that do not say which command they come from get its name in front.
+    const std::string message = e.what();
+    if (message.rfind("sandbox ", 0) == 0) std::fprintf(stderr, "%s\n", message.c_str());
+    else std::fprintf(stderr, "sandbox %s: %s\n", command.c_str(), message.c_str());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "sandbox %s: out of memory (are the sizes absurd?)\n", command.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sandbox %s: internal error: %s\n", command.c_str(), e.what());
+    return 1;
+  }
 }
 
 std::string version_text() { return std::string("sandbox ") + SANDBOX_VERSION + " (git " + SANDBOX_GIT_COMMIT + ")"; }

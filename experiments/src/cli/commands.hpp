@@ -1,6 +1,7 @@
 #pragma once
 // The subcommands of `sandbox`. Each takes its own arguments (after the subcommand name) and returns
 // the process exit code. Bad input is reported by throwing sbx::UserError (exit 2).
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,11 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
+
+// Runs a command's body and turns what it throws into its exit code and one line on stderr: a UserError
+// (or bad_alloc) exit 2, anything else "internal error", exit 1. Used by main() and by a command's child
+// process (sandbox grad reads its input in one).
+int run_reporting_errors(const std::string& command, const std::function<int()>& body);
 
 // "sandbox 0.1.0 (git abc1234)": the version and the commit of the build, as stamped into run files.
 std::string version_text();
