@@ -205,6 +205,20 @@ TEST(SweepGrid, AnyOptionIsAnAxisAndTheGridIsTheirProduct) {
   for (const RunConfig& r : runs) EXPECT_EQ(r.d_model, 12);
 }
 
+TEST(SweepGrid, HeadsIsAnAxisAndDkAutoFollowsIt) {
+  sbx::SweepGrid grid;
+  grid.base = small_run();
+  grid.base.d_k = 0;  // auto: d_model / heads
+  grid.add_axis("heads", "1 2 3", "test");
+  const auto runs = grid.expand();
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].run_name, "teacher-dk12-sqrt-heads1-seed3");
+  EXPECT_EQ(runs[1].run_name, "teacher-dk6-sqrt-heads2-seed3");
+  EXPECT_EQ(runs[2].run_name, "teacher-dk4-sqrt-heads3-seed3");
+  EXPECT_EQ(runs[2].resolved().d_k, 4);
+  EXPECT_NE(sbx::config_text(runs[2]).find("heads = 3\n"), std::string::npos);
+}
+
 TEST(SweepGrid, RefusesRepeatedValuesUnknownKeysAndCollidingNames) {
   sbx::SweepGrid grid;
   grid.base = small_run();
