@@ -82,7 +82,7 @@ int run_merge(const Args& args) {
   po::positional_options_description positional;
   positional.add("out", 1).add("in", -1);
   po::variables_map vm;
-  if (!parse_options("merge", args, options, vm, "", &positional)) return 0;
+  if (!parse_options("merge", args, options, vm, &positional)) return 0;
   if (out.empty()) throw UserError("sandbox merge: usage: sandbox merge OUT.h5 IN.h5...");
   if (inputs.empty()) throw UserError("sandbox merge: no input files (usage: sandbox merge OUT.h5 IN.h5...)");
   io::silence_hdf5_errors();

@@ -12,10 +12,8 @@ namespace sbx::cli {
 namespace po = boost::program_options;
 
 // Parses `args` into a variables_map. Returns false when --help was asked for (the help was printed).
-// `ini_option`, when non-empty, names an option whose value is an INI file read after the command line
-// (the command line wins); unknown keys in the file are errors.
+// INI files are read by the commands themselves (ini_file.hpp), which can name the line of a bad entry.
 bool parse_options(const std::string& command, const Args& args, po::options_description& options,
-                   po::variables_map& vm, const std::string& ini_option = "",
-                   const po::positional_options_description* positional = nullptr);
+                   po::variables_map& vm, const po::positional_options_description* positional = nullptr);
 
 }  // namespace sbx::cli

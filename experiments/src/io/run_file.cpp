@@ -7,6 +7,7 @@
 
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/io/isolated.hpp"
 #include "experiments/src/io/run_check.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
@@ -130,15 +131,26 @@ void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool
 std::vector<StoredRun> stored_runs(const std::string& path) {
   std::vector<StoredRun> runs;
   if (!std::filesystem::exists(path)) return runs;
-  H5Reader reader(path);
-  if (!reader.exists("/runs")) return runs;
-  for (const std::string& name : reader.list_groups("/runs")) {
-    const std::string where = "/runs/" + name;
-    StoredRun run{name, "", ""};
-    if (reader.has_attr(where, "status")) run.status = reader.read_string_attr(where, "status");
-    if (reader.has_attr(where, "config")) run.config = reader.read_string_attr(where, "config");
-    runs.push_back(std::move(run));
-  }
+  // Read in a child: the file may be damaged in ways that crash the HDF5 library (see isolated.hpp).
+  const auto text = run_isolated([&] {
+    std::string reply;
+    H5Reader reader(path);
+    if (!reader.exists("/runs")) return reply;
+    for (const std::string& name : reader.list_groups("/runs")) {
+      const std::string where = "/runs/" + name;
+      append_field(reply, name);
+      append_field(reply, reader.has_attr(where, "status") ? reader.read_string_attr(where, "status") : "");
+      append_field(reply, reader.has_attr(where, "config") ? reader.read_string_attr(where, "config") : "");
+    }
+    return reply;
+  });
+  if (!text)
+    throw UserError(path + ": is damaged (reading its runs crashes the HDF5 library); `sandbox merge --skip-damaged NEW.h5 " +
+                    path + "` keeps the intact runs");
+  std::size_t pos = 0;
+  for (StoredRun run; next_field(*text, pos, run.name) && next_field(*text, pos, run.status) &&
+                      next_field(*text, pos, run.config);)
+    runs.push_back(run);
   return runs;
 }
 

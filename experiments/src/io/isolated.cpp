@@ -1,0 +1,89 @@
+#include "experiments/src/io/isolated.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "experiments/src/user_error.hpp"
+
+namespace sbx::io {
+namespace {
+
+void write_all(int fd, const std::string& text) {
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> run_isolated(const std::function<std::string()>& work) {
+  int fds[2];
+  if (::pipe(fds) != 0) return work();
+  std::fflush(nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return work();
+  }
+  if (child == 0) {
+    ::close(fds[0]);
+    // Built by appending: GCC 12 warns falsely (-Wrestrict) on "O" + work().
+    std::string reply;
+    try {
+      const std::string body = work();
+      reply.reserve(body.size() + 1);
+      reply += 'O';
+      reply += body;
+    } catch (const UserError& e) {
+      reply = 'E';
+      reply += e.what();
+    } catch (const std::exception& e) {
+      reply = 'E';
+      reply += "cannot be read (";
+      reply += e.what();
+      reply += ")";
+    }
+    write_all(fds[1], reply);
+    ::close(fds[1]);
+    std::_Exit(0);  // no exit-time clean-up of what the parent owns (open HDF5 files among them)
+  }
+  ::close(fds[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n > 0) text.append(buf, static_cast<std::size_t>(n));
+    else if (errno != EINTR) break;
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty()) return std::nullopt;
+  if (text[0] == 'E') throw UserError(text.substr(1));
+  return text.substr(1);
+}
+
+void append_field(std::string& text, const std::string& field) {
+  text += std::to_string(field.size());
+  text += ':';
+  text += field;
+}
+
+bool next_field(const std::string& text, std::size_t& pos, std::string& field) {
+  const std::size_t colon = text.find(':', pos);
+  if (pos >= text.size() || colon == std::string::npos) return false;
+  const std::size_t length = std::stoul(text.substr(pos, colon - pos));
+  field = text.substr(colon + 1, length);
+  pos = colon + 1 + length;
+  return true;
+}
+
+}  // namespace sbx::io
