@@ -7,13 +7,10 @@
 //        head i owns columns i·d_k .. i·d_k+d_k−1 of W_Q and W_K and i·d_v .. of W_V).
 //   out: /loss (scalar, the mean over all elements of (Ŷ − Y)²) and /grads/<param>, shaped like each param.
 #include <cmath>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 
+#include "experiments/src/cli/commands.hpp"
 #include "experiments/src/cli/options.hpp"
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/user_error.hpp"
@@ -71,21 +68,8 @@ int run_grad(const Args& args) {
   // Reading a damaged file can crash inside the HDF5 library (the fuzz test met a segfault on a file with
   // flipped bytes that no check before it caught): the reading and everything after it run in a child
   // process, so that such a crash is one line and exit 2, not a signal.
-  std::fflush(nullptr);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    const int code = run_reporting_errors("grad", [&] { return grad_in_this_process(in_path, out_path); });
-    std::fflush(nullptr);
-    std::_Exit(code);  // no exit-time clean-up of what the parent owns
-  }
-  if (child < 0) return grad_in_this_process(in_path, out_path);  // no fork to be had: read it here
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  io::remove_stale_temps(out_path);  // a temp the child was writing
-  throw UserError(in_path + ": reading it crashed the process (signal " + std::to_string(WTERMSIG(status)) +
-                  "): the file is damaged; " + out_path + " was not written");
+  return run_in_child("grad", in_path, [&] { return grad_in_this_process(in_path, out_path); },
+                      [&] { io::remove_stale_temps(out_path); });  // a temp the child was writing
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 
+#include "experiments/src/cli/commands.hpp"
 #include "experiments/src/cli/options.hpp"
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
@@ -65,6 +66,9 @@ std::string conflict(const std::string& run, const Identity& ours, const Identit
   return head + "differs from the run of that name in " + theirs.file;
 }
 
+int merge_in_this_process(const std::string& out, const std::vector<std::string>& inputs, double lock_timeout,
+                          bool skip_damaged, bool overwrite);
+
 }  // namespace
 
 int run_merge(const Args& args) {
@@ -72,7 +76,6 @@ int run_merge(const Args& args) {
   std::vector<std::string> inputs;
   double lock_timeout = -1;
   bool skip_damaged = false, overwrite = false;
-  std::size_t replaced = 0;
   po::options_description options("merge options");
   options.add_options()("out", po::value(&out), "the merged file (created, or added to)")(
       "in", po::value(&inputs)->multitoken(), "run files to merge")(
@@ -86,7 +89,19 @@ int run_merge(const Args& args) {
   if (out.empty()) throw UserError("sandbox merge: usage: sandbox merge OUT.h5 IN.h5...");
   if (inputs.empty()) throw UserError("sandbox merge: no input files (usage: sandbox merge OUT.h5 IN.h5...)");
   io::silence_hdf5_errors();
+  // The inputs are validated in child processes, but reading a validated file can still crash inside the
+  // HDF5 library (a corrupted global heap; see io/isolated.hpp): the merge runs in a child of its own.
+  std::string inputs_text;
+  for (const std::string& path : inputs) inputs_text += (inputs_text.empty() ? "" : " ") + path;
+  return run_in_child("merge", inputs_text, [&] { return merge_in_this_process(out, inputs, lock_timeout, skip_damaged, overwrite); },
+                      [&] { io::remove_stale_temps(out); });
+}
 
+namespace {
+
+int merge_in_this_process(const std::string& out, const std::vector<std::string>& inputs, double lock_timeout,
+                          bool skip_damaged, bool overwrite) {
+  std::size_t replaced = 0;
   for (const std::string& path : inputs) {
     std::error_code same_error;
     if (std::filesystem::equivalent(path, io::resolve_target(out), same_error)) throw UserError(path + ": is the output file too");
@@ -161,5 +176,7 @@ int run_merge(const Args& args) {
               kept.size(), out.c_str());
   return 0;
 }
+
+}  // namespace
 
 }  // namespace sbx::cli

@@ -1,5 +1,9 @@
 #include "experiments/src/cli/commands.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <new>
 
@@ -38,6 +42,25 @@ int run_reporting_errors(const std::string& command, const std::function<int()>&
     std::fprintf(stderr, "sandbox %s: internal error: %s\n", command.c_str(), e.what());
     return 1;
   }
+}
+
+int run_in_child(const std::string& command, const std::string& what, const std::function<int()>& body,
+                 const std::function<void()>& on_crash) {
+  std::fflush(nullptr);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const int code = run_reporting_errors(command, body);
+    std::fflush(nullptr);
+    std::_Exit(code);  // no exit-time clean-up of what the parent owns
+  }
+  if (child < 0) return body();  // no fork to be had: do it here
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  on_crash();
+  throw UserError(what + ": reading it crashed the process (signal " + std::to_string(WTERMSIG(status)) +
+                  "): the file is damaged; nothing was written");
 }
 
 std::string version_text() { return std::string("sandbox ") + SANDBOX_VERSION + " (git " + SANDBOX_GIT_COMMIT + ")"; }

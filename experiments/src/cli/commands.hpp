@@ -22,6 +22,13 @@ const std::vector<Command>& commands();
 // process (sandbox grad reads its input in one).
 int run_reporting_errors(const std::string& command, const std::function<int()>& body);
 
+// Runs `body` in a forked child (reporting its errors like run_reporting_errors) and returns its exit
+// code. Reading a damaged HDF5 file can crash inside the library; if the child dies by a signal,
+// `on_crash` cleans up and a UserError naming `what` ("in.h5") says the file is damaged. Without fork,
+// runs `body` here.
+int run_in_child(const std::string& command, const std::string& what, const std::function<int()>& body,
+                 const std::function<void()>& on_crash);
+
 // "sandbox 0.1.0 (git abc1234)": the version and the commit of the build, as stamped into run files.
 std::string version_text();
 
