@@ -55,6 +55,19 @@ static double visible_max_abs(const Matrix& s, const ad::BoolMatrix* hidden) {
   return largest;
 }
 
+double visible_rms_change(const Matrix& after, const Matrix& before, const ad::BoolMatrix* hidden) {
+  if (after.rows() != before.rows() || after.cols() != before.cols()) return std::nan("");
+  double sum_sq = 0.0, seen = 0.0;
+  for (Eigen::Index c = 0; c < after.cols(); ++c)
+    for (Eigen::Index r = 0; r < after.rows(); ++r)
+      if (!hidden || !(*hidden)(r, c)) {
+        const double d = after(r, c) - before(r, c);
+        sum_sq += d * d;
+        seen += 1.0;
+      }
+  return seen > 0.0 ? std::sqrt(sum_sq / seen) : 0.0;
+}
+
 static double mean_of(const std::vector<double>& values) {
   double total = 0.0;
   for (double v : values) total += v;

@@ -44,4 +44,8 @@ class AttentionMeter {
 
 double median_in_place(std::vector<double>& values);  // reorders values
 
+// The root mean square of after − before over the entries no mask hides (`hidden` may be null): how far one
+// update moved the scaled logits S on the same batch. NaN when the shapes differ.
+double visible_rms_change(const Matrix& after, const Matrix& before, const ad::BoolMatrix* hidden);
+
 }  // namespace models

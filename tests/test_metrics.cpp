@@ -429,3 +429,14 @@ TEST(AttentionMeter, OneHeadHasNoPerHeadSeriesAndQueryGradientsPerRow) {
 }
 
 }  // namespace
+
+TEST(VisibleRmsChange, HandExampleMaskAndShapeMismatch) {
+  Matrix before(2, 3), after(2, 3);
+  before << 0, 1, 2, 3, 4, 5;
+  after << 1, 1, 2, 3, 4, 8;  // changes of 1 at (0,0) and 3 at (1,2)
+  EXPECT_DOUBLE_EQ(models::visible_rms_change(after, before, nullptr), std::sqrt((1.0 + 9.0) / 6.0));
+  ad::BoolMatrix hidden = ad::BoolMatrix::Constant(2, 3, false);
+  hidden(1, 2) = true;
+  EXPECT_DOUBLE_EQ(models::visible_rms_change(after, before, &hidden), std::sqrt(1.0 / 5.0));
+  EXPECT_TRUE(std::isnan(models::visible_rms_change(after, Matrix::Zero(3, 2), nullptr)));
+}

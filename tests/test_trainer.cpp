@@ -99,7 +99,7 @@ TEST(Trainer, RecordsEverySeriesWithEqualLengths) {
                           "attn_max", "logit_std"})
       expected.push_back(k);
     if (c.classifies) expected.push_back("accuracy");
-    for (const char* k : {"logit_max_abs", "q_grad/mean", "q_grad/median"}) expected.push_back(k);
+    for (const char* k : {"logit_max_abs", "q_grad/mean", "q_grad/median", "logit_delta_rms"}) expected.push_back(k);
     expected.push_back("lr");
     if (c.scale == "learned" || c.scale == "qknorm") expected.push_back("scale");
     expected.push_back("eval/loss");
@@ -272,6 +272,8 @@ TEST_P(DivergedRun, NamesStepAndQuantityAndKeepsTheStepsBefore) {
   for (const auto& [k, v] : out.record.series) {
     if (k.rfind("eval/", 0) == 0) continue;  // the evaluation's own clock
     EXPECT_EQ(v.size(), static_cast<size_t>(step)) << k;
+    // The last update before the divergence may itself send S to infinity: its logit change is then not finite.
+    if (k == "logit_delta_rms" && !v.empty() && !std::isfinite(v.back())) continue;
     const auto first = std::find_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); });
     EXPECT_TRUE(first == v.end()) << k << " is " << (first == v.end() ? 0.0 : *first) << " at logged step "
                                   << (first - v.begin()) << " of the " << step << " before the divergence ("
@@ -470,3 +472,50 @@ TEST(SweepDeathTest, SaveErrorWhileRunsAreInProgressIsReportedNotAborted) {
 }
 
 }  // namespace
+
+// ---- The change of the logits over one update ---------------------------------------------------------
+
+// logit_delta_rms is the rms, over the entries a query sees, of S after the update minus S before it, on
+// the step's own batch. Recomputed here: the same model and batch, S taken before and after one Adam step
+// by separate forward passes; the masked entries (causal) are left out; no update gives NaN.
+TEST(TrainingStep, LogitChangeIsTheRmsOfSAfterMinusBeforeOnTheSameBatch) {
+  for (const bool causal : {false, true}) {
+    RunConfig c = small_run("teacher", "none");
+    c.causal = causal;
+    c.heads = 2;
+    ad::Rng rng(static_cast<uint64_t>(c.seed));
+    models::Attention model(c.resolved().attention(), rng);
+    auto task = models::make_task(c.task, c.task_config());
+    ad::Adam adam(0.05);
+    sbx::TrainingStep step(model, *task, adam);
+    step.run(true, /*update=*/false);
+    EXPECT_TRUE(std::isnan(step.measurement().logit_delta_rms)) << "no update, causal " << causal;
+
+    // Snapshot the parameters, run one measured step, and redo its forward passes by hand.
+    const auto params = model.parameters();
+    std::vector<Matrix> before;
+    for (const ad::Parameter* p : params) before.push_back(p->value);
+    step.run(true);
+    const double got = step.measurement().logit_delta_rms;
+    const models::Batch batch = step.batch();
+    std::vector<Matrix> after;
+    for (const ad::Parameter* p : params) after.push_back(p->value);
+    auto logits_with = [&](const std::vector<Matrix>& values) {
+      for (size_t i = 0; i < params.size(); ++i) params[i]->value = values[i];
+      ad::Tape tape;
+      return Matrix(sbx::forward_on_batch(model, tape, batch).logits.value());
+    };
+    const Matrix s0 = logits_with(before), s1 = logits_with(after);
+    double sum = 0.0, count = 0.0;
+    for (Eigen::Index r = 0; r < s0.rows(); ++r)
+      for (Eigen::Index col = 0; col < s0.cols(); ++col)
+        if (!causal || !model.causal_mask_in_use()(r, col)) {
+          sum += (s1(r, col) - s0(r, col)) * (s1(r, col) - s0(r, col));
+          count += 1.0;
+        }
+    EXPECT_LT(count, causal ? 0.75 * static_cast<double>(s0.size()) : 1e300);  // the mask did hide entries
+    const double want = std::sqrt(sum / count);
+    EXPECT_GT(want, 0.0);
+    EXPECT_NEAR(got, want, 1e-12 * want) << "causal " << causal;
+  }
+}

@@ -9,7 +9,7 @@ Run it with the interpreter experiments/find_python.sh prints (it has h5py and n
     steps, seed, causal, log_every, heads, context_len are int64; lr, init_std, gradcheck_max_error,
     wall_seconds are float64;
   * the metric series (step, loss, grad_norm/<param>, logit_grad/mean, logit_grad/median, saturated_fraction,
-    attn_entropy, attn_max, logit_std, logit_max_abs, q_grad/mean, q_grad/median, accuracy exactly for the
+    attn_entropy, attn_max, logit_std, logit_max_abs, q_grad/mean, q_grad/median, logit_delta_rms, accuracy exactly for the
     classification tasks, head<i>/saturated_fraction and head<i>/attn_entropy exactly when heads > 1) are
     1-D, chunked, gzip-compressed, maxshape (None,), all of one length; step is int64 and the rest float64;
   * step is 0, log_every, 2·log_every, ... (and the last step for a complete run);
@@ -36,7 +36,7 @@ RUN_INT_ATTRS = ["d_model", "d_k", "d_v", "d_out", "seq_len", "batch", "steps", 
 RUN_FLOAT_ATTRS = ["lr", "init_std", "gradcheck_max_error", "wall_seconds", "momentum", "beta1", "beta2", "eps",
                    "weight_decay", "min_lr", "clip_grad_norm", "lr_qk_mult"]
 METRICS = ["loss", "logit_grad/mean", "logit_grad/median", "saturated_fraction", "attn_entropy", "attn_max",
-           "logit_std", "logit_max_abs", "q_grad/mean", "q_grad/median", "lr"]
+           "logit_std", "logit_max_abs", "q_grad/mean", "q_grad/median", "logit_delta_rms", "lr"]
 # The held-out evaluation: a clock of its own (eval/step), one value per evaluation.
 EVAL_SERIES = ["eval/step", "eval/loss"]
 CLASSIFYING_TASKS = {"recall", "sense", "lookup"}

@@ -101,6 +101,7 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   auto& logit_max_abs = record.series_named("logit_max_abs");
   auto& q_grad_mean = record.series_named("q_grad/mean");
   auto& q_grad_median = record.series_named("q_grad/median");
+  auto& logit_delta_rms = record.series_named("logit_delta_rms");
   std::vector<std::vector<double>*> saturated_head, entropy_head;
   for (long h = 0; config.heads > 1 && h < config.heads; ++h) {
     // head<i>/…, since saturated_fraction and attn_entropy are already datasets (not groups).
@@ -166,6 +167,7 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
     logit_max_abs.push_back(m.attention.logit_max_abs);
     q_grad_mean.push_back(m.attention.q_grad_mean);
     q_grad_median.push_back(m.attention.q_grad_median);
+    logit_delta_rms.push_back(m.logit_delta_rms);
     for (size_t h = 0; h < saturated_head.size(); ++h) {
       saturated_head[h]->push_back(m.attention.saturated_fraction_head[h]);
       entropy_head[h]->push_back(m.attention.attn_entropy_head[h]);

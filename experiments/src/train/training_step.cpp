@@ -37,9 +37,19 @@ void TrainingStep::run(bool measure, bool update) {
                         task_.classifies() ? &batch_.labels : nullptr);
     if (task_.classifies()) measurement_.accuracy = models::Task::accuracy(nodes.output.value(), batch_.labels);
   }
+  measurement_.logit_delta_rms = std::nan("");
   if (update && finite_) {
+    if (measure) logits_before_ = nodes.logits.value();  // the storage is kept: no allocation once warmed up
     if (clip_grad_norm_ > 0) ad::clip_grad_norm(parameters_, clip_grad_norm_);
     optimizer_.step(parameters_);
+    if (measure) {
+      // What the update did to S, on the same batch: the quantity whose growth with d_k the µP argument is
+      // about (an Adam step moves the logits by an amount that depends on the scale, not on the gradient).
+      probe_tape_.reset();
+      const models::AttentionNodes after = forward_on_batch(model_, probe_tape_, batch_);
+      measurement_.logit_delta_rms = models::visible_rms_change(after.logits.value(), logits_before_,
+                                                                model_.config().causal ? &model_.causal_mask_in_use() : nullptr);
+    }
   }
 }
 

@@ -16,6 +16,9 @@ struct StepMeasurement {
   std::vector<double> grad_norms;  // Frobenius norms, in the order of model.parameters()
   models::AttentionMetrics attention;
   double accuracy = 0.0;  // classification tasks only
+  // With `measure`: the rms change of the scaled logits S over this step's update, on this step's batch
+  // (a second forward pass after the update); NaN when no update was applied.
+  double logit_delta_rms = 0.0;
 };
 
 // The model's forward pass on a batch: self-attention over batch.x, or cross-attention from batch.x to the
@@ -44,6 +47,8 @@ class TrainingStep {
   ad::Optimizer& optimizer_;
   std::vector<ad::Parameter*> parameters_;
   ad::Tape tape_;
+  ad::Tape probe_tape_;      // the forward pass after the update, for logit_delta_rms
+  models::Matrix logits_before_;
   models::Batch batch_;
   models::AttentionMeter meter_;
   StepMeasurement measurement_;
