@@ -1,55 +1,100 @@
 #!/usr/bin/env bash
 # The √d_k study, end to end: installs what is missing, builds, runs the Monte Carlo theory and the
-# sweep of experiments/sqrt_dk.ini, draws the figures and prints the summary table.
+# study's sweeps (experiments/study/*.ini), draws the figures and writes the summary.
 #
-#   experiments/reproduce.sh            resume: runs already complete in results/sqrt_dk.h5 are kept
-#   experiments/reproduce.sh --fresh    start over (the old file is kept as results/sqrt_dk.h5.previous)
+#   experiments/reproduce.sh            resume: runs already complete in the study's files are kept
+#   experiments/reproduce.sh --fresh    start over (the old files are moved to OUT/study.previous/)
+#   experiments/reproduce.sh --full     10 seeds instead of 5 and d_k up to 1024 (about 4 times longer)
+#   experiments/reproduce.sh --tiny     a tiny grid of short runs: checks the pipeline in seconds (tests)
+#   --out DIR        where to write (default: results)
+#   --sandbox PATH   use this sandbox binary instead of building build/sandbox
+#   --jobs N         runs in parallel (default: the number of cores)
 #
-# Outputs: results/theory.h5, results/sqrt_dk.h5, results/figures/*.png|svg, results/summary.txt|md
+# Outputs: OUT/theory.h5, OUT/study/{dk,heads,lr}.h5, OUT/figures/*.png|svg, OUT/summary.md
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-fresh=0
-for arg in "$@"; do
-  case "$arg" in
+fresh=0 size=quick out=results sandbox="" jobs=$(nproc 2>/dev/null || echo 2)
+while (($#)); do
+  case "$1" in
     --fresh) fresh=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "reproduce.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    --full) size=full ;;
+    --tiny) size=tiny ;;
+    --out|--sandbox|--jobs)
+      (($# >= 2)) || { echo "reproduce.sh: $1 needs a value" >&2; exit 2; }
+      case "$1" in --out) out=$2 ;; --sandbox) sandbox=$2 ;; --jobs) jobs=$2 ;; esac
+      shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "reproduce.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
+  shift
 done
 started=$SECONDS
 step() { printf '\n==> [%3ds] %s\n' $((SECONDS - started)) "$*"; }
 
-step "installing what is missing"
-experiments/install_deps.sh all
+# The grids: the INI files as they are (quick), with more seeds and larger d_k (full), or cut down (tiny).
+# Each array holds extra `sandbox sweep` options for one file.
+case "$size" in
+  quick) dk_opts=() heads_opts=() lr_opts=() theory_opts=() mup_dks=(4 32 256) ;;
+  full)
+    seeds=(--grid.seed "0 1 2 3 4 5 6 7 8 9")
+    dk_opts=("${seeds[@]}" --grid.dk "1 2 4 8 16 32 64 128 256 1024") heads_opts=("${seeds[@]}")
+    lr_opts=("${seeds[@]}") theory_opts=() mup_dks=(4 32 256) ;;
+  tiny)
+    short=(--run.steps 20 --run.eval-every 10 --grid.seed "0 1")
+    dk_opts=("${short[@]}" --grid.dk "2 8 64") heads_opts=("${short[@]}" --grid.heads "1 4")
+    lr_opts=("${short[@]}" --grid.dk "4 64" --grid.lr "0.001 0.01 0.1")
+    theory_opts=(--samples 2000 --max-dk 64) mup_dks=(4 64) ;;
+esac
+
+if [[ -z "$sandbox" ]]; then
+  step "installing what is missing"
+  experiments/install_deps.sh all
+  step "building (Release) in build/"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  if ! cmake --build build --target sandbox -j"$jobs" > build/reproduce-build.log 2>&1; then
+    tail -n 40 build/reproduce-build.log
+    echo "reproduce.sh: the build failed (full log: build/reproduce-build.log)" >&2
+    exit 1
+  fi
+  sandbox=build/sandbox
+else
+  experiments/install_deps.sh plots
+fi
+[[ -x "$sandbox" ]] || { echo "reproduce.sh: $sandbox is not an executable" >&2; exit 2; }
 PY=$(experiments/find_python.sh)
 
-step "building (Release) in build/"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-if ! cmake --build build --target sandbox -j"$(nproc 2>/dev/null || echo 2)" > build/reproduce-build.log 2>&1; then
-  tail -n 40 build/reproduce-build.log
-  echo "reproduce.sh: the build failed (full log: build/reproduce-build.log)" >&2
-  exit 1
-fi
-sandbox=build/sandbox
-
-mkdir -p results
-if ((fresh)) && [[ -f results/sqrt_dk.h5 ]]; then
-  mv -f results/sqrt_dk.h5 results/sqrt_dk.h5.previous
-  echo "moved the old sweep to results/sqrt_dk.h5.previous"
+mkdir -p "$out/study"
+if ((fresh)) && compgen -G "$out/study/*.h5" >/dev/null; then
+  rm -rf "$out/study.previous" && mkdir -p "$out/study.previous"
+  mv -f "$out"/study/*.h5 "$out/study.previous/"
+  echo "moved the old study files to $out/study.previous/"
 fi
 
 step "theory: Monte Carlo of Var(q·k) and softmax saturation against d_k"
-"$sandbox" theory --out results/theory.h5
+"$sandbox" theory --out "$out/theory.h5" "${theory_opts[@]}"
 
-step "sweep: experiments/sqrt_dk.ini into results/sqrt_dk.h5"
-"$sandbox" sweep --config experiments/sqrt_dk.ini --out results/sqrt_dk.h5
+sweep() { "$sandbox" sweep --jobs "$jobs" "$@"; }
+step "sweep: experiments/study/dk.ini (every scale against d_k, d_v fixed) into $out/study/dk.h5"
+sweep --config experiments/study/dk.ini --out "$out/study/dk.h5" "${dk_opts[@]}"
+step "sweep: experiments/study/heads.ini (d_model split into h heads) into $out/study/heads.h5"
+sweep --config experiments/study/heads.ini --out "$out/study/heads.h5" "${heads_opts[@]}"
+step "sweep: experiments/study/lr.ini (learning-rate sensitivity) into $out/study/lr.h5"
+sweep --config experiments/study/lr.ini --out "$out/study/lr.h5" "${lr_opts[@]}"
+for d in "${mup_dks[@]}"; do
+  # The µP arm: sqrt scaling with the query/key learning rate divided by √d_k (d_k and the multiplier go
+  # together, so one sweep per d_k; the lr grid's d_k axis is not used here).
+  mult=$("$PY" -c "import math; print(repr(1 / math.sqrt($d)))")
+  step "sweep: experiments/study/lr_mup.ini at d_k = $d (lr-qk-mult = $mult) into $out/study/lr.h5"
+  lr_mup_opts=()
+  for ((i = 0; i < ${#lr_opts[@]}; i++)); do  # the lr grid's options, without its d_k axis
+    if [[ ${lr_opts[i]} == --grid.dk ]]; then i=$((i + 1)); else lr_mup_opts+=("${lr_opts[i]}"); fi
+  done
+  sweep --config experiments/study/lr_mup.ini --out "$out/study/lr.h5" --run.dk "$d" --run.lr-qk-mult "$mult" "${lr_mup_opts[@]}"
+done
 
-step "figures into results/figures/"
-"$PY" experiments/plots/plot_study.py --sweep results/sqrt_dk.h5 --theory results/theory.h5 --out results/figures
+step "figures and summary into $out/figures/ and $out/summary.md"
+"$PY" experiments/plots/plot_study.py --theory "$out/theory.h5" --out "$out/figures"
+"$PY" experiments/study/analyze.py --study "$out/study" --out "$out"
 
-step "summary: scaled (sqrt) against unscaled (none), mean over seeds"
-"$PY" experiments/plots/summary_table.py --sweep results/sqrt_dk.h5 --markdown > results/summary.md
-"$PY" experiments/plots/summary_table.py --sweep results/sqrt_dk.h5 | tee results/summary.txt
-
-printf '\ndone in %d s: results/theory.h5, results/sqrt_dk.h5, results/figures/, results/summary.txt\n' $((SECONDS - started))
+printf '\ndone in %d s: %s/theory.h5, %s/study/*.h5, %s/figures/, %s/summary.md\n' $((SECONDS - started)) "$out" "$out" "$out" "$out"

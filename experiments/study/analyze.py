@@ -1,0 +1,552 @@
+#!/usr/bin/env python3
+"""The √d_k study's figures and summary, from the run files of experiments/study/*.ini.
+
+    PY=$(experiments/find_python.sh)
+    $PY experiments/study/analyze.py --study results/study --out results
+
+reads results/study/{dk,heads,lr}.h5 (whichever exist) and writes results/summary.md and
+results/figures/<name>.png|svg. Every number is a statistic over seeds with its 95% interval
+(experiments/study/stats.py says which statistic for which quantity). Per task:
+  final_loss_vs_dk      final held-out loss against d_k, one line per scale (dk.h5)
+  loss_vs_step          held-out loss against step at three d_k (dk.h5)
+  init_gradients_vs_dk  at initialisation: per-row ‖∂L/∂S‖ and ‖∂L/∂q‖ (median, mean) and ‖∇W^Q‖ (dk.h5)
+  saturation_vs_dk      saturated rows and attention entropy at initialisation and at the end (dk.h5)
+  coord_check           logit std, max |S| and the rms change of S per update against d_k at steps 0, 1,
+                        10, 100 and the end, one panel per scale (the µP "coordinate check"; dk.h5)
+  lr_sensitivity        final held-out loss against the learning rate, a panel per d_k, a line per scale
+                        and for the µP arm (sqrt with lr_qk_mult = 1/√d_k) (lr.h5)
+  heads                 final held-out loss and saturation against the number of heads at d_model 32 (heads.h5)
+Only complete runs are used, except in the learning-rate sweep, where a diverged run counts with the loss at
+initialisation (it learned nothing), as in the LR-sensitivity number. Bad input: one line on stderr, exit 2.
+"""
+
+import argparse
+import math
+import os
+import sys
+from collections import defaultdict
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+
+import stats  # noqa: E402
+from stats import fmt, fmt_interval, geomean_interval, mean_interval  # noqa: E402
+
+try:
+    import numpy as np
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import sandbox_runs  # noqa: E402
+except ImportError as missing:  # pragma: no cover
+    sys.stderr.write(f"analyze.py: this interpreter ({sys.executable}) has no {missing.name}; "
+                     "use the one experiments/find_python.sh prints\n")
+    sys.exit(2)
+
+COORD_STEPS = (0, 1, 10, 100, "end")
+SCALES = ("none", "sqrt", "linear", "learned", "qknorm")
+MUP_ARM = "sqrt, qk lr/√d_k"
+ARMS = ("none", "sqrt", "linear", MUP_ARM)
+COLORS = {"none": "tab:red", "sqrt": "tab:blue", "linear": "tab:green", "learned": "tab:purple",
+          "qknorm": "tab:orange", MUP_ARM: "tab:cyan"}
+STEP_COLORS = {0: "#c6dbef", 1: "#6baed6", 10: "#2171b5", 100: "#08519c", "end": "#08306b"}
+DPI = 110
+T_NOTE = ("95% interval over seeds: geometric mean and t interval of the logs for positive quantities that span decades "
+          "(losses, gradient norms, logit std, max |S|, the change of S), arithmetic mean and t interval for the rest "
+          "(accuracies, fractions, entropies, LR sensitivity, differences)")
+
+
+class InputError(Exception):
+    pass
+
+
+# ---- One row per run -----------------------------------------------------------------------------------
+
+def _at(run, key, step):
+    """Series `key` at training step `step` ("end": the last logged step); NaN when absent."""
+    if not run.has(key):
+        return math.nan
+    steps = run.series["step"]
+    if step == "end":
+        return float(run.series[key][-1])
+    i = int(np.searchsorted(steps, step))
+    return float(run.series[key][i]) if i < len(steps) and steps[i] == step else math.nan
+
+
+def _eval_at(run, step):
+    if not run.has("eval/loss"):
+        return math.nan
+    steps = run.series["eval/step"]
+    if step == "end":
+        return float(run.series["eval/loss"][-1])
+    hits = np.nonzero(steps == step)[0]
+    return float(run.series["eval/loss"][hits[0]]) if len(hits) else math.nan
+
+
+def arm_of(run):
+    return MUP_ARM if run["scale"] == "sqrt" and abs(run["lr_qk_mult"] - 1.0) > 1e-12 else run["scale"]
+
+
+def run_row(run):
+    row = {k: run.attrs.get(k) for k in ("task", "scale", "d_k", "d_v", "d_model", "heads", "lr", "lr_qk_mult",
+                                         "seed", "status", "steps")}
+    row["arm"] = arm_of(run)
+    row["eval_init"] = _eval_at(run, 0)
+    row["eval_end"] = _eval_at(run, "end") if run.status == "complete" else math.nan
+    row["eval_50"] = _eval_at(run, 50)
+    row["eval_acc_end"] = float(run.series["eval/accuracy"][-1]) if run.has("eval/accuracy") and run.status == "complete" else math.nan
+    for key in ("logit_std", "logit_max_abs", "logit_delta_rms"):
+        for s in COORD_STEPS:
+            row[f"{key}@{s}"] = _at(run, key, s)
+    for key in ("logit_grad/median", "logit_grad/mean", "q_grad/median", "q_grad/mean", "grad_norm/W_Q",
+                "saturated_fraction", "attn_entropy"):
+        row[f"{key}@0"] = _at(run, key, 0)
+        row[f"{key}@end"] = _at(run, key, "end")
+    return row
+
+
+def load_rows(path):
+    if not os.path.exists(path):
+        return None
+    try:
+        runs = sandbox_runs.load([path])
+    except sandbox_runs.InputError as e:
+        raise InputError(str(e)) from None
+    return [run_row(r) for r in runs]
+
+
+def cells(rows, keys):
+    """{tuple of keys: [rows over seeds]}"""
+    out = defaultdict(list)
+    for r in rows:
+        out[tuple(r[k] for k in keys)].append(r)
+    return out
+
+
+def complete(rows):
+    return [r for r in rows if r["status"] == "complete"]
+
+
+# ---- Figures -------------------------------------------------------------------------------------------
+
+def save(fig, out, name, written):
+    for ext in ("png", "svg"):
+        path = os.path.join(out, "figures", f"{name}.{ext}")
+        fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+    written.append(name)
+    plt.close(fig)
+
+
+def line_with_band(ax, xs, intervals, color, label, style="-"):
+    xs = np.asarray(xs, dtype=float)
+    v = np.array([iv.value for iv in intervals])
+    lo = np.array([iv.lo for iv in intervals])
+    hi = np.array([iv.hi for iv in intervals])
+    ok = np.isfinite(v)
+    if not ok.any():
+        return
+    ax.plot(xs[ok], v[ok], style, color=color, label=label, marker="o", ms=3)
+    band = ok & np.isfinite(lo) & np.isfinite(hi)
+    if band.any():
+        ax.fill_between(xs[band], lo[band], hi[band], color=color, alpha=0.18, linewidth=0)
+
+
+def log_dk_axis(ax, dks, d_model=None):
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(dks)
+    ax.set_xticklabels([str(d) for d in dks])
+    ax.set_xlabel("$d_k$")
+    if d_model and max(dks) > d_model:
+        ax.axvspan(d_model * 1.2, max(dks) * 1.5, color="0.92", zorder=0)
+        ax.text(d_model * 1.3, 0.97, "d_k > d_model\n(extreme)", transform=ax.get_xaxis_transform(), va="top",
+                fontsize=7, color="0.4")
+
+
+def seeds_note(rows):
+    counts = sorted({len(v) for v in cells(rows, ("task", "arm", "d_k", "lr", "heads")).values()})
+    n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    return f"{n} seeds per point; bands: {T_NOTE}"
+
+
+def fig_final_vs_dk(rows, task, out, written):
+    rows = [r for r in rows if r["task"] == task]
+    dks = sorted({r["d_k"] for r in rows})
+    by = cells(complete(rows), ("scale", "d_k"))
+    fig, axes = plt.subplots(1, 2 if task != "teacher" else 1, figsize=(11 if task != "teacher" else 6, 4), squeeze=False)
+    for scale in SCALES:
+        line_with_band(axes[0][0], dks, [geomean_interval([r["eval_end"] for r in by.get((scale, d), [])]) for d in dks],
+                       COLORS[scale], scale)
+        if task != "teacher":
+            line_with_band(axes[0][1], dks, [mean_interval([r["eval_acc_end"] for r in by.get((scale, d), [])]) for d in dks],
+                           COLORS[scale], scale)
+    axes[0][0].set_yscale("log")
+    axes[0][0].set_ylabel("final held-out loss")
+    if task != "teacher":
+        axes[0][1].set_ylabel("final held-out accuracy")
+    for ax in axes[0]:
+        log_dk_axis(ax, dks, rows[0]["d_model"])
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{task}: final held-out loss against $d_k$ (d_v = {rows[0]['d_v']}, lr {fmt(rows[0]['lr'])})\n"
+                 + seeds_note(rows), fontsize=9)
+    save(fig, out, f"final_loss_vs_dk_{task}", written)
+
+
+def fig_loss_vs_step(rows, runs_by_name, task, out, written):
+    rows = [r for r in rows if r["task"] == task]
+    dks = sorted({r["d_k"] for r in rows})
+    shown = [d for d in (4, 32, 128) if d in dks] or dks[:3]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.6), squeeze=False, sharey=True)
+    for ax, d in zip(axes[0], shown):
+        for scale in ("none", "sqrt", "linear"):
+            runs = [runs_by_name[r["_name"]] for r in complete(rows) if r["scale"] == scale and r["d_k"] == d]
+            if not runs:
+                continue
+            n = min(len(r.series["eval/step"]) for r in runs)
+            steps = runs[0].series["eval/step"][:n]
+            line_with_band(ax, steps, [geomean_interval([r.series["eval/loss"][i] for r in runs]) for i in range(n)],
+                           COLORS[scale], scale)
+        ax.set_yscale("log")
+        ax.set_title(f"$d_k$ = {d}", fontsize=9)
+        ax.set_xlabel("step")
+    axes[0][0].set_ylabel("held-out loss")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{task}: held-out loss during training; " + seeds_note(rows), fontsize=9)
+    save(fig, out, f"loss_vs_step_{task}", written)
+
+
+INIT_PANELS = (("logit_grad/median@0", "median over rows of ‖∂L/∂S_row‖"),
+               ("q_grad/median@0", "median over rows of ‖∂L/∂q‖"),
+               ("q_grad/mean@0", "mean over rows of ‖∂L/∂q‖"),
+               ("grad_norm/W_Q@0", "‖∇W^Q‖ (Frobenius)"))
+
+
+def fig_init_gradients(rows, task, out, written):
+    rows = [r for r in complete(rows) if r["task"] == task]
+    dks = sorted({r["d_k"] for r in rows})
+    by = cells(rows, ("scale", "d_k"))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    for ax, (key, title) in zip(axes, INIT_PANELS):
+        for scale in ("none", "sqrt", "linear"):
+            line_with_band(ax, dks, [geomean_interval([r[key] for r in by.get((scale, d), [])]) for d in dks],
+                           COLORS[scale], scale)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        log_dk_axis(ax, dks, rows[0]["d_model"])
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{task}: gradients at initialisation (step 0); " + seeds_note(rows), fontsize=9)
+    save(fig, out, f"init_gradients_vs_dk_{task}", written)
+
+
+def fig_saturation(rows, task, out, written):
+    rows = [r for r in complete(rows) if r["task"] == task]
+    dks = sorted({r["d_k"] for r in rows})
+    by = cells(rows, ("scale", "d_k"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, key, title in ((axes[0], "saturated_fraction", "share of rows with max weight > 0.99"),
+                           (axes[1], "attn_entropy", "attention entropy (nats)")):
+        for scale in ("none", "sqrt", "linear"):
+            for when, style in (("0", "--"), ("end", "-")):
+                line_with_band(ax, dks, [mean_interval([r[f"{key}@{when}"] for r in by.get((scale, d), [])]) for d in dks],
+                               COLORS[scale], f"{scale} at {'init' if when == '0' else 'end'}", style)
+        ax.set_title(title, fontsize=9)
+        log_dk_axis(ax, dks, rows[0]["d_model"])
+    axes[1].axhline(math.log(16), color="0.5", lw=0.8, ls=":")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{task}: softmax saturation at initialisation (dashed) and at the end (solid); " + seeds_note(rows), fontsize=9)
+    save(fig, out, f"saturation_vs_dk_{task}", written)
+
+
+COORD_ROWS = (("logit_std", "std of S"), ("logit_max_abs", "max |S|"), ("logit_delta_rms", "rms change of S in one update"))
+
+
+def fig_coord_check(rows, task, out, written):
+    rows = [r for r in complete(rows) if r["task"] == task]
+    dks = sorted({r["d_k"] for r in rows})
+    by = cells(rows, ("scale", "d_k"))
+    fig, axes = plt.subplots(3, len(SCALES), figsize=(3.4 * len(SCALES), 8.4), sharey="row")
+    for j, scale in enumerate(SCALES):
+        for i, (key, title) in enumerate(COORD_ROWS):
+            ax = axes[i][j]
+            for s in COORD_STEPS:
+                line_with_band(ax, dks, [geomean_interval([r[f"{key}@{s}"] for r in by.get((scale, d), [])]) for d in dks],
+                               STEP_COLORS[s], f"step {s}")
+            ax.set_yscale("log")
+            log_dk_axis(ax, dks, rows[0]["d_model"])
+            if i == 0:
+                ax.set_title(scale, fontsize=10)
+            if j == 0:
+                ax.set_ylabel(title)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{task}: coordinate check (Yang et al.): the logits against $d_k$ at steps 0, 1, 10, 100 and the end; "
+                 + seeds_note(rows), fontsize=9)
+    save(fig, out, f"coord_check_{task}", written)
+
+
+# ---- The learning-rate sweep -----------------------------------------------------------------------------
+
+def lr_table(rows):
+    """{(task, d_k, arm): (lrs, [capped-loss Interval per lr], sensitivity Interval, diverged count)}"""
+    out = {}
+    for (task, d_k, arm), members in sorted(cells(rows, ("task", "d_k", "arm")).items(), key=str):
+        lrs = sorted({r["lr"] for r in members})
+        per_seed = defaultdict(dict)
+        for r in members:
+            per_seed[r["seed"]][r["lr"]] = r
+        capped = defaultdict(list)
+        sens = []
+        diverged = 0
+        for seed, by_lr in per_seed.items():
+            if len(by_lr) != len(lrs):
+                continue  # a seed without every learning rate has no sensitivity
+            init = by_lr[lrs[0]]["eval_init"]
+            losses = []
+            for lr in lrs:
+                v = by_lr[lr]["eval_end"]
+                diverged += by_lr[lr]["status"] == "diverged"
+                losses.append(v)
+                capped[lr].append(init if not np.isfinite(v) else min(v, init))
+            sens.append(stats.lr_sensitivity(losses, init))
+        out[(task, d_k, arm)] = (lrs, [geomean_interval(capped[lr]) for lr in lrs], mean_interval(sens), diverged)
+    return out
+
+
+def fig_lr(table, task, out, written, note):
+    dks = sorted({d for (t, d, _) in table if t == task})
+    fig, axes = plt.subplots(1, len(dks), figsize=(4.6 * len(dks), 3.9), squeeze=False, sharey=True)
+    for ax, d in zip(axes[0], dks):
+        for arm in ARMS:
+            if (task, d, arm) not in table:
+                continue
+            lrs, losses, sens, _ = table[(task, d, arm)]
+            line_with_band(ax, lrs, losses, COLORS[arm], f"{arm} (sens. {fmt(sens.value)})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("learning rate (Adam)")
+        ax.set_title(f"$d_k$ = {d}" + (" (> d_model: extreme)" if d > 32 else ""), fontsize=9)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("final held-out loss (diverged: loss at init)")
+    fig.suptitle(f"{task}: learning-rate sensitivity (Wortsman et al. 2023); {note}", fontsize=9)
+    save(fig, out, f"lr_sensitivity_{task}", written)
+
+
+# ---- Heads -------------------------------------------------------------------------------------------
+
+def fig_heads(rows, task, out, written):
+    rows = [r for r in complete(rows) if r["task"] == task]
+    heads = sorted({r["heads"] for r in rows})
+    by = cells(rows, ("scale", "heads"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for scale in ("none", "sqrt", "linear"):
+        line_with_band(axes[0], heads, [geomean_interval([r["eval_end"] for r in by.get((scale, h), [])]) for h in heads],
+                       COLORS[scale], scale)
+        line_with_band(axes[1], heads, [mean_interval([r["saturated_fraction@0"] for r in by.get((scale, h), [])]) for h in heads],
+                       COLORS[scale], f"{scale} at init", "--")
+        line_with_band(axes[1], heads, [mean_interval([r["saturated_fraction@end"] for r in by.get((scale, h), [])]) for h in heads],
+                       COLORS[scale], f"{scale} at end")
+    d_model = rows[0]["d_model"]
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(heads)
+        ax.set_xticklabels([f"{h}\n($d_k$={d_model // h})" for h in heads])
+        ax.set_xlabel("heads h")
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("final held-out loss")
+    axes[1].set_ylabel("share of rows with max weight > 0.99")
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"{task}: multi-head attention at d_model = {d_model}, d_k = d_v = d_model/h; " + seeds_note(rows), fontsize=9)
+    save(fig, out, f"heads_{task}", written)
+
+
+# ---- Summary -------------------------------------------------------------------------------------------
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_dk(rows, tasks):
+    parts = []
+    rows = complete(rows)
+    by = cells(rows, ("task", "scale", "d_k"))
+    for task in tasks:
+        dks = sorted({r["d_k"] for r in rows if r["task"] == task})
+        table = []
+        for d in dks:
+            row = [d]
+            for scale in SCALES:
+                row.append(fmt_interval(geomean_interval([r["eval_end"] for r in by.get((task, scale, d), [])])))
+            table.append(row)
+        parts.append(f"#### {task}: final held-out loss (geometric mean over seeds [95% interval])\n\n"
+                     + md_table(["d_k"] + list(SCALES), table))
+        if task != "teacher":
+            table = [[d] + [fmt_interval(mean_interval([r["eval_acc_end"] for r in by.get((task, s, d), [])])) for s in SCALES]
+                     for d in dks]
+            parts.append(f"#### {task}: final held-out accuracy\n\n" + md_table(["d_k"] + list(SCALES), table))
+        table = []
+        for d in dks:
+            row = [d]
+            for key in ("logit_grad/median@0", "q_grad/median@0", "q_grad/mean@0", "grad_norm/W_Q@0"):
+                for scale in ("none", "sqrt"):
+                    row.append(fmt_interval(geomean_interval([r[key] for r in by.get((task, scale, d), [])])))
+            table.append(row)
+        parts.append(f"#### {task}: gradients at initialisation, unscaled (none) against scaled (sqrt): geometric mean "
+                     "over seeds [95% t interval of the logs]\n\n"
+                     + md_table(["d_k", "median ‖∂L/∂S_row‖ none", "sqrt", "median ‖∂L/∂q‖ none", "sqrt",
+                                 "mean ‖∂L/∂q‖ none", "sqrt", "‖∇W^Q‖ none", "sqrt"], table))
+        table = []
+        for d in dks:
+            row = [d]
+            for key in ("saturated_fraction@0", "saturated_fraction@end", "attn_entropy@0"):
+                for scale in ("none", "sqrt"):
+                    row.append(fmt_interval(mean_interval([r[key] for r in by.get((task, scale, d), [])])))
+            table.append(row)
+        parts.append(f"#### {task}: saturation (share of rows with max weight > 0.99) and entropy (nats; ln 16 = 2.77)\n\n"
+                     + md_table(["d_k", "saturated @init none", "sqrt", "saturated @end none", "sqrt",
+                                 "entropy @init none", "sqrt"], table))
+        for scale in ("none", "sqrt", "linear"):
+            table = []
+            for d in dks:
+                members = by.get((task, scale, d), [])
+                row = [d]
+                row += [fmt_interval(geomean_interval([r[f"logit_std@{s}"] for r in members])) for s in COORD_STEPS]
+                row += [fmt_interval(geomean_interval([r[f"logit_max_abs@{s}"] for r in members])) for s in (0, "end")]
+                row += [fmt_interval(geomean_interval([r[f"logit_delta_rms@{s}"] for r in members])) for s in (0, 10, "end")]
+                table.append(row)
+            parts.append(f"#### {task}, scale {scale}: coordinate check (geometric mean over seeds [95% interval])\n\n"
+                         + md_table(["d_k"] + [f"std S @{s}" for s in COORD_STEPS] + ["max |S| @0", "max |S| @end",
+                                                                                   "Δ S rms @0", "Δ S rms @10", "Δ S rms @end"], table))
+        none = [r for r in rows if r["task"] == task and r["scale"] == "none"]
+        table = []
+        for d in dks:
+            members = [r for r in none if r["d_k"] == d]
+            drop = mean_interval([r["eval_50"] - r["eval_end"] for r in members])
+            table.append([d, fmt_interval(geomean_interval([r["eval_50"] for r in members])),
+                          fmt_interval(geomean_interval([r["eval_end"] for r in members])), fmt_interval(drop)])
+        parts.append(f"#### {task}, unscaled (none): does the held-out loss still fall after step 50?\n\n"
+                     + md_table(["d_k", "loss @50", "loss @end", "fall after step 50 (paired)"], table))
+    return parts
+
+
+def summary_lr(table, tasks):
+    parts = []
+    for task in tasks:
+        keys = sorted((k for k in table if k[0] == task), key=lambda k: (k[1], ARMS.index(k[2])))
+        if not keys:
+            continue
+        lrs = table[keys[0]][0]
+        rows = []
+        for k in keys:
+            lrs_k, losses, sens, diverged = table[k]
+            best = int(np.nanargmin([iv.value for iv in losses]))
+            rows.append([k[1], k[2], fmt(lrs_k[best]), fmt_interval(losses[best]), fmt_interval(sens), diverged])
+        parts.append(f"#### {task}: learning-rate sensitivity over lr {fmt(lrs[0])} … {fmt(lrs[-1])} "
+                     f"({len(lrs)} values; Wortsman et al. 2023: mean over the grid of min(loss, loss at init) − "
+                     "the best loss; sensitivity: mean over seeds [95% t interval]; loss: geometric mean)\n\n"
+                     + md_table(["d_k", "arm", "best lr", "loss at best lr", "LR sensitivity", "diverged runs"], rows))
+        rows = [[k[1], k[2]] + [fmt_interval(iv) for iv in table[k][1]] for k in keys]
+        parts.append(f"#### {task}: final held-out loss at each learning rate (diverged: loss at init)\n\n"
+                     + md_table(["d_k", "arm"] + [fmt(lr) for lr in lrs], rows))
+    return parts
+
+
+def summary_heads(rows, tasks):
+    parts = []
+    rows = complete(rows)
+    by = cells(rows, ("task", "scale", "heads"))
+    for task in tasks:
+        heads = sorted({r["heads"] for r in rows if r["task"] == task})
+        if not heads:
+            continue
+        d_model = rows[0]["d_model"]
+        table = []
+        for h in heads:
+            row = [h, d_model // h]
+            row += [fmt_interval(geomean_interval([r["eval_end"] for r in by.get((task, s, h), [])])) for s in ("none", "sqrt", "linear")]
+            row += [fmt_interval(mean_interval([r["saturated_fraction@0"] for r in by.get((task, s, h), [])])) for s in ("none", "sqrt")]
+            table.append(row)
+        parts.append(f"#### {task}: heads at d_model = {d_model} (d_k = d_v = d_model/h): final held-out loss and "
+                     "saturated rows at initialisation\n\n"
+                     + md_table(["h", "d_k", "loss none", "loss sqrt", "loss linear", "saturated @init none", "sqrt"], table))
+    return parts
+
+
+def settings_line(rows):
+    fixed = {}
+    for key in ("d_model", "d_v", "steps", "lr"):
+        values = sorted({r[key] for r in rows if r[key] is not None})
+        fixed[key] = ", ".join(fmt(v) if isinstance(v, float) else str(v) for v in values)
+    seeds = sorted({r["seed"] for r in rows})
+    return "; ".join(f"{k} {v}" for k, v in fixed.items()) + f"; seeds {seeds[0]}–{seeds[-1]} ({len(seeds)})"
+
+
+# ---- Main ----------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--study", required=True, help="directory with dk.h5, heads.h5, lr.h5 (any of them)")
+    p.add_argument("--out", required=True, help="writes OUT/summary.md and OUT/figures/*.png|svg")
+    args = p.parse_args(argv)
+    if not os.path.isdir(args.study):
+        raise InputError(f"{args.study}: not a directory")
+    data = {name: load_rows(os.path.join(args.study, f"{name}.h5")) for name in ("dk", "heads", "lr")}
+    if all(v is None for v in data.values()):
+        raise InputError(f"{args.study}: none of dk.h5, heads.h5, lr.h5 is there")
+    os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)
+    written = []
+    sections = ["# The √d_k study: summary", "",
+                "Generated by `experiments/study/analyze.py` from the run files of `experiments/study/*.ini` "
+                "(run by `experiments/reproduce.sh`). Losses are the held-out evaluation's (`eval/loss`) at the "
+                "end of training. Intervals: " + T_NOTE + "."]
+
+    rows = data["dk"]
+    if rows:
+        runs_by_name = {}
+        for r, run in zip(rows, sandbox_runs.load([os.path.join(args.study, "dk.h5")])):
+            r["_name"] = run.name
+            runs_by_name[run.name] = run
+        tasks = sorted({r["task"] for r in rows}, key=lambda t: (t != "teacher", t))
+        sections.append(f"\n## d_k grid (`experiments/study/dk.ini`): {len(complete(rows))} of {len(rows)} runs complete; "
+                        + settings_line(rows) + "\n")
+        sections += summary_dk(rows, tasks)
+        for task in tasks:
+            fig_final_vs_dk(rows, task, args.out, written)
+            fig_loss_vs_step(rows, runs_by_name, task, args.out, written)
+            fig_init_gradients(rows, task, args.out, written)
+            fig_saturation(rows, task, args.out, written)
+            fig_coord_check(rows, task, args.out, written)
+    rows = data["lr"]
+    if rows:
+        tasks = sorted({r["task"] for r in rows}, key=lambda t: (t != "teacher", t))
+        table = lr_table(rows)
+        sections.append(f"\n## Learning-rate sweep (`experiments/study/lr.ini` and `lr_mup.ini`): {len(rows)} runs, "
+                        f"{sum(r['status'] == 'diverged' for r in rows)} diverged; " + settings_line(rows) + "\n")
+        sections += summary_lr(table, tasks)
+        for task in tasks:
+            fig_lr(table, task, args.out, written, seeds_note(rows))
+    rows = data["heads"]
+    if rows:
+        tasks = sorted({r["task"] for r in rows}, key=lambda t: (t != "teacher", t))
+        sections.append(f"\n## Heads (`experiments/study/heads.ini`): {len(complete(rows))} of {len(rows)} runs complete; "
+                        + settings_line(rows) + "\n")
+        sections += summary_heads(rows, tasks)
+        for task in tasks:
+            fig_heads(rows, task, args.out, written)
+    missing = [f"{k}.h5" for k, v in data.items() if v is None]
+    if missing:
+        sections.append("\nNot in this summary (file missing): " + ", ".join(missing))
+    with open(os.path.join(args.out, "summary.md"), "w", encoding="utf-8") as f:
+        f.write("\n\n".join(s for s in sections) + "\n")
+    print(f"wrote {os.path.join(args.out, 'summary.md')} and {len(written)} figures (PNG + SVG) in "
+          f"{os.path.join(args.out, 'figures')}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except InputError as e:
+        print(f"analyze.py: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The whole study pipeline, as experiments/reproduce.sh runs it, on its tiny grid: theory, the four
+# sweeps (d_k, heads, learning rate and the µP arm), every figure and the summary. Then numbers of the
+# summary are recomputed here straight from the HDF5 files with h5py (not with the study's own code):
+# a geometric-mean loss with its t interval, an LR-sensitivity number, and the µP arm's runs.
+# Usage: study_reproduce_test.sh SANDBOX_BINARY SOURCE_DIR
+set -euo pipefail
+sandbox=$1
+src=$2
+PY=$("$src/experiments/find_python.sh")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+"$src/experiments/reproduce.sh" --tiny --out "$work/out" --sandbox "$sandbox" --jobs 2 > "$work/log" 2>&1 \
+  || { tail -n 30 "$work/log"; fail "reproduce.sh --tiny failed"; }
+
+for name in theory_var_qk theory_saturation; do
+  for ext in png svg; do [[ -s "$work/out/figures/$name.$ext" ]] || fail "missing figure $name.$ext"; done
+done
+for base in final_loss_vs_dk loss_vs_step init_gradients_vs_dk saturation_vs_dk coord_check lr_sensitivity heads; do
+  for task in teacher recall; do
+    for ext in png svg; do
+      [[ -s "$work/out/figures/${base}_$task.$ext" ]] || fail "missing figure ${base}_$task.$ext"
+    done
+  done
+done
+[[ -s "$work/out/summary.md" ]] || fail "no summary.md"
+
+"$PY" - "$work/out" <<'EOF'
+import math, re, sys
+import h5py
+import numpy as np
+
+out = sys.argv[1]
+summary = open(f"{out}/summary.md", encoding="utf-8").read()
+T975_DF1 = 12.7062047  # Student's t, 0.975 quantile, 1 degree of freedom (2 seeds)
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def runs(path, **want):
+    with h5py.File(path, "r") as f:
+        for name, g in f["runs"].items():
+            a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
+            if all((abs(a[k] - v) < 1e-12 if isinstance(v, float) else a[k] == v) for k, v in want.items()):
+                yield a, {k: g[k][()] for k in ("eval/loss", "eval/step")}
+
+
+def parse_cell(cell):
+    nums = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", cell)]
+    if len(nums) != 3:
+        fail(f"cell {cell!r} is not 'value [lo, hi]'")
+    return nums
+
+
+def close(got, want, what):
+    if not math.isclose(got, want, rel_tol=6e-3):  # the summary prints 3 significant digits
+        fail(f"{what}: summary says {got}, recomputed {want}")
+
+
+# 1. Teacher: the final held-out loss of every (d_k, scale) cell of the summary's first table, the geometric
+#    mean over the 2 seeds with the t interval of the logs.
+section = summary.split("#### teacher: final held-out loss")[1].split("####")[0]
+lines = [l for l in section.splitlines() if l.startswith("|")]
+header = [c.strip() for c in lines[0].strip("|").split("|")]
+checked = 0
+for line in lines[2:]:
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    for scale, cell in zip(header[1:], cells[1:]):
+        finals = [s["eval/loss"][-1] for a, s in runs(f"{out}/study/dk.h5", task="teacher", d_k=int(cells[0]), scale=scale)]
+        if len(finals) != 2:
+            fail(f"expected 2 seeds of teacher d_k={cells[0]} {scale}, found {len(finals)}")
+        logs = np.log(finals)
+        half = T975_DF1 * logs.std(ddof=1) / math.sqrt(2)
+        want = (math.exp(logs.mean()), math.exp(logs.mean() - half), math.exp(logs.mean() + half))
+        for got, w, what in zip(parse_cell(cell), want, ("geometric mean", "lower bound", "upper bound")):
+            close(got, w, f"teacher d_k={cells[0]} {scale} final loss {what}")
+        checked += 1
+if checked != 15:
+    fail(f"the teacher loss table has {checked} cells, expected 3 d_k x 5 scales")
+
+# 2. The LR sensitivity of recall, d_k = 4, linear (Wortsman et al.): per seed, the mean over the lr grid of
+#    min(final loss, loss at init) minus its minimum; then the mean over seeds.
+per_seed = {}
+for a, s in runs(f"{out}/study/lr.h5", task="recall", d_k=4, scale="linear"):
+    final = s["eval/loss"][-1] if a["status"] == "complete" else math.nan
+    per_seed.setdefault(a["seed"], []).append((a["lr"], final, s["eval/loss"][0]))
+sens = []
+for seed, entries in per_seed.items():
+    if len(entries) != 3:
+        fail(f"seed {seed}: {len(entries)} learning rates, expected 3")
+    init = entries[0][2]
+    capped = [init if not np.isfinite(v) else min(v, init) for _, v, _ in entries]
+    sens.append(np.mean(capped) - min(capped))
+section = summary.split("#### recall: learning-rate sensitivity")[1].split("####")[0]
+row = next((l for l in section.splitlines() if l.startswith("| 4 | linear |")), None) or fail("no d_k 4 linear row")
+close(parse_cell(row.strip("|").split("|")[4])[0], float(np.mean(sens)), "recall d_k=4 linear LR sensitivity")
+
+# 3. The µP arm: sqrt runs with lr_qk_mult = 1/√d_k at each d_k of the lr grid, and a row in the summary.
+for d_k in (4, 64):
+    arm = list(runs(f"{out}/study/lr.h5", task="teacher", d_k=d_k, scale="sqrt", lr_qk_mult=1 / math.sqrt(d_k)))
+    if len(arm) != 6:
+        fail(f"µP arm at d_k = {d_k}: {len(arm)} runs, expected 3 lrs x 2 seeds")
+    if f"| {d_k} | sqrt, qk lr/√d_k |" not in summary:
+        fail(f"no µP arm row for d_k = {d_k} in the summary")
+print("study pipeline (reproduce.sh --tiny): figures, summary and 3 recomputed numbers: ok")
+EOF
