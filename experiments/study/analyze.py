@@ -24,6 +24,7 @@ import argparse
 import math
 import os
 import sys
+import textwrap
 from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -131,6 +132,9 @@ def complete(rows):
 # ---- Figures -------------------------------------------------------------------------------------------
 
 def save(fig, out, name, written):
+    title = fig._suptitle
+    if title is not None:  # long titles would widen the figure
+        title.set_text("\n".join(textwrap.fill(line, 150) for line in title.get_text().split("\n")))
     for ext in ("png", "svg"):
         path = os.path.join(out, "figures", f"{name}.{ext}")
         fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
@@ -166,7 +170,7 @@ def log_dk_axis(ax, dks, d_model=None):
 def seeds_note(rows):
     counts = sorted({len(v) for v in cells(rows, ("task", "arm", "d_k", "lr", "heads")).values()})
     n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-    return f"{n} seeds per point; bands: {T_NOTE}"
+    return f"{n} seeds per point; bands: 95% intervals over seeds (geometric for losses, norms and logits; see summary.md)"
 
 
 def fig_final_vs_dk(rows, task, out, written):
