@@ -159,7 +159,15 @@ submit() {
   [[ -n "$ARRAY" && -n "$MERGE" ]] || fail "slurm_submit.sh printed no job ids: $(cat out)"
 }
 
+# The partition is down while the recipe submits, so that nothing has run yet when the merge job's pending
+# dependencies are read: it must wait for the whole array to succeed (a merge that did not wait would merge
+# whatever shards happened to be done).
+scontrol update PartitionName=test State=DOWN || fail "scontrol cannot set the partition down"
 submit merged.h5 3
+dependency=$(squeue -h -j "$MERGE" -o %E 2>&1)
+[[ $dependency == "afterok:${ARRAY}_*(unfulfilled)" ]] ||
+  fail "the merge job's dependency is '$dependency', not on the whole array (afterok:${ARRAY}_*(unfulfilled))"
+scontrol update PartitionName=test State=UP || fail "scontrol cannot set the partition up"
 wait_until 50 finished "$MERGE" ||
   fail "the merge job $MERGE did not finish within 50 s (array: $(job_state "$ARRAY" | tr '\n' ' '), merge: $(job_state "$MERGE"))"
 [[ $(job_state "$ARRAY") == COMPLETED ]] ||
@@ -173,7 +181,7 @@ same_runs whole.h5 merged.h5
 # An array numbered from 1 would leave shard 0 unrun: the array script refuses it (and slurm_submit.sh's merge
 # job, whose afterok dependency can then never be met, would be cancelled rather than merge part of the grid).
 mkdir -p bad.parts
-sbatch --parsable --array=1-3 --output=bad.parts/slurm-%a.out "$ROOT/experiments/scaleout/slurm_array.sbatch" \
+SANDBOX="$SANDBOX" sbatch --parsable --array=1-3 --output=bad.parts/slurm-%a.out "$ROOT/experiments/scaleout/slurm_array.sbatch" \
   grid.ini bad.parts >out 2>err || fail "sbatch of an array 1-3: $(cat err)"
 bad=$(cut -d';' -f1 out)
 wait_until 30 finished "$bad" || fail "the array 1-3 did not finish within 30 s: $(job_state "$bad" | tr '\n' ' ')"
