@@ -21,7 +21,7 @@ need_tools() {
   shift
   for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
   ((${#missing[@]} == 0)) && return 0
-  local why="$what not installed (no ${missing[*]}); experiments/install_deps.sh installs it"
+  local why="$what not installed (no ${missing[*]}); experiments/install_deps.sh scaleout installs it"
   [[ "${CI:-}" == true ]] && fail "$why (CI=true: a skip would hide a missing install step)"
   skip "$why"
 }
