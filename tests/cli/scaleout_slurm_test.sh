@@ -77,6 +77,10 @@ stop_slurm() {
   DAEMONS=()
 }
 trap 'stop_slurm; cleanup' EXIT
+# A signal ends the test through `exit`, so that the EXIT trap runs (bash does not always run it on a signal).
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 no_jobs_left() { [[ -z $(squeue -h -o %i 2>/dev/null) ]]; }
 
 # ---- munged with its own key and socket -----------------------------------------------------------------------
