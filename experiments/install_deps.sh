@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Installs what the sandbox needs on a Debian or Ubuntu machine, and only what is missing.
-# Usage: experiments/install_deps.sh [build|plots|all]   (default: all)
-#   build: compiler, CMake, Eigen, HDF5 (C++), Boost.program_options, GoogleTest
-#   plots: Python 3 with h5py, numpy, matplotlib and pandas (Debian's packages, seen by /usr/bin/python3)
+# Usage: experiments/install_deps.sh [SET...]   (default: all)
+#   build:    compiler, CMake, Eigen, HDF5 (C++), Boost.program_options, GoogleTest
+#   plots:    Python 3 with h5py, numpy, matplotlib and pandas (Debian's packages, seen by /usr/bin/python3)
+#   all:      build and plots, everything the sandbox and the study (experiments/reproduce.sh) need
+#   scaleout: GNU parallel, Slurm (slurmctld, slurmd, slurm-client) and MUNGE, the tools the recipes in
+#             experiments/scaleout/ are written for; only their tests (tests/cli/scaleout_*.sh) use them, so
+#             tests/run.sh installs this set besides `all`. No Slurm daemon starts on installing (Debian's
+#             scripts start none without /etc/slurm/slurm.conf); the munge package may start the system's
+#             munged, which the tests do not use (they start their own).
 set -euo pipefail
 
-what=${1:-all}
 build_packages=(g++ cmake make libeigen3-dev libhdf5-dev libboost-program-options-dev libgtest-dev)
 python_packages=(python3 python3-h5py python3-numpy python3-matplotlib python3-pandas)
-case "$what" in
-  build) wanted=("${build_packages[@]}") ;;
-  plots) wanted=("${python_packages[@]}") ;;
-  all) wanted=("${build_packages[@]}" "${python_packages[@]}") ;;
-  *) echo "install_deps.sh: unknown set '$what' (build, plots or all)" >&2; exit 2 ;;
-esac
+scaleout_packages=(parallel slurmctld slurmd slurm-client munge)
+wanted=()
+for what in "${@:-all}"; do
+  case "$what" in
+    build) wanted+=("${build_packages[@]}") ;;
+    plots) wanted+=("${python_packages[@]}") ;;
+    all) wanted+=("${build_packages[@]}" "${python_packages[@]}") ;;
+    scaleout) wanted+=("${scaleout_packages[@]}") ;;
+    *) echo "install_deps.sh: unknown set '$what' (build, plots, all or scaleout)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for package in "${wanted[@]}"; do

@@ -27,7 +27,8 @@ section() { printf '\n==> %s  [%s, %ds elapsed]\n' "$*" "$(date +%H:%M:%S)" $((S
 failures=()
 
 section "install missing dependencies"
-"$root/experiments/install_deps.sh" all
+# scaleout: GNU parallel, Slurm and MUNGE, which the scale-out recipe tests (tests/cli/scaleout_*.sh) run.
+"$root/experiments/install_deps.sh" all scaleout
 
 # ---- Release ------------------------------------------------------------------------------------------
 section "configure and build (Release) in build/"
