@@ -53,6 +53,7 @@ COLORS = {"none": "tab:red", "sqrt": "tab:blue", "linear": "tab:green", "learned
           "qknorm": "tab:orange", MUP_ARM: "tab:cyan"}
 STEP_COLORS = {0: "#c6dbef", 1: "#6baed6", 10: "#2171b5", 100: "#08519c", "end": "#08306b"}
 DPI = 110
+UNIT = (0.0, 1.0)  # fractions and accuracies: intervals clipped to their range
 T_NOTE = ("95% interval over seeds: geometric mean and t interval of the logs for positive quantities that span decades "
           "(losses, gradient norms, logit std, max |S|, the change of S), arithmetic mean and t interval for the rest "
           "(accuracies, fractions, entropies, LR sensitivity, differences)")
@@ -182,7 +183,7 @@ def fig_final_vs_dk(rows, task, out, written):
         line_with_band(axes[0][0], dks, [geomean_interval([r["eval_end"] for r in by.get((scale, d), [])]) for d in dks],
                        COLORS[scale], scale)
         if task != "teacher":
-            line_with_band(axes[0][1], dks, [mean_interval([r["eval_acc_end"] for r in by.get((scale, d), [])]) for d in dks],
+            line_with_band(axes[0][1], dks, [mean_interval([r["eval_acc_end"] for r in by.get((scale, d), [])], UNIT) for d in dks],
                            COLORS[scale], scale)
     axes[0][0].set_yscale("log")
     axes[0][0].set_ylabel("final held-out loss")
@@ -251,7 +252,7 @@ def fig_saturation(rows, task, out, written):
                            (axes[1], "attn_entropy", "attention entropy (nats)")):
         for scale in ("none", "sqrt", "linear"):
             for when, style in (("0", "--"), ("end", "-")):
-                line_with_band(ax, dks, [mean_interval([r[f"{key}@{when}"] for r in by.get((scale, d), [])]) for d in dks],
+                line_with_band(ax, dks, [mean_interval([r[f"{key}@{when}"] for r in by.get((scale, d), [])], UNIT if key == "saturated_fraction" else (0, math.inf)) for d in dks],
                                COLORS[scale], f"{scale} at {'init' if when == '0' else 'end'}", style)
         ax.set_title(title, fontsize=9)
         log_dk_axis(ax, dks, rows[0]["d_model"])
@@ -344,9 +345,9 @@ def fig_heads(rows, task, out, written):
     for scale in ("none", "sqrt", "linear"):
         line_with_band(axes[0], heads, [geomean_interval([r["eval_end"] for r in by.get((scale, h), [])]) for h in heads],
                        COLORS[scale], scale)
-        line_with_band(axes[1], heads, [mean_interval([r["saturated_fraction@0"] for r in by.get((scale, h), [])]) for h in heads],
+        line_with_band(axes[1], heads, [mean_interval([r["saturated_fraction@0"] for r in by.get((scale, h), [])], UNIT) for h in heads],
                        COLORS[scale], f"{scale} at init", "--")
-        line_with_band(axes[1], heads, [mean_interval([r["saturated_fraction@end"] for r in by.get((scale, h), [])]) for h in heads],
+        line_with_band(axes[1], heads, [mean_interval([r["saturated_fraction@end"] for r in by.get((scale, h), [])], UNIT) for h in heads],
                        COLORS[scale], f"{scale} at end")
     d_model = rows[0]["d_model"]
     for ax in axes:
@@ -386,7 +387,7 @@ def summary_dk(rows, tasks):
         parts.append(f"#### {task}: final held-out loss (geometric mean over seeds [95% interval])\n\n"
                      + md_table(["d_k"] + list(SCALES), table))
         if task != "teacher":
-            table = [[d] + [fmt_interval(mean_interval([r["eval_acc_end"] for r in by.get((task, s, d), [])])) for s in SCALES]
+            table = [[d] + [fmt_interval(mean_interval([r["eval_acc_end"] for r in by.get((task, s, d), [])], UNIT)) for s in SCALES]
                      for d in dks]
             parts.append(f"#### {task}: final held-out accuracy\n\n" + md_table(["d_k"] + list(SCALES), table))
         table = []
@@ -405,7 +406,7 @@ def summary_dk(rows, tasks):
             row = [d]
             for key in ("saturated_fraction@0", "saturated_fraction@end", "attn_entropy@0"):
                 for scale in ("none", "sqrt"):
-                    row.append(fmt_interval(mean_interval([r[key] for r in by.get((task, scale, d), [])])))
+                    row.append(fmt_interval(mean_interval([r[key] for r in by.get((task, scale, d), [])], UNIT if key.startswith("saturated") else (0, math.inf))))
             table.append(row)
         parts.append(f"#### {task}: saturation (share of rows with max weight > 0.99) and entropy (nats; ln 16 = 2.77)\n\n"
                      + md_table(["d_k", "saturated @init none", "sqrt", "saturated @end none", "sqrt",
@@ -469,7 +470,7 @@ def summary_heads(rows, tasks):
         for h in heads:
             row = [h, d_model // h]
             row += [fmt_interval(geomean_interval([r["eval_end"] for r in by.get((task, s, h), [])])) for s in ("none", "sqrt", "linear")]
-            row += [fmt_interval(mean_interval([r["saturated_fraction@0"] for r in by.get((task, s, h), [])])) for s in ("none", "sqrt")]
+            row += [fmt_interval(mean_interval([r["saturated_fraction@0"] for r in by.get((task, s, h), [])], UNIT)) for s in ("none", "sqrt")]
             table.append(row)
         parts.append(f"#### {task}: heads at d_model = {d_model} (d_k = d_v = d_model/h): final held-out loss and "
                      "saturated rows at initialisation\n\n"

@@ -64,7 +64,9 @@ def _finite(values):
     return values[np.isfinite(values)]
 
 
-def mean_interval(values):
+def mean_interval(values, bounds=None):
+    """`bounds` (lo, hi): the range the quantity lives in (e.g. (0, 1) for a fraction); the interval is
+    clipped to it, since a t interval of a bounded quantity can reach past its range."""
     x = _finite(values)
     n = len(x)
     if n == 0:
@@ -73,7 +75,10 @@ def mean_interval(values):
     if n == 1:
         return Interval(mean, math.nan, math.nan, 1)
     half = t_quantile_975(n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n)
+    lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return Interval(mean, lo, hi, n)
 
 
 def geomean_interval(values):
