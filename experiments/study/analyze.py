@@ -435,7 +435,7 @@ def summary_dk(rows, tasks):
     return parts
 
 
-def summary_lr(table, tasks):
+def summary_lr(table, tasks, raw_rows):
     parts = []
     for task in tasks:
         keys = sorted((k for k in table if k[0] == task), key=lambda k: (k[1], ARMS.index(k[2])))
@@ -454,6 +454,14 @@ def summary_lr(table, tasks):
         rows = [[k[1], k[2]] + [fmt_interval(iv) for iv in table[k][1]] for k in keys]
         parts.append(f"#### {task}: final held-out loss at each learning rate (diverged: loss at init)\n\n"
                      + md_table(["d_k", "arm"] + [fmt(lr) for lr in lrs], rows))
+        # The µP test in one number: how far the first update moves S. With Adam it is set by the scale and
+        # the lr, not by the gradient, so the arm should match linear here if the explanation is right.
+        lr_mid = min(lrs, key=lambda lr: abs(math.log(lr / 0.01)))
+        by = cells([r for r in raw_rows if r["task"] == task and r["lr"] == lr_mid], ("d_k", "arm"))
+        rows = [[k[1], k[2], fmt_interval(geomean_interval([r["logit_delta_rms@0"] for r in by.get((k[1], k[2]), [])]))]
+                for k in keys]
+        parts.append(f"#### {task}: rms change of S in the first update at lr {fmt(lr_mid)} (geometric mean over seeds "
+                     "[95% interval])\n\n" + md_table(["d_k", "arm", "Δ S rms @0"], rows))
     return parts
 
 
@@ -528,7 +536,7 @@ def main(argv=None):
         table = lr_table(rows)
         sections.append(f"\n## Learning-rate sweep (`experiments/study/lr.ini` and `lr_mup.ini`): {len(rows)} runs, "
                         f"{sum(r['status'] == 'diverged' for r in rows)} diverged; " + settings_line(rows) + "\n")
-        sections += summary_lr(table, tasks)
+        sections += summary_lr(table, tasks, rows)
         for task in tasks:
             fig_lr(table, task, args.out, written, seeds_note(rows))
     rows = data["heads"]
