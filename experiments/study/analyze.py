@@ -290,29 +290,45 @@ def fig_coord_check(rows, task, out, written):
 
 # ---- The learning-rate sweep -----------------------------------------------------------------------------
 
+class LrCell:
+    """One (task, d_k, arm) of the learning-rate sweep."""
+
+    def __init__(self, lrs, per_seed, sens, not_complete, incomplete_seeds):
+        self.lrs = lrs
+        self.per_seed = per_seed  # {seed: [final loss per lr, capped at the loss at init]}
+        self.losses = [geomean_interval([v[i] for v in per_seed.values()]) for i in range(len(lrs))]
+        self.sens = sens
+        self.not_complete = not_complete          # diverged or unfinished runs (counted as the loss at init)
+        self.incomplete_seeds = incomplete_seeds  # seeds without every lr: left out, and said so
+        self.best = int(np.nanargmin([iv.value for iv in self.losses]))
+        # How many seeds have their own best lr there: the best lr's uncertainty.
+        self.seeds_agreeing = sum(int(np.argmin(v)) == self.best for v in per_seed.values())
+
+    def best_loss_of(self, seed):
+        return self.per_seed[seed][self.best]
+
+
 def lr_table(rows):
-    """{(task, d_k, arm): (lrs, [capped-loss Interval per lr], sensitivity Interval, diverged count)}"""
+    """{(task, d_k, arm): LrCell}. A diverged (or unfinished) run counts with the loss at initialisation,
+    as in the LR-sensitivity number; a seed that lacks a learning rate is left out and counted."""
     out = {}
     for (task, d_k, arm), members in sorted(cells(rows, ("task", "d_k", "arm")).items(), key=str):
         lrs = sorted({r["lr"] for r in members})
-        per_seed = defaultdict(dict)
+        by_seed = defaultdict(dict)
         for r in members:
-            per_seed[r["seed"]][r["lr"]] = r
-        capped = defaultdict(list)
-        sens = []
-        diverged = 0
-        for seed, by_lr in per_seed.items():
+            by_seed[r["seed"]][r["lr"]] = r
+        per_seed, sens, not_complete, incomplete = {}, [], 0, 0
+        for seed, by_lr in sorted(by_seed.items()):
             if len(by_lr) != len(lrs):
-                continue  # a seed without every learning rate has no sensitivity
+                incomplete += 1
+                continue
             init = by_lr[lrs[0]]["eval_init"]
-            losses = []
-            for lr in lrs:
-                v = by_lr[lr]["eval_end"]
-                diverged += by_lr[lr]["status"] == "diverged"
-                losses.append(v)
-                capped[lr].append(init if not np.isfinite(v) else min(v, init))
+            losses = [by_lr[lr]["eval_end"] for lr in lrs]
+            not_complete += sum(by_lr[lr]["status"] != "complete" for lr in lrs)
+            per_seed[seed] = [init if not np.isfinite(v) else min(v, init) for v in losses]
             sens.append(stats.lr_sensitivity(losses, init))
-        out[(task, d_k, arm)] = (lrs, [geomean_interval(capped[lr]) for lr in lrs], mean_interval(sens), diverged)
+        if per_seed:
+            out[(task, d_k, arm)] = LrCell(lrs, per_seed, mean_interval(sens, (0.0, math.inf)), not_complete, incomplete)
     return out
 
 
@@ -323,8 +339,8 @@ def fig_lr(table, task, out, written, note):
         for arm in ARMS:
             if (task, d, arm) not in table:
                 continue
-            lrs, losses, sens, _ = table[(task, d, arm)]
-            line_with_band(ax, lrs, losses, COLORS[arm], f"{arm} (sens. {fmt(sens.value)})")
+            c = table[(task, d, arm)]
+            line_with_band(ax, c.lrs, c.losses, COLORS[arm], f"{arm} (sens. {fmt(c.sens.value)})")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("learning rate (Adam)")
@@ -441,19 +457,39 @@ def summary_lr(table, tasks, raw_rows):
         keys = sorted((k for k in table if k[0] == task), key=lambda k: (k[1], ARMS.index(k[2])))
         if not keys:
             continue
-        lrs = table[keys[0]][0]
+        lrs = table[keys[0]].lrs
         rows = []
         for k in keys:
-            lrs_k, losses, sens, diverged = table[k]
-            best = int(np.nanargmin([iv.value for iv in losses]))
-            rows.append([k[1], k[2], fmt(lrs_k[best]), fmt_interval(losses[best]), fmt_interval(sens), diverged])
+            c = table[k]
+            edge = " (grid edge)" if c.best in (0, len(c.lrs) - 1) else ""
+            rows.append([k[1], k[2], fmt(c.lrs[c.best]) + edge, fmt_interval(c.losses[c.best]), fmt_interval(c.sens),
+                         f"{c.seeds_agreeing} of {len(c.per_seed)}", c.not_complete,
+                         c.incomplete_seeds])
         parts.append(f"#### {task}: learning-rate sensitivity over lr {fmt(lrs[0])} … {fmt(lrs[-1])} "
                      f"({len(lrs)} values; Wortsman et al. 2023: mean over the grid of min(loss, loss at init) − "
-                     "the best loss; sensitivity: mean over seeds [95% t interval]; loss: geometric mean)\n\n"
-                     + md_table(["d_k", "arm", "best lr", "loss at best lr", "LR sensitivity", "diverged runs"], rows))
-        rows = [[k[1], k[2]] + [fmt_interval(iv) for iv in table[k][1]] for k in keys]
+                     "the best loss; sensitivity: mean over seeds [95% t interval]; loss: geometric mean). The best lr "
+                     "minimises the geometric mean; 'seeds agreeing' have their own minimum there. The µP arm's "
+                     "query/key learning rates are the grid's divided by √d_k.\n\n"
+                     + md_table(["d_k", "arm", "best lr", "loss at best lr", "LR sensitivity", "seeds agreeing",
+                                 "runs not complete", "seeds left out"], rows))
+        rows = [[k[1], k[2]] + [fmt_interval(iv) for iv in table[k].losses] for k in keys]
         parts.append(f"#### {task}: final held-out loss at each learning rate (diverged: loss at init)\n\n"
                      + md_table(["d_k", "arm"] + [fmt(lr) for lr in lrs], rows))
+        # Paired over seeds (the same seed gives the same initial weights and data for every arm): each arm at
+        # its best lr against sqrt at sqrt's best lr.
+        rows = []
+        for d_k in sorted({k[1] for k in keys}):
+            ref = table.get((task, d_k, "sqrt"))
+            for arm in ("none", "linear", MUP_ARM):
+                c = table.get((task, d_k, arm))
+                if ref is None or c is None:
+                    continue
+                seeds = sorted(set(ref.per_seed) & set(c.per_seed))
+                ratios = [c.best_loss_of(sd) / ref.best_loss_of(sd) for sd in seeds]
+                rows.append([d_k, arm, fmt_interval(geomean_interval(ratios)), len(seeds)])
+        parts.append(f"#### {task}: best loss of each arm over best loss of sqrt, paired by seed (geometric mean of the "
+                     "per-seed ratios [95% interval]; below 1: better than sqrt)\n\n"
+                     + md_table(["d_k", "arm", "loss ratio to sqrt", "seeds"], rows))
         # The µP test in one number: how far the first update moves S. With Adam it is set by the scale and
         # the lr, not by the gradient, so the arm should match linear here if the explanation is right.
         lr_mid = min(lrs, key=lambda lr: abs(math.log(lr / 0.01)))

@@ -1,11 +1,13 @@
 """Intervals over seeds for the √d_k study (experiments/study/analyze.py), and the LR-sensitivity number.
 
 Every number the study reports is a statistic over seeds with a 95% interval:
-  * `mean_interval`: the arithmetic mean and Student's t interval, mean ± t(0.975, n−1)·s/√n, for
-    quantities that add (losses, accuracies, fractions, entropies, standard deviations of logits);
-  * `geomean_interval`: the geometric mean and the t interval computed on log values, for positive,
-    heavy-tailed quantities whose spread over seeds is a factor rather than a difference (gradient norms
-    and their per-row medians): their arithmetic mean would be the largest seed's value.
+  * `geomean_interval`: the geometric mean and the t interval computed on log values, for positive
+    quantities that span decades and whose spread over seeds is a factor rather than a difference
+    (losses, gradient norms and their per-row medians, the logits' spread, max |S|, the change of S):
+    their arithmetic mean would be the largest seed's value, and its t interval could reach below 0;
+  * `mean_interval`: the arithmetic mean and Student's t interval, mean ± t(0.975, n−1)·s/√n, for the
+    others (accuracies, fractions, entropies, the LR sensitivity, paired differences), clipped to the
+    quantity's range when one is given.
 With one seed there is no interval (NaN bounds).
 """
 
