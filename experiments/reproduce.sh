@@ -4,7 +4,7 @@
 #
 #   experiments/reproduce.sh            resume: runs already complete in the study's files are kept
 #   experiments/reproduce.sh --fresh    start over (the old files are moved to OUT/study.previous/)
-#   experiments/reproduce.sh --full     10 seeds instead of 5 and d_k up to 1024 (about 4 times longer)
+#   experiments/reproduce.sh --full     10 seeds instead of 5, and d_k = 64, 256, 1024 in the d_k grid
 #   experiments/reproduce.sh --tiny     a tiny grid of short runs: checks the pipeline in seconds (tests)
 #   --out DIR        where to write (default: results)
 #   --sandbox PATH   use this sandbox binary instead of building build/sandbox
@@ -24,7 +24,7 @@ while (($#)); do
       (($# >= 2)) || { echo "reproduce.sh: $1 needs a value" >&2; exit 2; }
       case "$1" in --out) out=$2 ;; --sandbox) sandbox=$2 ;; --jobs) jobs=$2 ;; esac
       shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "reproduce.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
