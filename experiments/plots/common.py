@@ -272,7 +272,7 @@ def group_by_config(runs):
 
 
 # Attributes that may differ between runs averaged into one curve: the seed, and the outcomes of a run.
-AVERAGED_OVER = ("seed",) + sandbox_runs.OUTCOME_ATTRS + sandbox_runs.DERIVED_ATTRS
+AVERAGED_OVER = ("seed",) + sandbox_runs.NOT_SETTINGS
 
 
 def _refuse_duplicates(runs):
@@ -280,7 +280,7 @@ def _refuse_duplicates(runs):
     shard and the merged file): averaging them would count one configuration twice."""
     seen = {}
     for r in runs:
-        key = tuple(sorted((k, str(v)) for k, v in r.attrs.items() if k not in sandbox_runs.OUTCOME_ATTRS + sandbox_runs.DERIVED_ATTRS))
+        key = tuple(sorted((k, str(v)) for k, v in r.attrs.items() if k not in sandbox_runs.NOT_SETTINGS))
         if key in seen:
             first = seen[key]
             raise InputError(f"runs {first.name} ({first.file}) and {r.name} ({r.file}) have the same settings, "

@@ -10,7 +10,8 @@ Run it with the interpreter experiments/find_python.sh prints (it has h5py and n
     wall_seconds are float64;
   * the metric series (step, loss, grad_norm/<param>, logit_grad/mean, logit_grad/median, saturated_fraction,
     attn_entropy, attn_max, logit_std, logit_max_abs, q_grad/mean, q_grad/median, accuracy exactly for the
-    classification tasks, head<i>/saturated_fraction and head<i>/attn_entropy exactly when heads > 1) are
+    classification tasks, head<i>/saturated_fraction and head<i>/attn_entropy exactly when heads > 1, and
+    logit_delta_rms if present) are
     1-D, chunked, gzip-compressed, maxshape (None,), all of one length; step is int64 and the rest float64;
   * step is 0, log_every, 2·log_every, ... (and the last step for a complete run);
   * params_init/<p> and params/<p> exist for the same parameters as grad_norm/<p>, shaped W_Q, W_K
@@ -37,6 +38,8 @@ RUN_FLOAT_ATTRS = ["lr", "init_std", "gradcheck_max_error", "wall_seconds", "mom
                    "weight_decay", "min_lr", "clip_grad_norm", "lr_qk_mult"]
 METRICS = ["loss", "logit_grad/mean", "logit_grad/median", "saturated_fraction", "attn_entropy", "attn_max",
            "logit_std", "logit_max_abs", "q_grad/mean", "q_grad/median", "lr"]
+# Series of the training clock that runs of newer versions have and older ones lack (allowed, not required).
+OPTIONAL_METRICS = ["logit_delta_rms"]
 # The held-out evaluation: a clock of its own (eval/step), one value per evaluation.
 EVAL_SERIES = ["eval/step", "eval/loss"]
 CLASSIFYING_TASKS = {"recall", "sense", "lookup"}
@@ -139,6 +142,7 @@ def check_series(run, a, c, logged):
         expected.append("accuracy")
     if a["heads"] > 1:
         expected += [f"head{i}/{m}" for i in range(a["heads"]) for m in ("saturated_fraction", "attn_entropy")]
+    expected += [m for m in OPTIONAL_METRICS if m in names]
     c.check(sorted(expected) == names, f"series are {names}, expected {sorted(expected)}")
     lengths = {}
     for name in names:

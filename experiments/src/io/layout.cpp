@@ -54,7 +54,7 @@ std::vector<Entry> make_table() {
   add(r, s(run::step), K::Dataset, T::Int64, L::Logged, "", "the step each entry was logged at: 0, log_every, 2·log_every, …, steps−1 (strictly increasing, below steps)");
   add(r, s(run::loss), K::Dataset, T::Float64, L::Logged, "", "training loss on the step's batch (finite)");
   add(r, std::string(run::grad_norm) + "<param>", K::Dataset, T::Float64, L::Logged, "", "Frobenius norm of the gradient of each parameter (W_Q, W_K, W_V; W_O and scale when the model has them)");
-  add(r, s(run::logit_grad_mean), K::Dataset, T::Float64, L::Logged, "", "mean over query rows that reach the loss of ‖∂L/∂S‖ for the row (the gradient through the softmax)");
+  add(r, s(run::logit_grad_mean), K::Dataset, T::Float64, L::Logged, "", "mean of ‖∂L/∂S‖ per query row (the gradient through the softmax), over the rows that reach the loss: every row for teacher, the labelled row for recall, sense and lookup");
   add(r, s(run::logit_grad_median), K::Dataset, T::Float64, L::Logged, "", "median of the same");
   add(r, s(run::saturated_fraction), K::Dataset, T::Float64, L::Logged, "", "share of rows whose largest attention weight exceeds 0.99");
   add(r, s(run::attn_entropy), K::Dataset, T::Float64, L::Logged, "", "mean over rows of the attention entropy (nats)");
@@ -62,7 +62,7 @@ std::vector<Entry> make_table() {
   add(r, s(run::logit_std), K::Dataset, T::Float64, L::Logged, "", "standard deviation of the scaled logits S over the entries a query sees");
   add(r, s(run::accuracy), K::Dataset, T::Float64, L::Logged, "classification tasks", "accuracy on the training batch");
   add(r, s(run::logit_max_abs), K::Dataset, T::Float64, L::Logged, "", "largest |S| over the entries a query sees");
-  add(r, s(run::q_grad_mean), K::Dataset, T::Float64, L::Logged, "", "mean over rows that reach the loss, and heads, of ‖∂L/∂q‖ (q: a head's slice of X W^Q, before any QK-norm)");
+  add(r, s(run::q_grad_mean), K::Dataset, T::Float64, L::Logged, "", "mean of ‖∂L/∂q‖ per query row and head (q: a head's d_k-wide slice of X W^Q, before any QK-norm) over the rows that reach the loss; in the space the weights move in, so it compares across scale modes");
   add(r, s(run::q_grad_median), K::Dataset, T::Float64, L::Logged, "", "median of the same");
   add(r, head_i + run::saturated_fraction, K::Dataset, T::Float64, L::Logged, "heads > 1", "saturated_fraction over head i's rows alone (i = 0 … heads−1)");
   add(r, head_i + run::attn_entropy, K::Dataset, T::Float64, L::Logged, "heads > 1", "attn_entropy over head i's rows alone");
