@@ -176,24 +176,34 @@ def _equal_lengths(series):
     return {k: v[:shortest[_time_axis(k, series)]] for k, v in series.items()}
 
 
-def open_run_file(path):
-    """`path` opened read-only, checked to be an HDF5 file with a /runs group; InputError otherwise."""
+def open_h5(path, group, kind):
+    """`path` opened read-only, checked to be an HDF5 file with the top-level `group` (a `kind` file: "run",
+    "theory"); InputError, one line naming the file, otherwise. The plot scripts open theory files with it."""
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, expected an HDF5 run file")
+        raise InputError(f"{path}: is a directory, expected an HDF5 {kind} file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: not readable")
     try:
-        if not h5py.is_hdf5(path):
-            raise InputError(f"{path}: not an HDF5 file")
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({_first_line(exc)})") from None
+    if not is_hdf5:
+        raise InputError(f"{path}: not an HDF5 file")
+    try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise InputError(f"{path}: cannot open as HDF5 ({_first_line(exc)})") from None
-    if RUNS_GROUP not in f or not isinstance(f[RUNS_GROUP], h5py.Group):
+    if group not in f or not isinstance(f[group], h5py.Group):
         f.close()
-        raise InputError(f"{path}: no /runs group, so not a run file")
+        raise InputError(f"{path}: no /{group} group, so not a {kind} file")
     return f
+
+
+def open_run_file(path):
+    """`path` opened read-only, checked to be an HDF5 file with a /runs group; InputError otherwise."""
+    return open_h5(path, RUNS_GROUP, "run")
 
 
 def read_file(path):

@@ -136,22 +136,15 @@ void row_chunk(std::uint64_t seed, size_t d_index, std::int64_t chunk, Index d, 
 
 // ---- public helpers -------------------------------------------------------------------------------------
 
-const char* scale_name(ScaleMode mode) {
-  switch (mode) {
-    case ScaleMode::None: return "none";
-    case ScaleMode::Sqrt: return "sqrt";
-    case ScaleMode::Linear: return "linear";
-  }
-  return "?";
-}
-
 double scale_factor(ScaleMode mode, int d_k) {
   switch (mode) {
     case ScaleMode::None: return 1.0;
     case ScaleMode::Sqrt: return 1.0 / std::sqrt(static_cast<double>(d_k));
     case ScaleMode::Linear: return 1.0 / static_cast<double>(d_k);
+    case ScaleMode::Learned:
+    case ScaleMode::QkNorm: break;  // not a fixed factor: the study does not use them
   }
-  return 1.0;
+  return 0.0;
 }
 
 void TheoryConfig::validate() const {
