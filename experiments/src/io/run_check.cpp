@@ -1,18 +1,14 @@
 #include "experiments/src/io/run_check.hpp"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <cmath>
 #include <filesystem>
 #include <tuple>
 
 #include "experiments/src/io/file_lock.hpp"
+#include "experiments/src/io/isolated.hpp"
 #include "experiments/src/io/layout.hpp"
 #include "experiments/src/user_error.hpp"
 
@@ -209,33 +205,12 @@ std::vector<std::pair<std::string, std::string>> damaged_runs(const H5Reader& fi
   return damaged;
 }
 
-namespace {
-
 // Some damage makes the HDF5 library itself crash (a corrupted global heap: a memcpy of a garbage length
 // inside H5HG_read, or a double free), which no check before the read can rule out. So files are
-// validated in a child process: a crash there marks the run being read as damaged, and a new child goes
-// on with the next run.
-extern "C" void exit_on_crash(int) { ::_exit(99); }
-extern "C" void __sanitizer_set_report_path(const char*) __attribute__((weak));
-
-void child_validate(const std::string& path, std::size_t first, int fd) {
-  for (int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}) std::signal(sig, exit_on_crash);
-  // A crash of the library on a damaged file is expected here, not a bug of ours to report.
-  if (__sanitizer_set_report_path) __sanitizer_set_report_path("/dev/null");
-  std::string out;
-  auto emit = [&](char tag, const std::string& rest) {
-    std::string clean(1, tag);  // built by append: GCC 12 warns falsely (-Wrestrict) on "x" + string
-    clean.append(rest);
-    for (char& c : clean)
-      if (c == '\n' || c == '\t') c = ' ';
-    clean += '\n';
-    for (std::size_t done = 0; done < clean.size();) {
-      const ssize_t n = ::write(fd, clean.data() + done, clean.size() - done);
-      if (n <= 0) ::_exit(98);
-      done += static_cast<std::size_t>(n);
-    }
-  };
-  try {
+// validated in child processes (io/isolated.hpp): all runs in one child, and once a child has crashed,
+// each remaining run in a child of its own, so that the crash marks the run that caused it.
+std::vector<std::pair<std::string, std::string>> damaged_runs(const std::string& path) {
+  const auto listing = run_isolated([&] {
     const H5Reader reader(path);
     // The root attributes share the runs' heap of strings, and writers rewrite them: read them too (a
     // crash here fails the whole file; a wrong type is for the writer to replace).
@@ -245,68 +220,47 @@ void child_validate(const std::string& path, std::size_t first, int fd) {
       } catch (const UserError&) {
       }
     }
-    std::vector<std::string> names;
+    std::string names;
     if (reader.has_link(lo::run::group_path)) {
       if (reader.object_kind(lo::run::group_path) != H5Reader::Kind::Group)
         throw UserError(path + ": /runs is not a group, or cannot be opened (not a run file, or damaged)");
-      names = reader.list_links(lo::run::group_path);
+      for (const std::string& name : reader.list_links(lo::run::group_path)) append_field(names, name);
     }
-    for (const std::string& name : names) emit('L', name);
-    emit('E', "");
-    for (std::size_t i = first; i < names.size(); ++i) emit('R', run_problem(reader, names[i]));
-  } catch (const std::exception& e) {
-    emit('X', e.what());
-  }
-  ::_exit(0);
-}
-
-}  // namespace
-
-std::vector<std::pair<std::string, std::string>> damaged_runs(const std::string& path) {
+    return names;
+  });
+  if (!listing) throw UserError(path + ": is damaged (reading its list of runs crashes the HDF5 library)");
   std::vector<std::string> names;
+  std::size_t pos = 0;
+  for (std::string name; next_field(*listing, pos, name);) names.push_back(name);
+
+  // The problems of runs first .. first+count-1, one field each ("" for an intact run); nullopt on a crash.
+  auto problems_of = [&](std::size_t first, std::size_t count) {
+    return run_isolated([&] {
+      const H5Reader reader(path);
+      std::string problems;
+      for (std::size_t i = first; i < first + count; ++i) append_field(problems, run_problem(reader, names[i]));
+      return problems;
+    });
+  };
   std::vector<std::pair<std::string, std::string>> damaged;
-  bool listed = false;
-  std::size_t next = 0;
-  for (;;) {
-    int fds[2];
-    if (::pipe(fds) != 0) throw UserError(path + ": cannot validate it: " + std::strerror(errno));
-    std::fflush(nullptr);
-    const pid_t child = ::fork();
-    if (child < 0) throw UserError(path + ": cannot validate it: " + std::strerror(errno));
-    if (child == 0) {
-      ::close(fds[0]);
-      child_validate(path, next, fds[1]);
+  bool one_by_one = false;
+  for (std::size_t next = 0; next < names.size();) {
+    const std::size_t count = one_by_one ? 1 : names.size() - next;
+    const auto problems = problems_of(next, count);
+    std::vector<std::string> found;
+    std::size_t at = 0;
+    for (std::string problem; problems && next_field(*problems, at, problem);) found.push_back(problem);
+    if (found.size() != count) {  // the child crashed (or its reply was cut short)
+      if (one_by_one) damaged.emplace_back(names[next++], "reading it crashes the HDF5 library");
+      one_by_one = true;
+      continue;
     }
-    ::close(fds[1]);
-    std::string text;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
-      if (n > 0) text.append(buf, static_cast<std::size_t>(n));
-      else if (errno != EINTR) break;
+    for (const std::string& problem : found) {
+      if (!problem.empty()) damaged.emplace_back(names[next], problem);
+      ++next;
     }
-    ::close(fds[0]);
-    int status = 0;
-    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    std::string error;
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.empty()) continue;
-      const std::string rest = line.substr(1);
-      if (line[0] == 'L' && !listed) names.push_back(rest);
-      else if (line[0] == 'E') listed = true;
-      else if (line[0] == 'R') {
-        if (!rest.empty()) damaged.emplace_back(names.at(next), rest);
-        ++next;
-      } else if (line[0] == 'X') error = rest;
-    }
-    if (!error.empty()) throw UserError(error);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return damaged;
-    if (!listed) throw UserError(path + ": is damaged (reading its list of runs crashes the HDF5 library)");
-    if (next >= names.size()) return damaged;
-    damaged.emplace_back(names[next], "reading it crashes the HDF5 library");
-    if (++next >= names.size()) return damaged;
   }
+  return damaged;
 }
 
 RunRecord load_run(const H5Reader& file, const std::string& name) {
