@@ -16,6 +16,7 @@
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/trainer.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace {
 
@@ -103,14 +104,11 @@ TEST(Layout, TheTrainerWritesWhatTheTableNamesAndEverythingItRequires) {
 class RunValidator : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sbx_layout_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
     path_ = (dir_ / "runs.h5").string();
     record_ = trained();
     sbx::io::save_runs(path_, {record_}, false);
     fs::copy_file(path_, dir_ / "pristine.h5");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // What the validator says of the run after `edit` changed its group (in a fresh copy of the saved file).
   std::string problem_after(const std::function<void(H5::Group&)>& edit) {
@@ -124,7 +122,8 @@ class RunValidator : public ::testing::Test {
     return sbx::io::run_problem(reader, record_.name);
   }
 
-  fs::path dir_;
+  sbx::test::TempDir scratch_{"sbx_layout"};
+  const fs::path& dir_ = scratch_.dir();
   std::string path_;
   sbx::io::RunRecord record_;
 };
