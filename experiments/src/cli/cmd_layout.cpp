@@ -35,7 +35,8 @@ void print_json() {
     out += "    {\"section\": " + json_string(e.section) + ", \"path\": " + json_string(e.path) +
            ", \"kind\": " + json_string(lo::kind_name(e.kind)) + ", \"type\": " + json_string(lo::type_name(e.type)) +
            ", \"length\": " + json_string(lo::length_name(e.length)) + ", \"when\": " + json_string(e.when) +
-           ", \"role\": " + json_string(lo::role_name(e.role)) + ", \"meaning\": " + json_string(e.meaning) + "}" +
+           ", \"role\": " + json_string(lo::role_name(e.role)) + ", \"every_version\": " + (e.every_version ? "true" : "false") +
+           ", \"meaning\": " + json_string(e.meaning) + "}" +
            (i + 1 < entries.size() ? ",\n" : "\n");
   }
   out += "  ],\n  \"run_options\": [\n";
@@ -47,11 +48,14 @@ void print_json() {
   std::fputs(out.c_str(), stdout);
 }
 
+// The `when` column: what is always written now but missing from files of older versions says so.
+std::string when_text(const lo::Entry& e) { return e.when.empty() && !e.every_version ? "not in older files" : e.when; }
+
 void print_markdown() {
   std::string out = "| where | name | kind | type | length | when | meaning |\n|---|---|---|---|---|---|---|\n";
   for (const lo::Entry& e : lo::entries())
     out += "| `" + e.section + "` | `" + e.path + "` | " + lo::kind_name(e.kind) + " | " + lo::type_name(e.type) + " | " +
-           lo::length_name(e.length) + " | " + e.when + " | " + e.meaning + " |\n";
+           lo::length_name(e.length) + " | " + when_text(e) + " | " + e.meaning + " |\n";
   out += "\nRun options (`" + std::string(lo::kRunOptionRow) + "`):";
   const auto& options = lo::run_options();
   for (std::size_t i = 0; i < options.size(); ++i)

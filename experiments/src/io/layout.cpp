@@ -22,6 +22,7 @@ std::vector<Entry> make_table() {
   const std::string head_i = "head<i>/";
   const std::string scale_ = "<scale>/";
   std::vector<Entry> t;
+  // Rows with `t.back().every_version = false` after them: added after the first files were written.
   auto add = [&](const char* section, std::string path, K kind, T type, L length, const char* when, const char* meaning,
                  R role = R::Data) { t.push_back({section, std::move(path), kind, type, length, when, meaning, role}); };
 
@@ -41,7 +42,9 @@ std::vector<Entry> make_table() {
   add(r, kTaskAttributeRow, K::Attribute, T::Float64, L::One, "the task has any",
       "the task's own (lookup: lookup_keys, the key vocabulary; lookup_values; chance_accuracy, 1/lookup_values)", R::Setting);
   add(r, s(run::config), K::Attribute, T::Str, L::One, "", "the canonical configuration text, one `key = value` line per option (`sandbox train --config` reads it)", R::Derived);
+  t.back().every_version = false;
   add(r, s(run::config_hash), K::Attribute, T::Str, L::One, "", "16 hex digits of the 64-bit FNV-1a hash of config", R::Derived);
+  t.back().every_version = false;
   add(r, s(run::status), K::Attribute, T::Str, L::One, "", "complete, interrupted or diverged", R::Outcome);
   add(r, s(run::gradcheck_max_error), K::Attribute, T::Float64, L::One, "", "largest gradient-check error of the run's model on small shapes (NaN: not checked)", R::Outcome);
   add(r, s(run::wall_seconds), K::Attribute, T::Float64, L::One, "", "time of the training loop", R::Outcome);
@@ -62,21 +65,29 @@ std::vector<Entry> make_table() {
   add(r, s(run::logit_std), K::Dataset, T::Float64, L::Logged, "", "standard deviation of the scaled logits S over the entries a query sees");
   add(r, s(run::accuracy), K::Dataset, T::Float64, L::Logged, "classification tasks", "accuracy on the training batch");
   add(r, s(run::logit_max_abs), K::Dataset, T::Float64, L::Logged, "", "largest |S| over the entries a query sees");
+  t.back().every_version = false;
   add(r, s(run::q_grad_mean), K::Dataset, T::Float64, L::Logged, "", "mean of ‖∂L/∂q‖ per query row and head (q: a head's d_k-wide slice of X W^Q, before any QK-norm) over the rows that reach the loss; in the space the weights move in, so it compares across scale modes");
+  t.back().every_version = false;
   add(r, s(run::q_grad_median), K::Dataset, T::Float64, L::Logged, "", "median of the same");
+  t.back().every_version = false;
   add(r, head_i + run::saturated_fraction, K::Dataset, T::Float64, L::Logged, "heads > 1", "saturated_fraction over head i's rows alone (i = 0 … heads−1)");
   add(r, head_i + run::attn_entropy, K::Dataset, T::Float64, L::Logged, "heads > 1", "attn_entropy over head i's rows alone");
   add(r, s(run::logit_delta_rms), K::Dataset, T::Float64, L::Logged, "written by versions that measure it",
       "rms over visible entries of S after the update minus S before it, same batch");
   add(r, s(run::lr), K::Dataset, T::Float64, L::Logged, "", "learning rate of the step's update");
+  t.back().every_version = false;
   add(r, s(run::scale), K::Dataset, T::Float64, L::Logged, "scale learned or qknorm", "the learned logit scale exp θ");
   // ---- /runs/<name>: the held-out evaluation, on its own clock.
   add(r, s(run::eval_step), K::Dataset, T::Int64, L::Evaluations, "", "updates before each evaluation: 0, every eval_every, and the last step count (strictly increasing, at most steps)");
+  t.back().every_version = false;
   add(r, s(run::eval_loss), K::Dataset, T::Float64, L::Evaluations, "", "mean loss over the evaluation batches");
+  t.back().every_version = false;
   add(r, s(run::eval_accuracy), K::Dataset, T::Float64, L::Evaluations, "classification tasks", "accuracy over all labelled rows of the evaluation set");
   // ---- /runs/<name>: parameters.
   add(r, std::string(run::params_init) + "/<param>", K::Dataset, T::Float64, L::Matrix, "", "each parameter at initialisation, as (rows, cols) of the matrix");
+  t.back().every_version = false;
   add(r, std::string(run::params) + "/<param>", K::Dataset, T::Float64, L::Matrix, "", "each parameter at the end (finite for complete runs)");
+  t.back().every_version = false;
 
   // ---- /theory
   const char* th = kTheorySection;

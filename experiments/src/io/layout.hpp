@@ -176,6 +176,9 @@ struct Entry {
   std::string when;     // "": always there; otherwise when it is
   std::string meaning;
   Role role = Role::Data;
+  // false for what was added after the first run files were written: files of older versions lack it, so
+  // the validator checks it only when it is there (an older run is not damaged for lacking it).
+  bool every_version = true;
 };
 
 inline constexpr const char* kRootSection = "/";
@@ -200,7 +203,8 @@ const char* role_name(Role role);      // "setting", "outcome", "derived", "prov
 
 // The run options' attributes (name and type), registered by the layer that owns the option table so that
 // this layer (the validator, `sandbox layout`) can name them without depending on it. Empty until then.
-// The validator requires each of them, of its type, int64 >= 0 and float64 finite.
+// The validator checks each one present for its type, int64 >= 0 and float64 finite (older versions had
+// fewer options, so only `steps`, which the layout's rules need, is required).
 struct OptionAttribute {
   std::string name;
   Type type;  // Str, Int64 or Float64

@@ -116,10 +116,12 @@ void check_run(const H5Reader& file, const std::string& name) {
   };
   for (const lo::Entry& e : lo::entries())
     if (e.section == lo::kRunSection && e.kind == lo::Kind::Attribute && e.path != lo::kRunOptionRow && e.path != lo::kTaskAttributeRow)
-      check_attr(e.path, e.type, e.when.empty());
+      check_attr(e.path, e.type, e.when.empty() && e.every_version);
   for (const lo::OptionAttribute& o : lo::run_options()) {
-    check_attr(o.name, o.type, true);
-    const AttributeValue& v = *find_attr(o.name);
+    check_attr(o.name, o.type, false);  // older versions had fewer options
+    const AttributeValue* value = find_attr(o.name);
+    if (!value) continue;
+    const AttributeValue& v = *value;
     if (const auto* i = std::get_if<std::int64_t>(&v); i && *i < 0) throw UserError("attribute " + o.name + " is " + std::to_string(*i));
     if (const auto* d = std::get_if<double>(&v); d && !std::isfinite(*d)) throw UserError("attribute " + o.name + " is not finite");
   }
@@ -134,7 +136,7 @@ void check_run(const H5Reader& file, const std::string& name) {
   std::vector<std::string> datasets;
   collect_datasets(file, where, "", datasets, 0);
   for (const lo::Entry& e : lo::entries()) {
-    if (e.section != lo::kRunSection || e.kind != lo::Kind::Dataset || !e.when.empty()) continue;
+    if (e.section != lo::kRunSection || e.kind != lo::Kind::Dataset || !e.when.empty() || !e.every_version) continue;
     const bool present = std::any_of(datasets.begin(), datasets.end(), [&](const std::string& d) {
       const lo::Entry* found = lo::find(lo::kRunSection, d, lo::Kind::Dataset);
       return found && found->path == e.path;
