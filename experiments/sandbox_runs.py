@@ -11,13 +11,16 @@ As a module (h5py and NumPy; pandas only for `table`), after adding experiments/
     run.file, run.name            # the file it came from, its group name under /runs
     run.attrs["d_k"], run["lr"]   # its attributes (str, int or float)
     run.series["loss"]            # its series as NumPy arrays: "step", "loss", "grad_norm/W_Q", "eval/loss" ...
+    run.sweep_grid                # (INI text, overrides) of the sweep that wrote it; None for `sandbox train`
+    sandbox_runs.sweep_grids(runs)  # [(INI text, overrides, [runs]), ...]: the distinct grids behind the runs
     df = sandbox_runs.table(runs)                 # pandas DataFrame, one row per run
     df.to_csv("runs.csv", index=False)
 
 `where` also takes the command line's "key=value" texts: `where(runs, **parse_where(["lr=0.01",
 "scale=none,sqrt"]))`; numbers are compared as numbers (lr=1e-2 matches 0.01), a comma means "any of".
 
-The table has the columns `file`, `run`, every attribute, and each run's final metrics:
+The table has the columns `file`, `run`, every attribute (but the sweep's INI text and overrides), and
+each run's final metrics:
   train_step, train_loss, train_accuracy   last entry of the training series step, loss, accuracy (the last
                                            logged training batch; accuracy only for classification tasks)
   eval_step, eval_loss, eval_accuracy      last entry of eval/step, eval/loss, eval/accuracy (the held-out
@@ -52,13 +55,25 @@ except ImportError as _missing:  # pragma: no cover - depends on the interpreter
                      f"{_missing.name}; use the interpreter printed by experiments/find_python.sh\n")
     sys.exit(2)
 
+# The names of the run-file layout this reader relies on. The layout is defined in
+# experiments/src/io/layout.hpp (`sandbox layout` prints it); tests/py/test_layout.py checks that these
+# agree with it, role by role.
+RUNS_GROUP = "runs"
+STEP, LOSS, ACCURACY = "step", "loss", "accuracy"
+EVAL_STEP, EVAL_LOSS, EVAL_ACCURACY = "eval/step", "eval/loss", "eval/accuracy"
 # Attributes that are a run's outcome, not its settings: they differ between runs of one configuration.
-OUTCOME_ATTRS = ("status", "wall_seconds", "gradcheck_max_error")
+OUTCOME_ATTRS = ("status", "gradcheck_max_error", "wall_seconds")
 # Attributes derived from the settings (the canonical configuration text and its hash): they differ
 # exactly when a setting does, so comparing runs looks at the settings themselves.
 DERIVED_ATTRS = ("config", "config_hash")
+# Attributes saying where a run came from (the sweep's INI text and command-line overrides): the same
+# configuration may come from two sweeps, so they are not settings either.
+SWEEP_INI, SWEEP_OVERRIDES = "sweep_ini", "sweep_overrides"
+PROVENANCE_ATTRS = (SWEEP_INI, SWEEP_OVERRIDES)
+# Every attribute that is not a setting: runs that differ only in these are runs of one configuration.
+NOT_SETTINGS = OUTCOME_ATTRS + DERIVED_ATTRS + PROVENANCE_ATTRS
 # Groups of a run that hold matrices, not series.
-MATRIX_GROUPS = ("params", "params_init")
+MATRIX_GROUPS = ("params_init", "params")
 # Table columns, in this order (then the other attributes, sorted).
 LEADING_ATTRS = ("task", "model", "scale", "d_k", "seed", "lr", "optimizer", "status")
 FINAL_COLUMNS = ("train_step", "train_loss", "train_accuracy", "eval_step", "eval_loss", "eval_accuracy",
@@ -106,6 +121,15 @@ class Run:
     def status(self):
         return self.attrs.get("status")
 
+    @property
+    def sweep_grid(self):
+        """(INI text as read, command-line overrides) of the sweep that wrote the run, or None for a run of
+        `sandbox train` (or of a version before sweeps recorded it). Overrides: one `--grid.KEY=VALUE` or
+        `--run.KEY=VALUE` per line, "" for none."""
+        if SWEEP_INI not in self.attrs:
+            return None
+        return self.attrs[SWEEP_INI], self.attrs.get(SWEEP_OVERRIDES, "")
+
     def has(self, key):
         return key in self.series and len(self.series[key]) > 0
 
@@ -115,10 +139,10 @@ class Run:
 
     def final_metrics(self):
         """The table's final-metric columns for this run (see the module's docstring)."""
-        m = {"train_step": self.last("step"), "train_loss": self.last("loss"),
-             "train_accuracy": self.last("accuracy"), "eval_step": self.last("eval/step"),
-             "eval_loss": self.last("eval/loss"), "eval_accuracy": self.last("eval/accuracy")}
-        source = "eval" if self.has("eval/loss") else "train"
+        m = {"train_step": self.last(STEP), "train_loss": self.last(LOSS),
+             "train_accuracy": self.last(ACCURACY), "eval_step": self.last(EVAL_STEP),
+             "eval_loss": self.last(EVAL_LOSS), "eval_accuracy": self.last(EVAL_ACCURACY)}
+        source = "eval" if self.has(EVAL_LOSS) else "train"
         m["final_loss"] = m[f"{source}_loss"]
         m["final_accuracy"] = m[f"{source}_accuracy"]
         m["final_source"] = source
@@ -141,7 +165,7 @@ def _collect_series(group, prefix, out):
 def _time_axis(key, series):
     """The series' time axis: the top-level group it is in when that group has its own `step`, else ""."""
     head = key.split("/", 1)[0]
-    return head if "/" in key and f"{head}/step" in series else ""
+    return head if "/" in key and f"{head}/{STEP}" in series else ""
 
 
 def _equal_lengths(series):
@@ -152,24 +176,34 @@ def _equal_lengths(series):
     return {k: v[:shortest[_time_axis(k, series)]] for k, v in series.items()}
 
 
-def open_run_file(path):
-    """`path` opened read-only, checked to be an HDF5 file with a /runs group; InputError otherwise."""
+def open_h5(path, group, kind):
+    """`path` opened read-only, checked to be an HDF5 file with the top-level `group` (a `kind` file: "run",
+    "theory"); InputError, one line naming the file, otherwise. The plot scripts open theory files with it."""
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, expected an HDF5 run file")
+        raise InputError(f"{path}: is a directory, expected an HDF5 {kind} file")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: not readable")
     try:
-        if not h5py.is_hdf5(path):
-            raise InputError(f"{path}: not an HDF5 file")
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({_first_line(exc)})") from None
+    if not is_hdf5:
+        raise InputError(f"{path}: not an HDF5 file")
+    try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise InputError(f"{path}: cannot open as HDF5 ({_first_line(exc)})") from None
-    if "runs" not in f or not isinstance(f["runs"], h5py.Group):
+    if group not in f or not isinstance(f[group], h5py.Group):
         f.close()
-        raise InputError(f"{path}: no /runs group, so not a run file")
+        raise InputError(f"{path}: no /{group} group, so not a {kind} file")
     return f
+
+
+def open_run_file(path):
+    """`path` opened read-only, checked to be an HDF5 file with a /runs group; InputError otherwise."""
+    return open_h5(path, RUNS_GROUP, "run")
 
 
 def read_file(path):
@@ -178,7 +212,7 @@ def read_file(path):
         try:
             file_attrs = {k: decode(v) for k, v in f.attrs.items()}
             runs = []
-            for name, group in sorted(f["runs"].items()):
+            for name, group in sorted(f[RUNS_GROUP].items()):
                 if not isinstance(group, h5py.Group):
                     continue
                 series = {}
@@ -257,7 +291,19 @@ def values_of(runs, key):
     return sorted({r.attrs.get(key) for r in runs}, key=lambda v: (v is None, str(type(v)), v))
 
 
-def varying(runs, ignore=OUTCOME_ATTRS + DERIVED_ATTRS):
+def sweep_grids(runs):
+    """The distinct sweep grids behind `runs`: [(ini_text, overrides, [run, ...]), ...] in order of first
+    appearance; runs of `sandbox train` are left out. A merged file holds one per sweep (or shard) that
+    wrote its runs."""
+    grids = {}
+    for run in runs:
+        grid = run.sweep_grid
+        if grid is not None:
+            grids.setdefault(grid, []).append(run)
+    return [(ini, overrides, members) for (ini, overrides), members in grids.items()]
+
+
+def varying(runs, ignore=NOT_SETTINGS):
     """{attribute: [distinct values]} for the attributes that differ between `runs` (outcomes ignored)."""
     keys = set().union(*(r.attrs for r in runs)) if runs else set()
     out = {}
@@ -268,7 +314,7 @@ def varying(runs, ignore=OUTCOME_ATTRS + DERIVED_ATTRS):
     return out
 
 
-def fixed(runs, ignore=OUTCOME_ATTRS + DERIVED_ATTRS):
+def fixed(runs, ignore=NOT_SETTINGS):
     """{attribute: value} for the attributes every run has with one and the same value."""
     keys = set().union(*(r.attrs for r in runs)) if runs else set()
     out = {}
@@ -295,6 +341,7 @@ def table(runs):
         raise InputError("pandas is not installed for this interpreter (experiments/install_deps.sh plots "
                          "installs Debian's python3-pandas)") from None
     keys = set().union(*(r.attrs for r in runs)) if runs else set()
+    keys -= set(PROVENANCE_ATTRS)  # the sweep's INI text: per run in run.sweep_grid, per file in sweep_grids()
     attr_columns = [k for k in LEADING_ATTRS if k in keys] + sorted(keys - set(LEADING_ATTRS))
     rows = []
     for run in runs:

@@ -17,6 +17,7 @@
 
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "tests/support/test_support.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace {
@@ -43,17 +44,7 @@ int run_checker(const std::vector<std::string>& args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::vector<std::string> list_dir(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using sbx::test::read_bytes;
 
 // M(i, j) = 10 i + j + 0.5, the pattern the h5py checker expects.
 Eigen::MatrixXd pattern_matrix(int rows, int cols) {
@@ -89,15 +80,7 @@ std::string expect_user_error(F&& fn, const std::string& needle) {
 
 class H5Store : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = fs::temp_directory_path() / ("sbx_h5_store_" + test + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return scratch_.path(name); }
 
   // Creates `name` through a committed transaction that runs fill(file).
   template <class F>
@@ -108,7 +91,8 @@ class H5Store : public ::testing::Test {
     return path(name);
   }
 
-  fs::path dir_;
+  sbx::test::TempDir scratch_{"sbx_h5_store"};
+  const fs::path& dir_ = scratch_.dir();
 };
 
 // ---- Matrices -----------------------------------------------------------------------------------
@@ -280,10 +264,10 @@ TEST_F(H5Store, TransactionWithoutCommitLeavesFileUntouched) {
     write_matrix(tx.file(), "new/W", pattern_matrix(4, 4));
     delete_path(tx.file(), "keep");
     // The edit is in memory; only the lock file is next to the final file while it lasts.
-    EXPECT_EQ(list_dir(dir_), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}));
+    EXPECT_EQ(scratch_.listing(), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}));
   }
   EXPECT_EQ(read_bytes(file), before);
-  EXPECT_EQ(list_dir(dir_), std::vector<std::string>{"run.h5"});
+  EXPECT_EQ(scratch_.listing(), std::vector<std::string>{"run.h5"});
 }
 
 TEST_F(H5Store, TransactionCommitReplacesAtomicallyAndKeepsOtherGroups) {
@@ -311,7 +295,7 @@ TEST_F(H5Store, TransactionCommitReplacesAtomicallyAndKeepsOtherGroups) {
   struct stat st_after {};
   ASSERT_EQ(::stat(file.c_str(), &st_after), 0);
   EXPECT_NE(st_after.st_ino, st_before.st_ino) << "the final file must be replaced by rename, not rewritten";
-  EXPECT_EQ(list_dir(dir_), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}))
+  EXPECT_EQ(scratch_.listing(), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}))
       << "no temp file after commit; the lock is held until the transaction ends";
   H5Reader reader(file);
   EXPECT_EQ(reader.list_groups("/runs"), (std::vector<std::string>{"a", "b"}));
@@ -340,7 +324,7 @@ TEST_F(H5Store, KilledWriterLeavesFinalFileUntouchedAndItsTempIsRemoved) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(read_bytes(file), before);
-  EXPECT_EQ(list_dir(dir_), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}))
+  EXPECT_EQ(scratch_.listing(), (std::vector<std::string>{short_stem(file) + ".lock", "run.h5"}))
       << "the killed child held the lock; its edit was in memory, so no temp file";
   EXPECT_EQ(H5Reader(file).read_matrix("W"), pattern_matrix(2, 2));
   // A dead holder's lock file does not block: flock locks die with their process.
@@ -363,7 +347,7 @@ TEST_F(H5Store, RemoveStaleTempsKeepsLiveProcessesAndOtherFiles) {
   remove_stale_temps(path("run.h5"));
   std::vector<std::string> expected = {live_temp, other_run, "run.h5"};
   std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(list_dir(dir_), expected);
+  EXPECT_EQ(scratch_.listing(), expected);
 }
 
 TEST_F(H5Store, CopyGroupMergesRunsAndDeletePathRemoves) {
@@ -399,19 +383,19 @@ TEST_F(H5Store, CopyGroupMergesRunsAndDeletePathRemoves) {
 TEST_F(H5Store, NonHdf5FileIsRejectedWithoutCreatingAnything) {
   const std::string file = path("notes.h5");
   std::ofstream(file) << "just some text, long enough to look like a file\n";
-  const auto before = list_dir(dir_);
+  const auto before = scratch_.listing();
   expect_user_error([&] { H5Reader r(file); }, file + ": not an HDF5 file");
   expect_user_error([&] { H5Transaction tx(file); }, file + ": not an HDF5 file");
-  EXPECT_EQ(list_dir(dir_), before);
+  EXPECT_EQ(scratch_.listing(), before);
 }
 
 TEST_F(H5Store, TruncatedHdf5FileIsRejectedWithoutCreatingAnything) {
   const std::string file = make_file("run.h5", [&](H5::H5File& f) { write_matrix(f, "W", pattern_matrix(100, 100)); });
   fs::resize_file(file, fs::file_size(file) / 2);
-  const auto before = list_dir(dir_);
+  const auto before = scratch_.listing();
   expect_user_error([&] { H5Reader r(file); }, file + ": cannot be read as HDF5");
   expect_user_error([&] { H5Transaction tx(file); }, file + ": cannot be read as HDF5");
-  EXPECT_EQ(list_dir(dir_), before);
+  EXPECT_EQ(scratch_.listing(), before);
 }
 
 TEST_F(H5Store, MissingFileDirectoryAndMissingParentAreRejected) {
@@ -422,7 +406,7 @@ TEST_F(H5Store, MissingFileDirectoryAndMissingParentAreRejected) {
   expect_user_error([&] { H5Transaction tx(path("subdir")); }, path("subdir") + ": is a directory");
   expect_user_error([&] { H5Reader r(missing_parent); }, missing_parent + ": no such file");
   expect_user_error([&] { H5Transaction tx(missing_parent); }, missing_parent + ": directory");
-  EXPECT_EQ(list_dir(dir_), std::vector<std::string>{"subdir"});
+  EXPECT_EQ(scratch_.listing(), std::vector<std::string>{"subdir"});
   EXPECT_TRUE(fs::is_empty(path("subdir")));
 }
 
@@ -531,13 +515,13 @@ TEST_F(H5Store, ExclusiveLockTimesOutNamingItsHolderAndSharedLocksCoexist) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  EXPECT_EQ(list_dir(dir_), std::vector<std::string>{}) << "the last holder removes the lock file";
+  EXPECT_EQ(scratch_.listing(), std::vector<std::string>{}) << "the last holder removes the lock file";
   {
     FileLock first(target, FileLock::Mode::Shared, 0);
     FileLock second(target, FileLock::Mode::Shared, 0);  // readers do not wait for each other
     EXPECT_THROW(FileLock(target, FileLock::Mode::Exclusive, 0), LockTimeout);
   }
-  EXPECT_EQ(list_dir(dir_), std::vector<std::string>{});
+  EXPECT_EQ(scratch_.listing(), std::vector<std::string>{});
   FileLock after(target, FileLock::Mode::Exclusive, 0);  // free again
   for (int fd : {ready[0], ready[1], release[0], release[1]}) ::close(fd);
 }

@@ -15,6 +15,7 @@
 
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/study/theory.hpp"
+#include "tests/support/test_support.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace {
@@ -48,34 +49,15 @@ const ScaleStats& stats(const TheoryResult& r, ScaleMode mode) {
   throw std::logic_error("scale missing");
 }
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using sbx::test::read_bytes;
 
 class TheoryFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = fs::temp_directory_path() / ("sbx_theory_" + test + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  // Runs the sandbox binary; returns its exit status.
-  int sandbox(const std::string& arguments) const {
-    const std::string command = std::string("'") + SANDBOX_BINARY + "' " + arguments + " >/dev/null 2>'" +
-                                (dir_ / "stderr.txt").string() + "'";
-    const int status = std::system(command.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  fs::path dir_;
+  std::vector<std::string> listing() const { return scratch_.listing(); }
+  // Runs the sandbox binary; returns its exit status (its stderr is in dir_/stderr.txt).
+  int sandbox(const std::string& arguments) const { return sbx::test::run_sandbox(arguments, dir_).status; }
+  sbx::test::TempDir scratch_{"sbx_theory"};
+  const fs::path& dir_ = scratch_.dir();
 };
 
 // ---- the statistics --------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@
 #include "models/attention.hpp"
 #include "models/attention_metrics.hpp"
 #include "models/tasks.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace {
 
@@ -387,10 +388,8 @@ TEST(Trainer, SameConfigGivesBitwiseIdenticalRecords) {
 
 // A saved record reads back as it was (params_init as the model was initialised, series, attributes).
 TEST(Trainer, SavedRecordReadsBack) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("test_trainer_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string path = (dir / "runs.h5").string();
+  const sbx::test::TempDir scratch("test_trainer");
+  const std::string path = scratch.path("runs.h5");
   RunConfig c = small_run("recall", "learned");
   c.steps = 6;
   c.log_every = 2;
@@ -413,10 +412,7 @@ TEST(Trainer, SavedRecordReadsBack) {
 
   // Saving the same run name again is refused by save_runs itself (not only by check_can_save), and the
   // file is left as it was; with overwrite it is replaced.
-  auto bytes = [&path] {
-    std::ifstream file(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-  };
+  auto bytes = [&path] { return sbx::test::read_bytes(path); };
   const std::string before = bytes();
   EXPECT_THROW(sbx::io::check_can_save(path, {out.record.name}, false), sbx::UserError);
   EXPECT_NO_THROW(sbx::io::check_can_save(path, {out.record.name}, true));
@@ -428,7 +424,6 @@ TEST(Trainer, SavedRecordReadsBack) {
   sbx::io::save_runs(path, {changed}, true);
   sbx::io::H5Reader again(path);
   EXPECT_EQ(again.read_string_attr(where, "status"), "interrupted");
-  fs::remove_all(dir);
 }
 
 // ---- Sweep saving errors --------------------------------------------------------------------------------

@@ -83,33 +83,8 @@ InputError = sandbox_runs.InputError
 # Files
 # --------------------------------------------------------------------------------------------------
 
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def open_h5(path, group, kind):
-    """Open `path` read-only and check it has the top-level `group`; raise InputError otherwise."""
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, expected an HDF5 {kind} file")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{path}: not readable")
-    try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({_first_line(exc)})") from None
-    if not is_hdf5:
-        raise InputError(f"{path}: not an HDF5 file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open as HDF5 ({_first_line(exc)})") from None
-    if group not in f or not isinstance(f[group], h5py.Group):
-        f.close()
-        raise InputError(f"{path}: no /{group} group, so not a {kind} file")
-    return f
+_first_line = sandbox_runs._first_line  # the first line of an exception's message
+open_h5 = sandbox_runs.open_h5  # read-only, checked to hold a top-level group; one-line InputError otherwise
 
 
 decode = sandbox_runs.decode  # HDF5 attribute -> plain Python value, as the reader decodes it
@@ -272,7 +247,7 @@ def group_by_config(runs):
 
 
 # Attributes that may differ between runs averaged into one curve: the seed, and the outcomes of a run.
-AVERAGED_OVER = ("seed",) + sandbox_runs.OUTCOME_ATTRS + sandbox_runs.DERIVED_ATTRS
+AVERAGED_OVER = ("seed",) + sandbox_runs.NOT_SETTINGS
 
 
 def _refuse_duplicates(runs):
@@ -280,7 +255,7 @@ def _refuse_duplicates(runs):
     shard and the merged file): averaging them would count one configuration twice."""
     seen = {}
     for r in runs:
-        key = tuple(sorted((k, str(v)) for k, v in r.attrs.items() if k not in sandbox_runs.OUTCOME_ATTRS + sandbox_runs.DERIVED_ATTRS))
+        key = tuple(sorted((k, str(v)) for k, v in r.attrs.items() if k not in sandbox_runs.NOT_SETTINGS))
         if key in seen:
             first = seen[key]
             raise InputError(f"runs {first.name} ({first.file}) and {r.name} ({r.file}) have the same settings, "

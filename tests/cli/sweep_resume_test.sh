@@ -27,7 +27,8 @@ with h5py.File(sys.argv[1], "r") as f:
 
 # compare FILE1 FILE2 WHAT [RUN...]: the runs (default: every run of FILE1, which FILE2 must hold too, with
 # no others) are bitwise equal in WHAT: "loss" (the loss series), "loss+wall" (the loss series and
-# wall_seconds), or "all" (every dataset and every attribute except wall_seconds). Prints the differences.
+# wall_seconds), or "all" (every dataset and every attribute except wall_seconds and a sweep's provenance,
+# sweep_ini and sweep_overrides). Prints the differences.
 compare() {
   "$PY" - "$@" <<'EOF'
 import sys
@@ -51,8 +52,10 @@ with h5py.File(a_path, "r") as a, h5py.File(b_path, "r") as b:
             rb.visititems(lambda n, o: others.append(n) if isinstance(o, h5py.Dataset) else None)
             if sorted(items) != sorted(others):
                 bad.append(f"{name}: datasets differ")
-            keys = sorted(k for k in ra.attrs if k != "wall_seconds")
-            if keys != sorted(k for k in rb.attrs if k != "wall_seconds"):
+            # Neither the time nor where a run came from (a sweep's INI text, absent from a train run).
+            skip = ("wall_seconds", "sweep_ini", "sweep_overrides")
+            keys = sorted(k for k in ra.attrs if k not in skip)
+            if keys != sorted(k for k in rb.attrs if k not in skip):
                 bad.append(f"{name}: attribute names differ")
             for k in keys:
                 if k in rb.attrs and np.asarray(ra.attrs[k]).tobytes() != np.asarray(rb.attrs[k]).tobytes():

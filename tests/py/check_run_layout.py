@@ -37,6 +37,8 @@ RUN_FLOAT_ATTRS = ["lr", "init_std", "gradcheck_max_error", "wall_seconds", "mom
                    "weight_decay", "min_lr", "clip_grad_norm", "lr_qk_mult"]
 METRICS = ["loss", "logit_grad/mean", "logit_grad/median", "saturated_fraction", "attn_entropy", "attn_max",
            "logit_std", "logit_max_abs", "q_grad/mean", "q_grad/median", "logit_delta_rms", "lr"]
+# Series of the training clock that runs of newer versions have and older ones lack (allowed, not required).
+OPTIONAL_METRICS = []
 # The held-out evaluation: a clock of its own (eval/step), one value per evaluation.
 EVAL_SERIES = ["eval/step", "eval/loss"]
 CLASSIFYING_TASKS = {"recall", "sense", "lookup"}
@@ -139,6 +141,7 @@ def check_series(run, a, c, logged):
         expected.append("accuracy")
     if a["heads"] > 1:
         expected += [f"head{i}/{m}" for i in range(a["heads"]) for m in ("saturated_fraction", "attn_entropy")]
+    expected += [m for m in OPTIONAL_METRICS if m in names]
     c.check(sorted(expected) == names, f"series are {names}, expected {sorted(expected)}")
     lengths = {}
     for name in names:

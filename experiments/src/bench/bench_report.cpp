@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/io/layout.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
 
@@ -198,13 +199,14 @@ void check_out_path(const std::string& path) {
 }
 
 void write_h5(const std::string& path, const BenchReport& r) {
+  namespace lo = io::layout::bench;
   io::silence_hdf5_errors();
   io::remove_stale_temps(path);
   io::H5Transaction edit(path);
   try {
     H5::H5File& file = edit.file();
-    io::delete_path(file, "bench");
-    H5::Group bench = file.createGroup("bench");
+    io::delete_path(file, lo::group);
+    H5::Group bench = file.createGroup(lo::group);
 
     std::vector<std::int64_t> batch, n, d_model, d_k;
     std::vector<double> flops, engine, reference, ratio, engine_full, reference_full, ratio_full, batch_us, gflops,
@@ -229,56 +231,56 @@ void write_h5(const std::string& path, const BenchReport& r) {
       engine_step_allocations.push_back(s.engine.allocations_per_step);
       reference_allocations.push_back(s.reference.allocations_per_step);
     }
-    io::write_int_vector(bench, "batch", batch);
-    io::write_int_vector(bench, "seq_len", n);
-    io::write_int_vector(bench, "d_model", d_model);
-    io::write_int_vector(bench, "d_k", d_k);
-    io::write_vector(bench, "flops", flops);
-    io::write_vector(bench, "engine_us", engine);
-    io::write_vector(bench, "reference_us", reference);
-    io::write_vector(bench, "ratio", ratio);
-    io::write_vector(bench, "engine_full_us", engine_full);
-    io::write_vector(bench, "reference_full_us", reference_full);
-    io::write_vector(bench, "ratio_full", ratio_full);
-    io::write_vector(bench, "batch_us", batch_us);
-    io::write_vector(bench, "gflops", gflops);
-    io::write_vector(bench, "reference_gflops", reference_gflops);
-    io::write_vector(bench, "gemm_fraction", fraction);
-    io::write_vector(bench, "allocations_per_step", allocations);
-    io::write_vector(bench, "engine_step_allocations_per_step", engine_step_allocations);
-    io::write_vector(bench, "reference_allocations_per_step", reference_allocations);
+    io::write_int_vector(bench, lo::batch, batch);
+    io::write_int_vector(bench, lo::seq_len, n);
+    io::write_int_vector(bench, lo::d_model, d_model);
+    io::write_int_vector(bench, lo::d_k, d_k);
+    io::write_vector(bench, lo::flops, flops);
+    io::write_vector(bench, lo::engine_us, engine);
+    io::write_vector(bench, lo::reference_us, reference);
+    io::write_vector(bench, lo::ratio, ratio);
+    io::write_vector(bench, lo::engine_full_us, engine_full);
+    io::write_vector(bench, lo::reference_full_us, reference_full);
+    io::write_vector(bench, lo::ratio_full, ratio_full);
+    io::write_vector(bench, lo::batch_us, batch_us);
+    io::write_vector(bench, lo::gflops, gflops);
+    io::write_vector(bench, lo::reference_gflops, reference_gflops);
+    io::write_vector(bench, lo::gemm_fraction, fraction);
+    io::write_vector(bench, lo::allocations_per_step, allocations);
+    io::write_vector(bench, lo::engine_step_allocations_per_step, engine_step_allocations);
+    io::write_vector(bench, lo::reference_allocations_per_step, reference_allocations);
 
-    io::set_attr(bench, "gemm_gflops", r.gemm_gflops);
-    io::set_attr(bench, "gemm_size", static_cast<std::int64_t>(r.gemm_size));
-    io::set_attr(bench, "peak_rss_kib", static_cast<std::int64_t>(r.peak_rss_kib));
-    io::set_attr(bench, "lowest_cpu_share", lowest_cpu_share(r));
-    io::set_attr(bench, "repeats", static_cast<std::int64_t>(r.plan.repeats));
-    io::set_attr(bench, "block_seconds", r.plan.block_seconds);
-    io::set_attr(bench, "quick", static_cast<std::int64_t>(r.quick ? 1 : 0));
+    io::set_attr(bench, lo::gemm_gflops, r.gemm_gflops);
+    io::set_attr(bench, lo::gemm_size, static_cast<std::int64_t>(r.gemm_size));
+    io::set_attr(bench, lo::peak_rss_kib, static_cast<std::int64_t>(r.peak_rss_kib));
+    io::set_attr(bench, lo::lowest_cpu_share, lowest_cpu_share(r));
+    io::set_attr(bench, lo::repeats, static_cast<std::int64_t>(r.plan.repeats));
+    io::set_attr(bench, lo::block_seconds, r.plan.block_seconds);
+    io::set_attr(bench, lo::quick, static_cast<std::int64_t>(r.quick ? 1 : 0));
     if (!r.heads.empty()) {  // the multi-head shape (one; see cmd_bench.cpp)
       const HeadsResult& h = r.heads.front();
-      io::set_attr(bench, "heads_shape", shape_name(h.shape));
-      io::set_attr(bench, "heads", static_cast<std::int64_t>(h.heads));
-      io::set_attr(bench, "heads_us_per_step", h.full.us_per_step);
-      io::set_attr(bench, "heads_allocations_per_step", h.full.allocations_per_step);
-      io::set_attr(bench, "heads_logged_allocations_per_step", h.measured.allocations_per_step);
+      io::set_attr(bench, lo::heads_shape, shape_name(h.shape));
+      io::set_attr(bench, lo::heads, static_cast<std::int64_t>(h.heads));
+      io::set_attr(bench, lo::heads_us_per_step, h.full.us_per_step);
+      io::set_attr(bench, lo::heads_allocations_per_step, h.full.allocations_per_step);
+      io::set_attr(bench, lo::heads_logged_allocations_per_step, h.measured.allocations_per_step);
     }
-    io::set_attr(bench, "timing", "median over repeats of the time per step of a block of steps after warm-up, steady_clock");
-    io::set_attr(bench, "engine_us_includes", "forward + backward + Adam on a batch generated beforehand (no batch generation)");
-    io::set_attr(bench, "engine_full_us_includes", "the whole TrainingStep::run, including the teacher task's next_batch");
-    io::set_attr(bench, "flops_formula", "12*batch*seq_len*d_k*(d_model + seq_len): matrix products of forward + backward");
-    io::set_attr(bench, "allocations_counted", r.counts_c_allocations ? "operator new and malloc family" : "operator new only");
-    io::set_attr(bench, "sandbox_version", SANDBOX_VERSION);
-    io::set_attr(bench, "git_commit", SANDBOX_GIT_COMMIT);
-    io::set_attr(bench, "eigen_version", io::eigen_version_string());
+    io::set_attr(bench, lo::timing, "median over repeats of the time per step of a block of steps after warm-up, steady_clock");
+    io::set_attr(bench, lo::engine_us_includes, "forward + backward + Adam on a batch generated beforehand (no batch generation)");
+    io::set_attr(bench, lo::engine_full_us_includes, "the whole TrainingStep::run, including the teacher task's next_batch");
+    io::set_attr(bench, lo::flops_formula, "12*batch*seq_len*d_k*(d_model + seq_len): matrix products of forward + backward");
+    io::set_attr(bench, lo::allocations_counted, r.counts_c_allocations ? "operator new and malloc family" : "operator new only");
+    io::set_attr(bench, io::layout::root::sandbox_version, SANDBOX_VERSION);
+    io::set_attr(bench, io::layout::root::git_commit, SANDBOX_GIT_COMMIT);
+    io::set_attr(bench, io::layout::root::eigen_version, io::eigen_version_string());
     const auto targets = evaluate_targets(r);
     for (size_t i = 0; i < targets.size(); ++i) {
-      static const char* names[] = {"target_ratio_holds", "target_zero_allocations_holds", "target_gemm_fraction_holds"};
+      static const char* names[] = {lo::target_ratio_holds, lo::target_zero_allocations_holds, lo::target_gemm_fraction_holds};
       io::set_attr(bench, names[i], static_cast<std::int64_t>(targets[i].holds ? 1 : 0));
     }
 
     for (const ScalingSweep& sweep : r.scaling) {
-      H5::Group g = bench.createGroup(std::string("scaling_") + sweep.variable);
+      H5::Group g = bench.createGroup(lo::scaling_prefix + sweep.variable);
       std::vector<std::int64_t> value;
       std::vector<double> f, e, ref;
       for (const ScalingPoint& p : sweep.points) {
@@ -288,17 +290,17 @@ void write_h5(const std::string& path, const BenchReport& r) {
         ref.push_back(p.reference.us_per_step);
       }
       const BenchShape& s = sweep.points.front().shape;
-      io::write_int_vector(g, sweep.variable == "n" ? "seq_len" : "d_k", value);
-      io::write_vector(g, "flops", f);
-      io::write_vector(g, "engine_us", e);
-      io::write_vector(g, "reference_us", ref);
-      io::set_attr(g, "batch", static_cast<std::int64_t>(s.batch));
-      io::set_attr(g, "d_model", static_cast<std::int64_t>(s.d_model));
-      if (sweep.variable == "n") io::set_attr(g, "d_k", static_cast<std::int64_t>(s.d_k));
-      else io::set_attr(g, "seq_len", static_cast<std::int64_t>(s.n));
-      io::set_attr(g, "engine_exponent", sweep.engine_exponent());
-      io::set_attr(g, "reference_exponent", sweep.reference_exponent());
-      io::set_attr(g, "flop_exponent", sweep.flop_exponent());
+      io::write_int_vector(g, sweep.variable == "n" ? lo::seq_len : lo::d_k, value);
+      io::write_vector(g, lo::flops, f);
+      io::write_vector(g, lo::engine_us, e);
+      io::write_vector(g, lo::reference_us, ref);
+      io::set_attr(g, lo::batch, static_cast<std::int64_t>(s.batch));
+      io::set_attr(g, lo::d_model, static_cast<std::int64_t>(s.d_model));
+      if (sweep.variable == "n") io::set_attr(g, lo::d_k, static_cast<std::int64_t>(s.d_k));
+      else io::set_attr(g, lo::seq_len, static_cast<std::int64_t>(s.n));
+      io::set_attr(g, lo::engine_exponent, sweep.engine_exponent());
+      io::set_attr(g, lo::reference_exponent, sweep.reference_exponent());
+      io::set_attr(g, lo::flop_exponent, sweep.flop_exponent());
     }
   } catch (const H5::Exception& e) {
     throw UserError(path + ": cannot write: " + e.getDetailMsg());

@@ -1,6 +1,6 @@
 // `sandbox merge OUT.h5 IN.h5...`: gathers the runs of several run files (e.g. the shards of a sweep)
 // into one. A name found twice is accepted only when both copies are the same run (same attributes but
-// wall_seconds, same loss series); two different runs under one name are refused and nothing is written.
+// wall_seconds and provenance, same series); two different runs under one name are refused and nothing is written.
 // Inputs are validated run by run first (io/run_check.hpp): a damaged run is refused, or skipped with
 // --skip-damaged, and the runs are re-written from their values, never object-copied.
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include "experiments/src/cli/options.hpp"
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/io/layout.hpp"
 #include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/option_table.hpp"
@@ -21,26 +22,32 @@
 namespace sbx::cli {
 namespace {
 
-// What identifies a run's result: its attributes (wall_seconds aside) and its loss series.
+namespace lo = io::layout;
+
+// What identifies a run's result: its attributes and its series, except what may differ between two
+// copies of one deterministic run: its time (wall_seconds) and where it came from (the layout's
+// provenance attributes, e.g. the sweep's INI text). Numbers in hexadecimal floating point: exact.
 std::string fingerprint(const io::H5Reader& file, const std::string& run) {
-  const std::string where = "/runs/" + run;
+  const io::RunRecord record = io::load_run(file, run);
+  auto number = [](double v) {
+    char text[40];
+    std::snprintf(text, sizeof text, "%a,", v);
+    return std::string(text);
+  };
   std::string text;
-  for (const char* key : {"task", "model", "scale", "optimizer", "status"})
-    if (file.has_attr(where, key)) text += std::string(key) + "=" + file.read_string_attr(where, key) + ";";
-  for (const char* key : {"d_model", "d_k", "d_v", "seq_len", "batch", "steps", "seed"})
-    if (file.has_attr(where, key)) text += std::string(key) + "=" + std::to_string(file.read_int_attr(where, key)) + ";";
-  for (const char* key : {"lr", "init_std"}) {
-    if (!file.has_attr(where, key)) continue;
-    char number[40];
-    std::snprintf(number, sizeof number, "%a", file.read_double_attr(where, key));
-    text += std::string(key) + "=" + number + ";";
+  for (const auto& [key, value] : record.attributes) {
+    const lo::Entry* entry = lo::find(lo::kRunSection, key, lo::Kind::Attribute);
+    if (key == lo::run::wall_seconds || (entry && entry->role == lo::Role::Provenance)) continue;
+    text += key + "=";
+    if (const auto* s = std::get_if<std::string>(&value)) text += *s + ";";
+    else if (const auto* i = std::get_if<std::int64_t>(&value)) text += std::to_string(*i) + ";";
+    else text += number(std::get<double>(value)) + ";";
   }
-  if (file.exists(where + "/loss"))
-    for (double v : file.read_vector(where + "/loss")) {
-      char number[40];
-      std::snprintf(number, sizeof number, "%a,", v);
-      text += number;
-    }
+  for (std::int64_t t : record.steps) text += std::to_string(t) + ",";
+  for (const auto& [key, values] : record.series) {
+    text += key + ":";
+    for (double v : values) text += number(v);
+  }
   return text;
 }
 
@@ -50,8 +57,8 @@ struct Identity {
 };
 
 Identity identity_of(const io::H5Reader& file, const std::string& path, const std::string& run) {
-  const std::string where = "/runs/" + run;
-  return {path, file.has_attr(where, "config") ? file.read_string_attr(where, "config") : "", fingerprint(file, run)};
+  const std::string where = lo::run::path(run);
+  return {path, file.has_attr(where, lo::run::config) ? file.read_string_attr(where, lo::run::config) : "", fingerprint(file, run)};
 }
 
 // Why `ours` cannot stand under the name `run` next to `theirs`: "" when they are the same run. With
@@ -116,14 +123,14 @@ int merge_in_this_process(const std::string& out, const std::vector<std::string>
   std::map<std::string, Identity> kept;    // runs already in OUT
   {
     const io::H5Reader existing(edit.file(), out);
-    if (existing.exists("/runs"))
-      for (const std::string& run : existing.list_groups("/runs")) kept[run] = identity_of(existing, out, run);
+    if (existing.exists(lo::run::group_path))
+      for (const std::string& run : existing.list_groups(lo::run::group_path)) kept[run] = identity_of(existing, out, run);
   }
   std::string skipped;  // "in.h5: a (why), ..." for --skip-damaged
   std::size_t skipped_count = 0;
   for (const std::string& path : inputs) {
     io::H5Reader in(path);
-    if (!in.has_link("/runs")) throw UserError(path + ": has no /runs group (not a run file)");
+    if (!in.has_link(lo::run::group_path)) throw UserError(path + ": has no /runs group (not a run file)");
     // Every run is validated before anything is read from it for real: a damaged file must not crash us.
     const auto damaged = io::damaged_runs(path);
     for (const auto& [run, problem] : damaged) {
@@ -134,7 +141,7 @@ int merge_in_this_process(const std::string& out, const std::vector<std::string>
       skipped += (skipped.empty() ? "" : ", ") + path + ": " + run + " (" + problem + ")";
       ++skipped_count;
     }
-    for (const std::string& run : in.list_links("/runs")) {
+    for (const std::string& run : in.list_links(lo::run::group_path)) {
       if (std::any_of(damaged.begin(), damaged.end(), [&](const auto& d) { return d.first == run; })) continue;
       const Identity ours = identity_of(in, path, run);
       if (auto c = chosen.find(run); c != chosen.end()) {
@@ -163,7 +170,7 @@ int merge_in_this_process(const std::string& out, const std::vector<std::string>
   }
   // The root attributes describe the merged file: copy them from the first input when OUT is new.
   io::H5Reader first(inputs.front());
-  for (const char* key : {"created_utc", "git_commit", "sandbox_version", "eigen_version", "hdf5_version"}) {
+  for (const char* key : lo::root::all) {
     try {
       if (first.has_attr("/", key) && !edit.file().attrExists(key)) io::set_attr(edit.file(), key, first.read_string_attr("/", key));
     } catch (const UserError&) {  // a damaged or odd root attribute of an input is not worth refusing the merge

@@ -16,6 +16,7 @@
 
 #include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
+#include "experiments/src/io/layout.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/stop_signal.hpp"
 #include "experiments/src/train/sweep.hpp"
@@ -27,10 +28,20 @@ namespace {
 // key → (value, where it was given), from the file and then from the command line (which wins).
 using Values = std::map<std::string, std::pair<std::string, std::string>>;
 
-SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm, std::string name_template) {
+// What the grid was built from, as every run of the sweep records it (io/layout.hpp: sweep_ini and
+// sweep_overrides): the INI file's text as read, and the command line's overrides, one per line, as
+// `--name=TEMPLATE`, then `--run.KEY=VALUE` and `--grid.KEY=VALUES` in the option table's order.
+struct GridSource {
+  std::string ini, overrides;
+};
+
+SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm, std::string name_template,
+                     GridSource& source) {
   Values run, grid;
+  if (!name_template.empty()) source.overrides += "--name=" + name_template + "\n";
   if (!config_file.empty()) {
     const IniFile ini = read_ini(config_file, {"grid", "run", "sweep"});
+    source.ini = ini.text;
     for (const IniEntry& e : ini.entries) {
       if (e.section == "sweep") {
         if (e.key != "name") throw UserError(ini.where(e) + ": unknown key '" + e.key + "' in [sweep] (it takes name)");
@@ -42,8 +53,11 @@ SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm
       (e.section == "grid" ? grid : run)[e.key] = {e.value, ini.where(e)};
     }
   }
-  for (const auto& [key, value] : given_run_options(vm, "run.")) run[key] = {value, "--run." + key};
-  for (const auto& [key, value] : given_run_options(vm, "grid.")) grid[key] = {value, "--grid." + key};
+  for (const char* prefix : {"run.", "grid."})
+    for (const auto& [key, value] : given_run_options(vm, prefix)) {
+      (std::string(prefix) == "run." ? run : grid)[key] = {value, "--" + std::string(prefix) + key};
+      source.overrides += "--" + std::string(prefix) + key + "=" + value + "\n";
+    }
 
   SweepGrid result;
   result.name_template = name_template;
@@ -93,11 +107,13 @@ int run_sweep(const Args& args) {
   if (config_file.empty()) throw UserError("sandbox sweep: --config FILE.ini is required");
   if (out.empty()) throw UserError("sandbox sweep: --out FILE.h5 is required");
   if (jobs < 1 || jobs > 1024) throw UserError("sandbox sweep: --jobs must be in 1..1024");
-  const SweepGrid grid = build_grid(config_file, vm, name_template);
+  GridSource source;
+  const SweepGrid grid = build_grid(config_file, vm, name_template, source);
   const Shard shard = Shard::parse(shard_text);
 
   io::check_can_save(out, {}, true);
-  const SweepPlan plan = plan_sweep(grid, shard, out, overwrite, save_options.lock_timeout);  // validates every run's configuration
+  SweepPlan plan = plan_sweep(grid, shard, out, overwrite, save_options.lock_timeout);  // validates every run's configuration
+  plan.provenance = {{io::layout::run::sweep_ini, source.ini}, {io::layout::run::sweep_overrides, source.overrides}};
   save_options.rebuild_damaged = !plan.damaged.empty();  // the first save writes the file anew without them
   if (!quiet) {
     std::string done = std::to_string(plan.skipped.size() - plan.diverged.size()) + " already complete";

@@ -22,6 +22,7 @@ const std::vector<Command>& commands() {
       {"gradcheck", "check every op's and model's gradient against central differences", run_gradcheck},
       {"grad", "loss and gradients of self-attention for parameters and data in a file", run_grad},
       {"bench", "time a training step against a hand-derived Eigen reference", run_bench},
+      {"layout", "the HDF5 layout of run, theory and bench files (--json for programs)", run_layout},
   };
   return all;
 }

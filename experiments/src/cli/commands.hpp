@@ -40,5 +40,6 @@ int run_explain(const Args& args);
 int run_gradcheck(const Args& args);
 int run_grad(const Args& args);
 int run_bench(const Args& args);
+int run_layout(const Args& args);
 
 }  // namespace sbx::cli

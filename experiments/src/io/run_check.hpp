@@ -15,11 +15,14 @@ namespace sbx::io {
 
 // "" if /runs/<name> is a whole run; otherwise what is wrong, one short phrase
 // ("dataset loss has 7 values but step has 9", "attribute lr is not finite", "cannot be opened").
-// Checks: the group opens; the attributes of the layout exist with their types (strings, int64, float64),
-// sizes are positive, lr/init_std/wall_seconds finite, status is complete/interrupted/diverged; step is a
-// 1-D integer series, strictly increasing from 0 and below `steps` (ending at steps-1 when complete); every
-// other series (loss, grad_norm/*, logit_grad/*, ...) 1-D float of step's length, loss finite; params and
-// params_init hold 2-D float matrices (finite for complete runs).
+// Checks against the layout table (io/layout.hpp): the group opens; every attribute reads as a scalar str,
+// int64 or float64; the table's attributes (required ones always, optional ones when present) and one per
+// run option have their types, option integers >= 0 and option reals finite, wall_seconds finite; status
+// is complete/interrupted/diverged; step and eval/step are 1-D integer clocks, strictly increasing within
+// 0..steps-1 (ending at steps-1 when complete) and 0..steps; every dataset the table requires is there;
+// every dataset has the table's type and is 1-D of its clock's length (a dataset the table does not name:
+// float64 of step's length, or of eval/step's under eval/) or a 2-D matrix (params/, params_init/, finite
+// for complete runs); loss is finite.
 std::string run_problem(const H5Reader& file, const std::string& name);
 
 // The names under /runs (every link, including ones that no longer open) with their problems, damaged

@@ -8,12 +8,15 @@
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/io/isolated.hpp"
+#include "experiments/src/io/layout.hpp"
 #include "experiments/src/io/run_check.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::io {
 namespace {
+
+namespace lo = layout;
 
 std::string utc_now() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -27,24 +30,24 @@ std::string utc_now() {
 }  // namespace
 
 void write_root_attributes(H5::H5File& file) {
-  if (!file.attrExists("created_utc")) set_attr(file, "created_utc", utc_now());
-  set_attr(file, "git_commit", std::string(SANDBOX_GIT_COMMIT));
-  set_attr(file, "sandbox_version", std::string(SANDBOX_VERSION));
-  set_attr(file, "eigen_version", eigen_version_string());
-  set_attr(file, "hdf5_version", hdf5_version_string());
+  if (!file.attrExists(lo::root::created_utc)) set_attr(file, lo::root::created_utc, utc_now());
+  set_attr(file, lo::root::git_commit, std::string(SANDBOX_GIT_COMMIT));
+  set_attr(file, lo::root::sandbox_version, std::string(SANDBOX_VERSION));
+  set_attr(file, lo::root::eigen_version, eigen_version_string());
+  set_attr(file, lo::root::hdf5_version, hdf5_version_string());
 }
 
 void write_run_group(H5::H5File& file, const RunRecord& run) {
-  if (!file.exists("runs")) file.createGroup("runs");
-  H5::Group runs = file.openGroup("runs");
+  if (!file.exists(lo::run::group)) file.createGroup(lo::run::group);
+  H5::Group runs = file.openGroup(lo::run::group);
   delete_path(runs, run.name);
   H5::Group group = runs.createGroup(run.name);
   for (const auto& [key, value] : run.attributes) std::visit([&, &k = key](const auto& v) { set_attr(group, k, v); }, value);
-  write_int_vector(group, "step", run.steps);
+  write_int_vector(group, lo::run::step, run.steps);
   for (const auto& [key, values] : run.series) write_vector(group, key, values);
   for (const auto& [key, values] : run.int_series) write_int_vector(group, key, values);
-  for (const auto& [key, m] : run.params_init) write_matrix(group, "params_init/" + key, m);
-  for (const auto& [key, m] : run.params_final) write_matrix(group, "params/" + key, m);
+  for (const auto& [key, m] : run.params_init) write_matrix(group, std::string(lo::run::params_init) + "/" + key, m);
+  for (const auto& [key, m] : run.params_final) write_matrix(group, std::string(lo::run::params) + "/" + key, m);
 }
 
 void RunRecord::set(const std::string& key, AttributeValue value) {
@@ -86,11 +89,11 @@ void check_can_save(const std::string& path, const std::vector<std::string>& run
   check_writable_target(path);  // unwritable directory, over-long name, non-HDF5 file: refused before training
   if (!fs::exists(resolve_target(path), ec)) return;
   H5Reader reader(resolve_target(path));  // throws UserError for a non-HDF5 or unreadable file
-  if (reader.has_link("/runs") && reader.object_kind("/runs") != H5Reader::Kind::Group)
+  if (reader.has_link(lo::run::group_path) && reader.object_kind(lo::run::group_path) != H5Reader::Kind::Group)
     throw UserError(path + ": /runs is not a group (not a run file)");
   if (overwrite) return;
   for (const std::string& name : run_names)
-    if (reader.exists("/runs/" + name))
+    if (reader.exists(lo::run::path(name)))
       throw UserError(path + ": run '" + name + "' is already in the file (use --overwrite to replace it, or --run NAME)");
 }
 
@@ -104,20 +107,20 @@ void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool
   H5::H5File& file = edit.file();
   if (rebuild) {
     const H5Reader old(target);
-    if (old.has_link("/runs")) {
+    if (old.has_link(lo::run::group_path)) {
       std::vector<std::string> damaged;
       for (const auto& [name, problem] : damaged_runs(target)) damaged.push_back(name);
-      for (const std::string& name : old.list_links("/runs")) {
+      for (const std::string& name : old.list_links(lo::run::group_path)) {
         const bool replaced = std::any_of(runs.begin(), runs.end(), [&](const RunRecord& r) { return r.name == name; });
         if (!replaced && std::find(damaged.begin(), damaged.end(), name) == damaged.end())
           write_run_group(file, load_run(old, name));
       }
     }
-    if (old.has_attr("/", "created_utc")) set_attr(file, "created_utc", old.read_string_attr("/", "created_utc"));
+    if (old.has_attr("/", lo::root::created_utc)) set_attr(file, lo::root::created_utc, old.read_string_attr("/", lo::root::created_utc));
   }
   try {
     for (const RunRecord& run : runs) {
-      if (!overwrite && file.exists("runs") && file.openGroup("runs").exists(run.name))
+      if (!overwrite && file.exists(lo::run::group) && file.openGroup(lo::run::group).exists(run.name))
         throw UserError(path + ": run '" + run.name + "' is already in the file (use --overwrite to replace it)");
       write_run_group(file, run);
     }
@@ -135,12 +138,12 @@ std::vector<StoredRun> stored_runs(const std::string& path) {
   const auto text = run_isolated([&] {
     std::string reply;
     H5Reader reader(path);
-    if (!reader.exists("/runs")) return reply;
-    for (const std::string& name : reader.list_groups("/runs")) {
-      const std::string where = "/runs/" + name;
+    if (!reader.exists(lo::run::group_path)) return reply;
+    for (const std::string& name : reader.list_groups(lo::run::group_path)) {
+      const std::string where = lo::run::path(name);
       append_field(reply, name);
-      append_field(reply, reader.has_attr(where, "status") ? reader.read_string_attr(where, "status") : "");
-      append_field(reply, reader.has_attr(where, "config") ? reader.read_string_attr(where, "config") : "");
+      append_field(reply, reader.has_attr(where, lo::run::status) ? reader.read_string_attr(where, lo::run::status) : "");
+      append_field(reply, reader.has_attr(where, lo::run::config) ? reader.read_string_attr(where, lo::run::config) : "");
     }
     return reply;
   });
@@ -161,10 +164,10 @@ std::vector<std::pair<std::string, std::string>> run_statuses(const std::string&
   // Shared: other planners may read at the same time, but no writer replaces the file meanwhile.
   FileLock lock(target, FileLock::Mode::Shared, lock_timeout);
   H5Reader reader(target);
-  if (!reader.exists("/runs")) return statuses;
-  for (const std::string& name : reader.list_groups("/runs")) {
-    const std::string where = "/runs/" + name;
-    statuses.emplace_back(name, reader.has_attr(where, "status") ? reader.read_string_attr(where, "status") : "");
+  if (!reader.exists(lo::run::group_path)) return statuses;
+  for (const std::string& name : reader.list_groups(lo::run::group_path)) {
+    const std::string where = lo::run::path(name);
+    statuses.emplace_back(name, reader.has_attr(where, lo::run::status) ? reader.read_string_attr(where, lo::run::status) : "");
   }
   return statuses;
 }

@@ -1,8 +1,6 @@
 #pragma once
-// The run-file layout (the contract with users and plotting scripts; documented in the README):
-//   root attributes created_utc, git_commit, sandbox_version, eigen_version, hdf5_version (str)
-//   /runs/<name>: scalar attributes; 1-D metric series of equal length (`step` int64, the rest float64);
-//   /runs/<name>/params_init/<param> and /runs/<name>/params/<param>: (rows, cols) matrices.
+// Run files: records of runs, written in the layout of io/layout.hpp (root attributes; /runs/<name> with
+// scalar attributes, 1-D series and the params_init/, params/ matrices).
 #include <cstdint>
 #include <deque>
 #include <string>

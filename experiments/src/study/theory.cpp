@@ -18,6 +18,7 @@
 
 #include "autodiff/ops.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/io/layout.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/study/text_format.hpp"
 #include "experiments/src/user_error.hpp"
@@ -135,22 +136,15 @@ void row_chunk(std::uint64_t seed, size_t d_index, std::int64_t chunk, Index d, 
 
 // ---- public helpers -------------------------------------------------------------------------------------
 
-const char* scale_name(ScaleMode mode) {
-  switch (mode) {
-    case ScaleMode::None: return "none";
-    case ScaleMode::Sqrt: return "sqrt";
-    case ScaleMode::Linear: return "linear";
-  }
-  return "?";
-}
-
 double scale_factor(ScaleMode mode, int d_k) {
   switch (mode) {
     case ScaleMode::None: return 1.0;
     case ScaleMode::Sqrt: return 1.0 / std::sqrt(static_cast<double>(d_k));
     case ScaleMode::Linear: return 1.0 / static_cast<double>(d_k);
+    case ScaleMode::Learned:
+    case ScaleMode::QkNorm: break;  // not a fixed factor: the study does not use them
   }
-  return 1.0;
+  return 0.0;
 }
 
 void TheoryConfig::validate() const {
@@ -417,35 +411,36 @@ void check_theory_output(const std::string& path) {
 }
 
 void write_theory(const std::string& path, const TheoryResult& result) {
+  namespace lo = io::layout::theory;
   const TheoryConfig& c = result.config;
   io::H5Transaction transaction(path);
   {
     H5::H5File& file = transaction.file();
-    io::delete_path(file, "theory");
-    H5::Group group = file.createGroup("theory");
-    io::set_attr(group, "keys", static_cast<std::int64_t>(c.keys));
-    io::set_attr(group, "samples", static_cast<std::int64_t>(c.samples));
-    io::set_attr(group, "rows", static_cast<std::int64_t>(c.rows));
-    io::set_attr(group, "seed", static_cast<std::int64_t>(c.seed));
-    io::set_attr(group, "description",
+    io::delete_path(file, lo::group);
+    H5::Group group = file.createGroup(lo::group);
+    io::set_attr(group, lo::keys, static_cast<std::int64_t>(c.keys));
+    io::set_attr(group, lo::samples, static_cast<std::int64_t>(c.samples));
+    io::set_attr(group, lo::rows, static_cast<std::int64_t>(c.rows));
+    io::set_attr(group, lo::seed, static_cast<std::int64_t>(c.seed));
+    io::set_attr(group, lo::description,
                  std::string("Monte Carlo with q, k ~ N(0, I_{d_k}). var_qk, var_qk_scaled: sample variances of q.k and "
                              "q.k/sqrt(d_k) over `samples` pairs. <scale>/*: over `rows` rows of `keys` logits "
                              "s*(q.k_j), s = 1 (none), 1/sqrt(d_k) (sqrt), 1/d_k (linear); saturated = largest "
                              "weight > 0.99; jacobian_norm = Frobenius norm of diag(p) - pp^T; logit_grad = norm of "
                              "(diag(p) - pp^T) g, g ~ N(0, I), from the engine's backward pass"));
-    io::write_int_vector(group, "d_k", result.d_k);
-    io::write_vector(group, "var_qk", result.var_qk);
-    io::write_vector(group, "var_qk_scaled", result.var_qk_scaled);
+    io::write_int_vector(group, lo::d_k, result.d_k);
+    io::write_vector(group, lo::var_qk, result.var_qk);
+    io::write_vector(group, lo::var_qk_scaled, result.var_qk_scaled);
     for (const ScaleStats& s : result.scales) {
-      const std::string prefix = std::string(scale_name(s.mode)) + "/";
-      io::write_vector(group, prefix + "max_weight_mean", s.max_weight_mean);
-      io::write_vector(group, prefix + "max_weight_median", s.max_weight_median);
-      io::write_vector(group, prefix + "entropy_mean", s.entropy_mean);
-      io::write_vector(group, prefix + "saturated_fraction", s.saturated_fraction);
-      io::write_vector(group, prefix + "jacobian_norm_mean", s.jacobian_norm_mean);
-      io::write_vector(group, prefix + "jacobian_norm_median", s.jacobian_norm_median);
-      io::write_vector(group, prefix + "logit_grad_mean", s.logit_grad_mean);
-      io::write_vector(group, prefix + "logit_grad_median", s.logit_grad_median);
+      const std::string scale = scale_name(s.mode);
+      io::write_vector(group, lo::per_scale(scale, lo::max_weight_mean), s.max_weight_mean);
+      io::write_vector(group, lo::per_scale(scale, lo::max_weight_median), s.max_weight_median);
+      io::write_vector(group, lo::per_scale(scale, lo::entropy_mean), s.entropy_mean);
+      io::write_vector(group, lo::per_scale(scale, lo::saturated_fraction), s.saturated_fraction);
+      io::write_vector(group, lo::per_scale(scale, lo::jacobian_norm_mean), s.jacobian_norm_mean);
+      io::write_vector(group, lo::per_scale(scale, lo::jacobian_norm_median), s.jacobian_norm_median);
+      io::write_vector(group, lo::per_scale(scale, lo::logit_grad_mean), s.logit_grad_mean);
+      io::write_vector(group, lo::per_scale(scale, lo::logit_grad_median), s.logit_grad_median);
     }
     io::write_root_attributes(file);
   }

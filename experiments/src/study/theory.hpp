@@ -19,12 +19,16 @@
 #include <string>
 #include <vector>
 
+#include "models/attention.hpp"
+
 namespace sbx::study {
 
-enum class ScaleMode { None, Sqrt, Linear };
+// The model's scale modes and their names (models/attention.hpp, the HDF5 group names here); the study
+// compares the three fixed ones.
+using models::ScaleMode;
+using models::scale_name;
 inline constexpr std::array<ScaleMode, 3> kScaleModes = {ScaleMode::None, ScaleMode::Sqrt, ScaleMode::Linear};
-const char* scale_name(ScaleMode mode);       // "none", "sqrt", "linear" (the HDF5 group names)
-double scale_factor(ScaleMode mode, int d_k);  // 1, 1/√d_k, 1/d_k
+double scale_factor(ScaleMode mode, int d_k);  // 1, 1/√d_k, 1/d_k (a fixed mode; 0 for the learned ones)
 
 struct TheoryConfig {
   int keys = 16;                // n: keys per row

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "experiments/src/io/layout.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx {
@@ -229,5 +230,27 @@ std::string default_sweep_name(const RunConfig& config, const std::vector<std::s
   name += std::to_string(resolved.seed);
   return name;
 }
+
+// The options' attributes join the file layout (io/layout.hpp), which lives a layer below this table and
+// so is told them here, once, when the program starts: `sandbox layout` lists them and the run validator
+// requires them. Any program that uses the option table links this file, and with it this registration.
+namespace {
+[[maybe_unused]] const bool registered_with_layout = [] {
+  std::vector<io::layout::OptionAttribute> attributes;
+  for (const RunOption& o : run_options()) {
+    const io::layout::Type type = std::visit(
+        [](auto member) {
+          using Field = std::decay_t<decltype(RunConfig{}.*member)>;
+          if constexpr (std::is_same_v<Field, double>) return io::layout::Type::Float64;
+          else if constexpr (std::is_same_v<Field, std::string>) return io::layout::Type::Str;
+          else return io::layout::Type::Int64;  // integers, and flags as 0/1
+        },
+        o.field);
+    attributes.push_back({o.attr, type});
+  }
+  io::layout::register_run_options(std::move(attributes));
+  return true;
+}();
+}  // namespace
 
 }  // namespace sbx

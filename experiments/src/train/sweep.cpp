@@ -213,6 +213,7 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
         progress.steps_done = steps_done.load();
         on_progress(progress);
         progress.last = nullptr;
+        for (const auto& [key, value] : plan.provenance) outcome.record.set(key, value);
         pending.push_back(std::move(outcome.record));
         lock.lock();
       }

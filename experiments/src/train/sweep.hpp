@@ -43,6 +43,9 @@ struct SweepPlan {
   std::vector<std::string> diverged;  // those of the skipped runs that diverged
   std::vector<std::pair<std::string, std::string>> damaged;  // runs of the file that fail validation (all
                                                              // of them, with why); this shard's are redone
+  // String attributes every run of this sweep is saved with: where it came from (the INI text and the
+  // command-line overrides, see io/layout.hpp), not part of its configuration.
+  std::vector<std::pair<std::string, std::string>> provenance;
 };
 
 // Which runs of this shard still need running, given what the output file holds (read under its shared

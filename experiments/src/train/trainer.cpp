@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "autodiff/optim.hpp"
+#include "experiments/src/io/layout.hpp"
 #include "experiments/src/train/evaluation.hpp"
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/training_step.hpp"
@@ -12,6 +13,8 @@
 
 namespace sbx {
 namespace {
+
+namespace lo = io::layout;
 
 // The optimizer of a configuration, with W^Q and W^K at lr·lr_qk_mult.
 std::unique_ptr<ad::Optimizer> make_optimizer(const RunConfig& c, models::Attention& model) {
@@ -41,15 +44,15 @@ void set_config_attributes(io::RunRecord& record, const RunConfig& config) {
         o.field);
   }
   const std::string text = config_text(resolved);
-  record.set("config", text);
-  record.set("config_hash", config_hash(text));
+  record.set(lo::run::config, text);
+  record.set(lo::run::config_hash, config_hash(text));
 }
 
 const char* status_name(RunStatus status) {
   switch (status) {
-    case RunStatus::Complete: return "complete";
-    case RunStatus::Interrupted: return "interrupted";
-    case RunStatus::Diverged: return "diverged";
+    case RunStatus::Complete: return lo::run::complete;
+    case RunStatus::Interrupted: return lo::run::interrupted;
+    case RunStatus::Diverged: return lo::run::diverged;
   }
   return "unknown";
 }
@@ -71,7 +74,7 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
     gradcheck_error = report.max_abs_error;
     if (!report.passed) gradcheck_error = std::isfinite(report.max_abs_error) ? std::max(report.max_abs_error, 1.0) : report.max_abs_error;
   }
-  record.set("gradcheck_max_error", gradcheck_error);
+  record.set(lo::run::gradcheck_max_error, gradcheck_error);
 
   ad::Rng rng(static_cast<uint64_t>(config.seed));
   models::Attention model(attention_config, rng);
@@ -88,33 +91,33 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
 
   // The series, in the order the layout documents them.
   std::vector<std::vector<double>*> grad_norm_series;
-  for (const ad::Parameter* p : parameters) grad_norm_series.push_back(&record.series_named("grad_norm/" + p->name));
-  auto& loss = record.series_named("loss");
-  auto& logit_grad_mean = record.series_named("logit_grad/mean");
-  auto& logit_grad_median = record.series_named("logit_grad/median");
-  auto& saturated = record.series_named("saturated_fraction");
-  auto& entropy = record.series_named("attn_entropy");
-  auto& attn_max = record.series_named("attn_max");
-  auto& logit_std = record.series_named("logit_std");
-  std::vector<double>* accuracy = task->classifies() ? &record.series_named("accuracy") : nullptr;
+  for (const ad::Parameter* p : parameters) grad_norm_series.push_back(&record.series_named(lo::run::grad_norm_of(p->name)));
+  auto& loss = record.series_named(lo::run::loss);
+  auto& logit_grad_mean = record.series_named(lo::run::logit_grad_mean);
+  auto& logit_grad_median = record.series_named(lo::run::logit_grad_median);
+  auto& saturated = record.series_named(lo::run::saturated_fraction);
+  auto& entropy = record.series_named(lo::run::attn_entropy);
+  auto& attn_max = record.series_named(lo::run::attn_max);
+  auto& logit_std = record.series_named(lo::run::logit_std);
+  std::vector<double>* accuracy = task->classifies() ? &record.series_named(lo::run::accuracy) : nullptr;
   // Added with heads and cross-attention: logit magnitude, query gradients, and per head (h > 1).
-  auto& logit_max_abs = record.series_named("logit_max_abs");
-  auto& q_grad_mean = record.series_named("q_grad/mean");
-  auto& q_grad_median = record.series_named("q_grad/median");
-  auto& logit_delta_rms = record.series_named("logit_delta_rms");
+  auto& logit_max_abs = record.series_named(lo::run::logit_max_abs);
+  auto& q_grad_mean = record.series_named(lo::run::q_grad_mean);
+  auto& q_grad_median = record.series_named(lo::run::q_grad_median);
+  auto& logit_delta_rms = record.series_named(lo::run::logit_delta_rms);
   std::vector<std::vector<double>*> saturated_head, entropy_head;
   for (long h = 0; config.heads > 1 && h < config.heads; ++h) {
     // head<i>/…, since saturated_fraction and attn_entropy are already datasets (not groups).
-    saturated_head.push_back(&record.series_named("head" + std::to_string(h) + "/saturated_fraction"));
-    entropy_head.push_back(&record.series_named("head" + std::to_string(h) + "/attn_entropy"));
+    saturated_head.push_back(&record.series_named(lo::run::head_series(h, lo::run::saturated_fraction)));
+    entropy_head.push_back(&record.series_named(lo::run::head_series(h, lo::run::attn_entropy)));
   }
-  auto& lr_series = record.series_named("lr");
+  auto& lr_series = record.series_named(lo::run::lr);
   ad::Parameter* log_scale = model.find("scale");
-  std::vector<double>* scale_series = log_scale ? &record.series_named("scale") : nullptr;
+  std::vector<double>* scale_series = log_scale ? &record.series_named(lo::run::scale) : nullptr;
   // The evaluation, on its own clock: eval/step counts the updates applied before it (0: at init).
-  auto& eval_step = record.int_series_named("eval/step");
-  auto& eval_loss = record.series_named("eval/loss");
-  std::vector<double>* eval_accuracy = task->classifies() ? &record.series_named("eval/accuracy") : nullptr;
+  auto& eval_step = record.int_series_named(lo::run::eval_step);
+  auto& eval_loss = record.series_named(lo::run::eval_loss);
+  std::vector<double>* eval_accuracy = task->classifies() ? &record.series_named(lo::run::eval_accuracy) : nullptr;
   auto evaluate = [&](long updates) {
     const EvalResult e = evaluator.evaluate(model);
     eval_step.push_back(updates);
@@ -138,10 +141,10 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
     const StepMeasurement& m = step.measurement();
     if (!step.finite()) {
       // Name the first quantity that went non-finite: the loss, else a parameter's gradient.
-      std::string what = "loss";
+      std::string what = lo::run::loss;
       double value = m.loss;
       for (size_t i = 0; std::isfinite(value) && i < parameters.size(); ++i) {
-        what = "grad_norm/" + parameters[i]->name;
+        what = lo::run::grad_norm_of(parameters[i]->name);
         value = m.grad_norms[i];
       }
       out.status = RunStatus::Diverged;
@@ -177,8 +180,8 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   if (out.status != RunStatus::Diverged && (eval_step.empty() || eval_step.back() != updates)) evaluate(updates);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);
-  record.set("wall_seconds", wall);
-  record.set("status", std::string(status_name(out.status)));
+  record.set(lo::run::wall_seconds, wall);
+  record.set(lo::run::status, std::string(status_name(out.status)));
   return out;
 }
 
