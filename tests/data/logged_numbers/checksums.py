@@ -74,7 +74,7 @@ def main(argv):
         with open(argv[1]) as f:
             lines = f.read().splitlines()
         covered = set(lines[0][len("# covered: "):].split())
-        expected = dict(line.split() for line in lines[1:] if line.strip())
+        expected = dict(line.split() for line in lines[1:] if line.strip() and not line.startswith("#"))
         found = dict(runs(argv[2:]))
         bad = []
         for key, want in expected.items():
