@@ -17,6 +17,7 @@
 #include "autodiff/optim.hpp"
 #include "experiments/src/bench/alloc_counter.hpp"
 #include "experiments/src/bench/bench.hpp"
+#include "experiments/src/bench/breakdown.hpp"
 #include "experiments/src/bench/reference_step.hpp"
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/train/training_step.hpp"
@@ -308,6 +309,24 @@ TEST_F(BenchCli, QuickRunWritesTheBenchGroup) {
   for (double us : engine) EXPECT_GT(us, 0.0);
   EXPECT_GT(reader.read_double_attr("/bench", "gemm_gflops"), 0.0);
   EXPECT_GT(reader.read_int_attr("/bench", "peak_rss_kib"), 0);
+}
+
+sbx::RunConfig breakdown_run(long d_k, const std::string& scale) {
+  sbx::RunConfig c;
+  c.d_model = 8, c.d_k = d_k, c.d_v = 4, c.seq_len = 5, c.batch = 3, c.steps = 3, c.scale = scale, c.eval_batches = 1;
+  return c;
+}
+
+TEST(RunBreakdown, PhasesAddUpToAtMostTheRunsTimeAndEachRunIsCounted) {
+  sbx::bench::BreakdownGroup group{"two", {breakdown_run(4, "sqrt"), breakdown_run(8, "none")}};
+  group.runs[1].task = "recall";
+  const auto rows = sbx::bench::run_breakdown({group});
+  ASSERT_EQ(rows.size(), 1u);
+  const sbx::RunProfile& p = rows[0].profile;
+  EXPECT_EQ(p.runs, 2);
+  for (double phase : {p.gradcheck, p.setup, p.batch, p.step, p.metrics, p.probe, p.evaluation}) EXPECT_GT(phase, 0.0);
+  EXPECT_LE(p.gradcheck + p.setup + p.batch + p.step + p.metrics + p.probe + p.evaluation, p.total);
+  EXPECT_GT(rows[0].save_seconds, 0.0);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "experiments/src/cli/grid_file.hpp"
 #include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
 #include "experiments/src/io/run_file.hpp"
@@ -26,6 +27,8 @@ namespace {
 
 // key → (value, where it was given), from the file and then from the command line (which wins).
 using Values = std::map<std::string, std::pair<std::string, std::string>>;
+
+}  // namespace
 
 SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm, std::string name_template) {
   Values run, grid;
@@ -60,8 +63,6 @@ SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm
   }
   return result;
 }
-
-}  // namespace
 
 int run_sweep(const Args& args) {
   // From the first instant: a SIGINT during start-up or planning then ends the sweep with exit 130 too,
