@@ -294,6 +294,25 @@ TEST_F(BenchCli, BadOutPathIsOneLineExitTwoAndNoFile) {
   EXPECT_EQ(names, (std::vector<std::string>{"stderr.txt", "text.h5"}));
 }
 
+TEST_F(BenchCli, BreakdownOfASweepFileNamesEveryPhaseAndConfigNeedsBreakdown) {
+  const fs::path ini = dir_ / "grid.ini";
+  std::ofstream(ini) << "[grid]\ntask = teacher recall\ndk = 2 4\n[run]\nd-model = 8\nseq-len = 4\nbatch = 2\nsteps = 3\n";
+  auto r = run_sandbox("bench --quick --config '" + ini.string() + "'", dir_);  // --config alone: refused
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("--breakdown"), std::string::npos) << r.err;
+
+  const std::string out = (dir_ / "out.txt").string();
+  const int status = std::system(("'" + std::string(SANDBOX_BINARY) + "' bench --breakdown --config '" + ini.string() + "' > '" + out + "' 2>&1").c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::ifstream in(out);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* phase : {"gradcheck", "setup", "batch", "step", "metrics", "probe", "eval", "save", "total"})
+    EXPECT_NE(text.find(phase), std::string::npos) << phase << "\n" << text;
+  for (const char* group : {"teacher dk=2", "teacher dk=4", "recall dk=2", "recall dk=4"})
+    EXPECT_NE(text.find(group), std::string::npos) << group << "\n" << text;
+}
+
 TEST_F(BenchCli, QuickRunWritesTheBenchGroup) {
   const fs::path out = dir_ / "bench.h5";
   const auto r = run_sandbox("bench --quick --out '" + out.string() + "'", dir_);

@@ -68,16 +68,16 @@ int run_bench(const Args& args) {
   if (scaling) {
     // Batch and d_model are kept small so that the whole sweep stays well under a minute on 2 cores.
     const Eigen::Index batch = quick ? 2 : 8, d_model = quick ? 32 : 64;
-    const Eigen::Index max_n = quick ? 128 : 512, max_dk = quick ? 256 : 2048;
+    const Eigen::Index max_n = quick ? 128 : 1024, max_dk = quick ? 256 : 2048;
     const bench::TimingPlan plan = quick ? bench::TimingPlan{3, 1, 0.002, 0.004}
                                          : bench::TimingPlan{std::max(report.plan.repeats, 3), 2, 0.01, 0.012};
     std::vector<bench::BenchShape> in_n, in_dk;
     for (Eigen::Index n = 16; n <= max_n; n *= 2) in_n.push_back({batch, n, d_model, 64});
     for (Eigen::Index dk = 8; dk <= max_dk; dk *= 2) in_dk.push_back({batch, 16, d_model, dk});
     report.scaling.push_back(bench::scaling_sweep("n", in_n, plan));
-    bench::print_scaling(stdout, report.scaling.back());
+    bench::print_scaling(stdout, report.scaling.back(), report.gemm_gflops);
     report.scaling.push_back(bench::scaling_sweep("d_k", in_dk, plan));
-    bench::print_scaling(stdout, report.scaling.back());
+    bench::print_scaling(stdout, report.scaling.back(), report.gemm_gflops);
   }
 
   report.peak_rss_kib = bench::peak_rss_kib();
