@@ -82,17 +82,27 @@ AttentionNodes Attention::forward(ad::Tape& tape, ad::Var x_query, ad::Var x_con
 
 AttentionNodes Attention::apply(ad::Tape&, const AttentionWeights& w, ad::Var x_query, ad::Var x_context,
                                 Eigen::Index batch) {
+  return compute(w, x_query, x_context, batch, false);
+}
+
+AttentionNodes Attention::logits_only(ad::Tape& tape, ad::Var x_query, ad::Var x_context, Eigen::Index batch) {
+  return compute(bind(tape), x_query, x_context, batch, true);
+}
+
+AttentionNodes Attention::compute(const AttentionWeights& w, ad::Var x_query, ad::Var x_context, Eigen::Index batch,
+                                  bool logits_only) {
   const ad::Var queries = ad::matmul(x_query, w.w_q);
   ad::Var q = queries;
   ad::Var k = ad::matmul(x_context, w.w_k);
-  ad::Var v = ad::matmul(x_context, w.w_v);
+  ad::Var v;  // (the tape keeps this order: the backward sums into X in it)
+  if (!logits_only) v = ad::matmul(x_context, w.w_v);
   // Heads become row blocks: the batched ops below then treat h·B blocks (one head skips the moves, so
   // its tape is the single-head one).
   const Eigen::Index heads = config_.heads;
   if (heads > 1) {
     q = ad::split_heads(q, heads);
     k = ad::split_heads(k, heads);
-    v = ad::split_heads(v, heads);
+    if (!logits_only) v = ad::split_heads(v, heads);
   }
   const Eigen::Index blocks = heads * batch;
   if (config_.scale == ScaleMode::QkNorm) {
@@ -109,6 +119,7 @@ AttentionNodes Attention::apply(ad::Tape&, const AttentionWeights& w, ad::Var x_
     case ScaleMode::Learned:
     case ScaleMode::QkNorm: logits = ad::scale_by(ad::batched_scores(q, k, blocks), ad::exp(w.log_scale)); break;
   }
+  if (logits_only) return {queries, logits, {}, {}};
   ad::Var masked = config_.causal ? ad::mask(logits, causal_mask(blocks, q.rows() / blocks, k.rows() / blocks)) : logits;
   ad::Var weights = ad::softmax_rows(masked);
   ad::Var z = ad::batched_weighted_sum(weights, v, blocks);

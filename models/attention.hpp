@@ -64,6 +64,9 @@ class Attention {
   // The same computation with the weights given as nodes.
   AttentionNodes apply(ad::Tape& tape, const AttentionWeights& w, ad::Var x_query, ad::Var x_context, Eigen::Index batch);
   AttentionWeights bind(ad::Tape& tape);  // the parameters as nodes of `tape`
+  // Only the scaled logits S of forward() (Q and S set, the rest unset): the same ops on the same inputs,
+  // so S is bit for bit forward()'s, without the values, the softmax and the output (a probe of S).
+  AttentionNodes logits_only(ad::Tape& tape, ad::Var x_query, ad::Var x_context, Eigen::Index batch);
 
   const AttentionConfig& config() const { return config_; }
   double initial_log_scale() const;  // θ at initialisation for learned and qknorm
@@ -75,6 +78,7 @@ class Attention {
 
  private:
   const ad::BoolMatrix& causal_mask(Eigen::Index batch, Eigen::Index n_query, Eigen::Index n_key);
+  AttentionNodes compute(const AttentionWeights& w, ad::Var x_query, ad::Var x_context, Eigen::Index batch, bool logits_only);
 
   AttentionConfig config_;
   ad::Parameter w_q_, w_k_, w_v_, w_o_, log_scale_;

@@ -1,5 +1,7 @@
 #include "models/tasks.hpp"
 
+#include "models/task_streams.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -270,6 +272,21 @@ Eigen::Index task_output_width(const std::string& name, const TaskConfig& config
   if (name == "sense") return 2;
   if (name == "recall" || name == "lookup") return config.d_out > 0 ? config.d_out : 8;
   throw std::invalid_argument("unknown task '" + name + "' (choose teacher, recall, sense or lookup)");
+}
+
+}  // namespace models
+
+namespace models {
+
+// Kept next to the tasks: a field a task starts to read must be kept here too (the logged-numbers test,
+// whose sweeps vary d_k, heads and the mask of every task, fails otherwise).
+TaskConfig stream_identity(const std::string& task_name, TaskConfig config) {
+  if (task_name == "teacher") return config;  // a teacher of the student's exact shapes, heads and mask
+  const TaskConfig defaults;
+  config.d_k = defaults.d_k, config.d_v = defaults.d_v, config.heads = defaults.heads;
+  if (task_name == "recall" || task_name == "lookup") config.causal = defaults.causal;
+  if (task_name == "sense") config.d_out = defaults.d_out;  // always 2 classes
+  return config;
 }
 
 }  // namespace models

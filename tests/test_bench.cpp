@@ -17,6 +17,7 @@
 #include "autodiff/optim.hpp"
 #include "experiments/src/bench/alloc_counter.hpp"
 #include "experiments/src/bench/bench.hpp"
+#include "experiments/src/bench/breakdown.hpp"
 #include "experiments/src/bench/reference_step.hpp"
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/train/training_step.hpp"
@@ -293,6 +294,25 @@ TEST_F(BenchCli, BadOutPathIsOneLineExitTwoAndNoFile) {
   EXPECT_EQ(names, (std::vector<std::string>{"stderr.txt", "text.h5"}));
 }
 
+TEST_F(BenchCli, BreakdownOfASweepFileNamesEveryPhaseAndConfigNeedsBreakdown) {
+  const fs::path ini = dir_ / "grid.ini";
+  std::ofstream(ini) << "[grid]\ntask = teacher recall\ndk = 2 4\n[run]\nd-model = 8\nseq-len = 4\nbatch = 2\nsteps = 3\n";
+  auto r = run_sandbox("bench --quick --config '" + ini.string() + "'", dir_);  // --config alone: refused
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("--breakdown"), std::string::npos) << r.err;
+
+  const std::string out = (dir_ / "out.txt").string();
+  const int status = std::system(("'" + std::string(SANDBOX_BINARY) + "' bench --breakdown --config '" + ini.string() + "' > '" + out + "' 2>&1").c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::ifstream in(out);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* phase : {"gradcheck", "setup", "batch", "step", "metrics", "probe", "eval", "save", "total"})
+    EXPECT_NE(text.find(phase), std::string::npos) << phase << "\n" << text;
+  for (const char* group : {"teacher dk=2", "teacher dk=4", "recall dk=2", "recall dk=4"})
+    EXPECT_NE(text.find(group), std::string::npos) << group << "\n" << text;
+}
+
 TEST_F(BenchCli, QuickRunWritesTheBenchGroup) {
   const fs::path out = dir_ / "bench.h5";
   const auto r = run_sandbox("bench --quick --out '" + out.string() + "'", dir_);
@@ -308,6 +328,24 @@ TEST_F(BenchCli, QuickRunWritesTheBenchGroup) {
   for (double us : engine) EXPECT_GT(us, 0.0);
   EXPECT_GT(reader.read_double_attr("/bench", "gemm_gflops"), 0.0);
   EXPECT_GT(reader.read_int_attr("/bench", "peak_rss_kib"), 0);
+}
+
+sbx::RunConfig breakdown_run(long d_k, const std::string& scale) {
+  sbx::RunConfig c;
+  c.d_model = 8, c.d_k = d_k, c.d_v = 4, c.seq_len = 5, c.batch = 3, c.steps = 3, c.scale = scale, c.eval_batches = 1;
+  return c;
+}
+
+TEST(RunBreakdown, PhasesAddUpToAtMostTheRunsTimeAndEachRunIsCounted) {
+  sbx::bench::BreakdownGroup group{"two", {breakdown_run(4, "sqrt"), breakdown_run(8, "none")}};
+  group.runs[1].task = "recall";
+  const auto rows = sbx::bench::run_breakdown({group});
+  ASSERT_EQ(rows.size(), 1u);
+  const sbx::RunProfile& p = rows[0].profile;
+  EXPECT_EQ(p.runs, 2);
+  for (double phase : {p.gradcheck, p.setup, p.batch, p.step, p.metrics, p.probe, p.evaluation}) EXPECT_GT(phase, 0.0);
+  EXPECT_LE(p.gradcheck + p.setup + p.batch + p.step + p.metrics + p.probe + p.evaluation, p.total);
+  EXPECT_GT(rows[0].save_seconds, 0.0);
 }
 
 }  // namespace

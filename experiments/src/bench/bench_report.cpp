@@ -129,7 +129,7 @@ void print_heads(std::FILE* out, const BenchReport& r) {
   std::fflush(out);
 }
 
-void print_scaling(std::FILE* out, const ScalingSweep& sweep) {
+void print_scaling(std::FILE* out, const ScalingSweep& sweep, double gemm_gflops) {
   const BenchShape& first = sweep.points.front().shape;
   if (sweep.variable == "n")
     std::fprintf(out, "\nscaling in n (batch %ld, d_model %ld, d_k %ld), step time (batch generation excluded)\n",
@@ -137,13 +137,14 @@ void print_scaling(std::FILE* out, const ScalingSweep& sweep) {
   else
     std::fprintf(out, "\nscaling in d_k (batch %ld, n %ld, d_model %ld), step time (batch generation excluded)\n",
                  static_cast<long>(first.batch), static_cast<long>(first.n), static_cast<long>(first.d_model));
-  std::fprintf(out, "%6s %12s %12s %12s %6s %9s %9s %12s\n", sweep.variable.c_str(), "MFLOP/step", "engine us", "ref us",
-               "ratio", "GFLOP/s", "ref GF/s", "allocs/step");
-  for (const ScalingPoint& p : sweep.points)
-    std::fprintf(out, "%6.0f %12.2f %12.1f %12.1f %6.2f %9.2f %9.2f %12.2f\n", sweep.value(p), p.flops / 1e6,
-                 p.engine.us_per_step, p.reference.us_per_step, p.engine.us_per_step / p.reference.us_per_step,
-                 p.flops / (p.engine.us_per_step * 1e3), p.flops / (p.reference.us_per_step * 1e3),
-                 p.engine.allocations_per_step);
+  std::fprintf(out, "%6s %12s %12s %12s %6s %9s %7s %9s %7s %12s\n", sweep.variable.c_str(), "MFLOP/step", "engine us", "ref us",
+               "ratio", "GFLOP/s", "% GEMM", "ref GF/s", "% GEMM", "allocs/step");
+  for (const ScalingPoint& p : sweep.points) {
+    const double engine = p.flops / (p.engine.us_per_step * 1e3), reference = p.flops / (p.reference.us_per_step * 1e3);
+    std::fprintf(out, "%6.0f %12.2f %12.1f %12.1f %6.2f %9.2f %6.1f%% %9.2f %6.1f%% %12.2f\n", sweep.value(p), p.flops / 1e6,
+                 p.engine.us_per_step, p.reference.us_per_step, p.engine.us_per_step / p.reference.us_per_step, engine,
+                 100.0 * engine / gemm_gflops, reference, 100.0 * reference / gemm_gflops, p.engine.allocations_per_step);
+  }
   std::fprintf(out, "fitted exponent of time vs %s over %.0f..%.0f (least squares in log-log): engine %.2f, reference %.2f; "
                "FLOP count %.2f\n",
                sweep.variable.c_str(), sweep.value(sweep.points.front()), sweep.value(sweep.points.back()),

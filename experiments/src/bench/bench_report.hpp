@@ -34,7 +34,8 @@ std::string shape_name(const BenchShape& s);  // "32x16x64x8" (batch x n x d_mod
 
 void print_header(std::FILE* out, const BenchReport& report);
 void print_shapes(std::FILE* out, const BenchReport& report);
-void print_scaling(std::FILE* out, const ScalingSweep& sweep);
+// With each point's GFLOP/s as a percentage of this machine's GEMM rate (`gemm_gflops`).
+void print_scaling(std::FILE* out, const ScalingSweep& sweep, double gemm_gflops);
 void print_heads(std::FILE* out, const BenchReport& report);
 void print_footer(std::FILE* out, const BenchReport& report);
 

@@ -4,6 +4,8 @@
 #include <cstdio>
 
 #include "experiments/src/bench/bench.hpp"
+#include "experiments/src/bench/breakdown.hpp"
+#include "experiments/src/cli/grid_file.hpp"
 #include "experiments/src/bench/bench_report.hpp"
 #include "experiments/src/cli/options.hpp"
 #include "experiments/src/user_error.hpp"
@@ -12,21 +14,31 @@ namespace sbx::cli {
 
 int run_bench(const Args& args) {
   namespace bench = sbx::bench;
-  bool quick = false, scaling = false;
+  bool quick = false, scaling = false, breakdown = false;
   int repeats = 0;
-  std::string out;
+  std::string out, config_file;
   po::options_description options("bench options");
   options.add_options()
       ("quick", po::bool_switch(&quick), "small shapes and few repeats: a smoke test of a few seconds")
       ("scaling", po::bool_switch(&scaling), "also sweep n and d_k and fit the exponent of time against each")
       ("repeats", po::value(&repeats), "timed blocks per measurement (default 7, 3 with --quick); the median is reported")
-      ("out", po::value(&out), "HDF5 file to store the results in, as the group /bench (created if missing)");
+      ("out", po::value(&out), "HDF5 file to store the results in, as the group /bench (created if missing)")
+      ("breakdown", po::bool_switch(&breakdown), "instead: train study runs and show where each run's time goes, phase by phase")
+      ("config", po::value(&config_file), "with --breakdown: the runs of this sweep INI file (default: study shapes at d_k 8, 32, 256)");
   po::variables_map vm;
   if (!parse_options("bench", args, options, vm)) return 0;
   if (vm.count("repeats") && (repeats < 1 || repeats > 1000))
     throw UserError("sandbox bench: --repeats must be in 1..1000");
   if (vm.count("out")) bench::check_out_path(out);  // before anything runs
+  if (vm.count("config") && !breakdown) throw UserError("sandbox bench: --config goes with --breakdown");
   const auto started = std::chrono::steady_clock::now();
+  if (breakdown) {
+    const auto groups = config_file.empty() ? bench::study_breakdown_groups(quick)
+                                            : bench::group_by_task_and_dk(build_grid(config_file, vm, "").expand());
+    bench::print_breakdown(stdout, bench::run_breakdown(groups));
+    std::printf("bench took %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    return 0;
+  }
 
   bench::BenchReport report;
   report.quick = quick;
@@ -56,16 +68,16 @@ int run_bench(const Args& args) {
   if (scaling) {
     // Batch and d_model are kept small so that the whole sweep stays well under a minute on 2 cores.
     const Eigen::Index batch = quick ? 2 : 8, d_model = quick ? 32 : 64;
-    const Eigen::Index max_n = quick ? 128 : 512, max_dk = quick ? 256 : 2048;
+    const Eigen::Index max_n = quick ? 128 : 1024, max_dk = quick ? 256 : 2048;
     const bench::TimingPlan plan = quick ? bench::TimingPlan{3, 1, 0.002, 0.004}
                                          : bench::TimingPlan{std::max(report.plan.repeats, 3), 2, 0.01, 0.012};
     std::vector<bench::BenchShape> in_n, in_dk;
     for (Eigen::Index n = 16; n <= max_n; n *= 2) in_n.push_back({batch, n, d_model, 64});
     for (Eigen::Index dk = 8; dk <= max_dk; dk *= 2) in_dk.push_back({batch, 16, d_model, dk});
     report.scaling.push_back(bench::scaling_sweep("n", in_n, plan));
-    bench::print_scaling(stdout, report.scaling.back());
+    bench::print_scaling(stdout, report.scaling.back(), report.gemm_gflops);
     report.scaling.push_back(bench::scaling_sweep("d_k", in_dk, plan));
-    bench::print_scaling(stdout, report.scaling.back());
+    bench::print_scaling(stdout, report.scaling.back(), report.gemm_gflops);
   }
 
   report.peak_rss_kib = bench::peak_rss_kib();

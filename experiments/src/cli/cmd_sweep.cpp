@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "experiments/src/cli/grid_file.hpp"
 #include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
 #include "experiments/src/io/layout.hpp"
@@ -28,15 +29,12 @@ namespace {
 // key → (value, where it was given), from the file and then from the command line (which wins).
 using Values = std::map<std::string, std::pair<std::string, std::string>>;
 
-// What the grid was built from, as every run of the sweep records it (io/layout.hpp: sweep_ini and
-// sweep_overrides): the INI file's text as read, and the command line's overrides, one per line, as
-// `--name=TEMPLATE`, then `--run.KEY=VALUE` and `--grid.KEY=VALUES` in the option table's order.
-struct GridSource {
-  std::string ini, overrides;
-};
+}  // namespace
 
 SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm, std::string name_template,
-                     GridSource& source) {
+                     GridSource* source_out) {
+  GridSource unused;
+  GridSource& source = source_out ? *source_out : unused;
   Values run, grid;
   if (!name_template.empty()) source.overrides += "--name=" + name_template + "\n";
   if (!config_file.empty()) {
@@ -75,8 +73,6 @@ SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm
   return result;
 }
 
-}  // namespace
-
 int run_sweep(const Args& args) {
   // From the first instant: a SIGINT during start-up or planning then ends the sweep with exit 130 too,
   // instead of killing it.
@@ -108,7 +104,7 @@ int run_sweep(const Args& args) {
   if (out.empty()) throw UserError("sandbox sweep: --out FILE.h5 is required");
   if (jobs < 1 || jobs > 1024) throw UserError("sandbox sweep: --jobs must be in 1..1024");
   GridSource source;
-  const SweepGrid grid = build_grid(config_file, vm, name_template, source);
+  const SweepGrid grid = build_grid(config_file, vm, name_template, &source);
   const Shard shard = Shard::parse(shard_text);
 
   io::check_can_save(out, {}, true);

@@ -1,5 +1,6 @@
 #include "experiments/src/train/evaluation.hpp"
 
+#include "experiments/src/train/batch_streams.hpp"
 #include "experiments/src/train/training_step.hpp"
 
 namespace sbx {
@@ -9,6 +10,16 @@ Evaluator::Evaluator(const std::string& task_name, models::TaskConfig task_confi
   task_ = models::make_task(task_name, task_config);
   batches_.resize(static_cast<size_t>(batches));
   for (models::Batch& b : batches_) task_->next_batch(b);
+}
+
+Evaluator::Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches, BatchStreams& streams) {
+  task_config.stream = kEvalStream;
+  batches_ = streams.first_batches(task_name, task_config, batches);
+  task_ = models::make_task(task_name, task_config);  // for the loss (its batches are not drawn)
+  if (batches_.size() != static_cast<size_t>(batches)) {  // too large to share: drawn here
+    batches_.resize(static_cast<size_t>(batches));
+    for (models::Batch& b : batches_) task_->next_batch(b);
+  }
 }
 
 EvalResult Evaluator::evaluate(models::Attention& model) {

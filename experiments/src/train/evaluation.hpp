@@ -13,6 +13,8 @@
 
 namespace sbx {
 
+class BatchStreams;
+
 struct EvalResult {
   double loss = 0.0;      // mean over the evaluation batches of the task's loss
   double accuracy = 0.0;  // classification tasks: share of all labelled rows predicted right
@@ -25,6 +27,8 @@ class Evaluator {
  public:
   // Draws `batches` batches from stream kEvalStream of the task described by `task_config`.
   Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches);
+  // The same batches, taken from (and shared through) a sweep's batch streams.
+  Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches, BatchStreams& streams);
 
   EvalResult evaluate(models::Attention& model);
   const std::vector<models::Batch>& batches() const { return batches_; }

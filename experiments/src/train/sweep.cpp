@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "experiments/src/io/file_lock.hpp"
+#include "experiments/src/train/batch_streams.hpp"
 #include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/option_table.hpp"
@@ -162,12 +163,18 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
   // joined before the error propagates (destroying a joinable std::thread would abort the process).
   std::atomic<bool> aborted{false};
   auto stop = [&] { return aborted.load() || should_stop(); };
+  // The runs share their gradient checks: one per distinct small model form and seed (gradcheck_cache.hpp).
+  GradcheckCache gradcheck_cache;
+  BatchStreams batch_streams;  // and their data (batch_streams.hpp)
+  RunHooks hooks;
+  hooks.gradcheck_cache = &gradcheck_cache;
+  hooks.batch_streams = &batch_streams;
   auto worker = [&] {
     for (;;) {
       const size_t i = next.fetch_add(1);
       if (i >= total || stop()) break;  // stopped: take no new run
       try {
-        RunOutcome outcome = train_run(plan.to_run[i], stop, [&](long, double) { steps_done.fetch_add(1); });
+        RunOutcome outcome = train_run(plan.to_run[i], stop, [&](long, double) { steps_done.fetch_add(1); }, hooks);
         std::lock_guard lock(mutex);
         finished.emplace_back(i, std::move(outcome));
       } catch (...) {

@@ -6,6 +6,7 @@
 
 #include "autodiff/optim.hpp"
 #include "experiments/src/io/layout.hpp"
+#include "experiments/src/train/batch_streams.hpp"
 #include "experiments/src/train/evaluation.hpp"
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/training_step.hpp"
@@ -57,7 +58,10 @@ const char* status_name(RunStatus status) {
   return "unknown";
 }
 
-RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& should_stop, const StepCallback& on_step) {
+RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& should_stop, const StepCallback& on_step,
+                     const RunHooks& hooks) {
+  PhaseClock clock(hooks.profile != nullptr), whole_run(hooks.profile != nullptr);
+  RunProfile profile;  // added to hooks.profile at the end
   requested.validate();
   const RunConfig config = requested.resolved();
   RunOutcome out;
@@ -69,23 +73,32 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   // The run checks its own model (same scale, mask and W^O) on small distinct shapes first.
   double gradcheck_error = std::nan("");
   if (config.gradcheck) {
-    const auto report = models::gradcheck_model(models::small_version(attention_config, config.cross()),
-                                                static_cast<uint64_t>(config.seed) + 17);
-    gradcheck_error = report.max_abs_error;
-    if (!report.passed) gradcheck_error = std::isfinite(report.max_abs_error) ? std::max(report.max_abs_error, 1.0) : report.max_abs_error;
+    const models::ModelCheck check = models::small_version(attention_config, config.cross());
+    const uint64_t check_seed = static_cast<uint64_t>(config.seed) + 17;
+    auto compute = [&] {
+      const auto report = models::gradcheck_model(check, check_seed);
+      if (report.passed) return report.max_abs_error;
+      return std::isfinite(report.max_abs_error) ? std::max(report.max_abs_error, 1.0) : report.max_abs_error;
+    };
+    gradcheck_error = hooks.gradcheck_cache ? hooks.gradcheck_cache->error(check, check_seed, compute) : compute();
   }
   record.set(lo::run::gradcheck_max_error, gradcheck_error);
+  clock.lap(profile.gradcheck);
 
   ad::Rng rng(static_cast<uint64_t>(config.seed));
   models::Attention model(attention_config, rng);
-  const auto task = models::make_task(config.task, config.task_config());
+  std::unique_ptr<models::Task> task;
+  if (hooks.batch_streams) task = hooks.batch_streams->task(config.task, config.task_config(), config.steps);
+  if (!task) task = models::make_task(config.task, config.task_config());
   for (const auto& attribute : task->attributes()) record.set(attribute.name, attribute.value);
   const auto optimizer = make_optimizer(config, model);
   const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
                                 config.steps};
   TrainingStep step(model, *task, *optimizer);
+  if (hooks.profile) step.set_profile(&profile);
   step.set_clip_grad_norm(config.clip_grad_norm);
-  Evaluator evaluator(config.task, config.task_config(), config.eval_batches);
+  Evaluator evaluator = hooks.batch_streams ? Evaluator(config.task, config.task_config(), config.eval_batches, *hooks.batch_streams)
+                                            : Evaluator(config.task, config.task_config(), config.eval_batches);
   const auto parameters = model.parameters();
   for (const ad::Parameter* p : parameters) record.params_init.emplace_back(p->name, p->value);
 
@@ -118,12 +131,16 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   auto& eval_step = record.int_series_named(lo::run::eval_step);
   auto& eval_loss = record.series_named(lo::run::eval_loss);
   std::vector<double>* eval_accuracy = task->classifies() ? &record.series_named(lo::run::eval_accuracy) : nullptr;
+  double elsewhere = 0.0;
   auto evaluate = [&](long updates) {
+    clock.lap(elsewhere);  // the training loop's own phases are timed by the step
     const EvalResult e = evaluator.evaluate(model);
     eval_step.push_back(updates);
     eval_loss.push_back(e.loss);
     if (eval_accuracy) eval_accuracy->push_back(e.accuracy);
+    clock.lap(profile.evaluation);
   };
+  clock.lap(profile.setup);
   evaluate(0);
   long updates = 0;
 
@@ -182,6 +199,11 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);
   record.set(lo::run::wall_seconds, wall);
   record.set(lo::run::status, std::string(status_name(out.status)));
+  if (hooks.profile) {
+    whole_run.lap(profile.total);
+    profile.runs = 1;
+    *hooks.profile += profile;
+  }
   return out;
 }
 

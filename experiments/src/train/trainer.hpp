@@ -5,9 +5,13 @@
 #include <string>
 
 #include "experiments/src/io/run_file.hpp"
+#include "experiments/src/train/gradcheck_cache.hpp"
+#include "experiments/src/train/run_profile.hpp"
 #include "experiments/src/train/run_config.hpp"
 
 namespace sbx {
+
+class BatchStreams;
 
 enum class RunStatus { Complete, Interrupted, Diverged };
 const char* status_name(RunStatus status);
@@ -21,10 +25,19 @@ struct RunOutcome {
 // Called after every step with the number of steps done and that step's training loss (progress lines).
 using StepCallback = std::function<void(long steps_done, double loss)>;
 
+// What a caller may lend a run without changing any logged number: a gradient-check cache and batch
+// streams shared with other runs (a sweep's), and a profile its phase times are added to (`sandbox bench
+// --breakdown`).
+struct RunHooks {
+  GradcheckCache* gradcheck_cache = nullptr;
+  BatchStreams* batch_streams = nullptr;
+  RunProfile* profile = nullptr;
+};
+
 // `should_stop` is polled at every step boundary; when it returns true the run ends "interrupted" with
 // what it has logged so far.
 RunOutcome train_run(const RunConfig& config, const std::function<bool()>& should_stop,
-                     const StepCallback& on_step = nullptr);
+                     const StepCallback& on_step = nullptr, const RunHooks& hooks = {});
 
 // The attributes every run stores: each option of the table under its attribute name (resolved values;
 // flags as int64 0/1), `config` (the canonical configuration text) and `config_hash`.

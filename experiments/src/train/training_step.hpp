@@ -8,6 +8,7 @@
 #include "models/attention.hpp"
 #include "models/attention_metrics.hpp"
 #include "models/tasks.hpp"
+#include "experiments/src/train/run_profile.hpp"
 
 namespace sbx {
 
@@ -40,6 +41,8 @@ class TrainingStep {
   // Clip the global gradient norm to this before each update (≤ 0: off). The logged gradient norms are
   // the ones before clipping.
   void set_clip_grad_norm(double max_norm) { clip_grad_norm_ = max_norm; }
+  // Adds each step's phase times (batch, step, metrics, probe) to `profile` (null: not timed).
+  void set_profile(RunProfile* profile) { profile_ = profile; }
 
  private:
   models::Attention& model_;
@@ -54,6 +57,7 @@ class TrainingStep {
   StepMeasurement measurement_;
   bool finite_ = true;
   double clip_grad_norm_ = 0.0;
+  RunProfile* profile_ = nullptr;
 };
 
 }  // namespace sbx
