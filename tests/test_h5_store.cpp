@@ -206,6 +206,20 @@ TEST_F(H5Store, AttributeReadErrorsNameFileAndAttribute) {
   expect_user_error([&] { reader.read_string_attr("/nope", "x"); }, file + ": /nope is missing");
 }
 
+// A variable-length string attribute whose global-heap reference is nil (what a flipped byte made of
+// `scale` in the grad input of issue 12's FUZZ_SEED=1208314059, variant 135): HDF5 reads it as a null
+// pointer, on which its C++ wrapper crashed (strlen). A UserError naming the attribute instead.
+TEST_F(H5Store, NullVariableLengthStringAttributeIsAnErrorNotACrash) {
+  const std::string file = make_file("null.h5", [&](H5::H5File& f) {
+    const H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    const H5::Attribute attr = f.createAttribute("scale", type, H5::DataSpace(H5S_SCALAR));
+    const char* none = nullptr;
+    ASSERT_GE(H5Awrite(attr.getId(), type.getId(), &none), 0);
+  });
+  H5Reader reader(file);
+  expect_user_error([&] { reader.read_string_attr("/", "scale"); }, file + ": attribute 'scale' of / is damaged");
+}
+
 // ---- Series -------------------------------------------------------------------------------------
 
 TEST_F(H5Store, SeriesWriterAppendsAcrossFlushes) {

@@ -666,8 +666,20 @@ std::string H5Reader::read_string_attr(const std::string& object_path, const std
     return with_object(file_, path_, object_path, [&](const H5::H5Object& obj) {
       const H5::Attribute attr = open_scalar_attr(obj, name, where);
       if (attr.getTypeClass() != H5T_STRING) throw UserError(where + " is not a string");
-      std::string value;
-      attr.read(attr.getStrType(), value);  // handles variable- and fixed-length strings
+      const H5::StrType type = attr.getStrType();
+      if (!type.isVariableStr()) {
+        std::string value;
+        attr.read(type, value);
+        return value;
+      }
+      // Not attr.read(type, std::string&): for a variable-length string whose global-heap reference is
+      // nil (a damaged file), H5Aread succeeds with a null pointer, which HDF5's C++ wrapper (1.10) hands
+      // to std::string and crashes in strlen.
+      char* text = nullptr;
+      if (H5Aread(attr.getId(), type.getId(), &text) < 0) throw UserError(where + " cannot be read");
+      if (text == nullptr) throw UserError(where + " is damaged (its string is missing)");
+      std::string value(text);
+      H5free_memory(text);
       return value;
     });
   });
