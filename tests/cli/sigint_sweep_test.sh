@@ -151,9 +151,12 @@ if b"transferring control" in seen:
 def blocked_on_stderr():
     try:
         call = open(f"/proc/{p.pid}/syscall").read().split()
-    except OSError:
-        return False
-    return len(call) > 1 and call[0] in ("1", "20") and int(call[1], 16) == 2  # write / writev to fd 2
+        return len(call) > 1 and call[0] in ("1", "20") and int(call[1], 16) == 2  # write / writev to fd 2
+    except OSError:  # /proc/PID/syscall may need ptrace rights; while the loader runs, sleeping is that
+        try:
+            return open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "S"
+        except OSError:
+            return False
 wait_until("the sweep blocks writing the loader's output", blocked_on_stderr, p)
 interrupt(p)
 rest = b""
