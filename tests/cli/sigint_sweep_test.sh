@@ -9,7 +9,8 @@
 #   1. the first instant any code runs: the dynamic loader is calling the libraries' initialisers (before
 #      main). The loader's LD_DEBUG output goes to a 4 KiB pipe the test stops reading, so the sweep is
 #      held there, blocked writing to it, while the signal arrives.
-#   2. while it waits for the lock of an --out that another process holds (a resume: it plans under the lock).
+#   2. while it waits for the lock of an --out that another process holds (a resume: it plans under the
+#      lock): it stops waiting at once.
 #   3. when planning is done and the first runs start (its first stdout line).
 #   4. SIGINT_TRIALS random instants between the installed handler and the end of an uninterrupted sweep,
 #      half of them resuming a file that already holds some of the runs.
@@ -181,18 +182,24 @@ with open("err2", "w+") as err_file:
     p = start(stderr=err_file)
     wait_until("the sweep says it waits for the lock", lambda: "waiting for" in open("err2").read(), p)
     interrupt(p)
-    # Delivered (no longer pending for the process) before the lock is freed.
-    wait_until("the sweep takes the signal", lambda: int(status_field(p.pid, "ShdPnd") or "0", 16) & 2 == 0, p)
-    if p.poll() is not None:
-        fail(f"the sweep ended while the lock was still held: {p.returncode}")
-    os.close(lock)  # frees it
-    out = p.stdout.read()
-    p.wait()
+    try:
+        out = p.communicate(timeout=60)[0]  # while the lock is still held
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        fail("SIGINT while waiting for the lock: the sweep still waits")
     err = open("err2").read()
-err = "\n".join(l for l in err.splitlines() if not l.startswith("sandbox: waiting for"))
-if check("SIGINT while waiting for the lock", p, out, err, before_runs, before_sha, True) != 0:
-    fail("SIGINT while waiting for the lock: runs were trained after it")
-print("  SIGINT while waiting for the lock to plan a resume: exit 130 once it is free, nothing run, the file unchanged")
+os.close(lock)
+if p.returncode != 130:
+    fail(f"SIGINT while waiting for the lock: exit {p.returncode}, want 130: {err!r}")
+said = [l for l in err.splitlines() if not l.startswith("sandbox: waiting for")]
+if said != ["sandbox sweep: interrupted while waiting for out.h5; nothing was run"] or out:
+    fail(f"SIGINT while waiting for the lock: stdout {out!r}, stderr {err!r}")
+if sha("out.h5") != before_sha:
+    fail("SIGINT while waiting for the lock: the file changed")
+again = subprocess.run(SWEEP + ["--quiet"], capture_output=True, text=True)
+if again.returncode != 0 or sorted(runs("out.h5")) != sorted(REF):
+    fail(f"SIGINT while waiting for the lock: the rerun did not complete the file: {again.stderr!r}")
+print("  SIGINT while waiting for the lock to plan a resume: exit 130 at once, nothing run, the file unchanged")
 
 # ---- 3. planning done, the first runs starting -----------------------------------------------------------------
 for initial in (None, "part.h5"):
