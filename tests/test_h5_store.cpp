@@ -270,6 +270,19 @@ TEST_F(H5Store, GlobalHeapThatWouldHangHdf5IsRefused) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "2: another error than the damaged heap, 3: no error";
 }
 
+// A chunked series whose extent a flipped byte made 301989891 (issue 12's fuzz; it stores 33 bytes): refused
+// before HDF5 fills hundreds of millions of missing values for minutes.
+TEST_F(H5Store, ChunkedSeriesClaimingFarMoreThanItStoresIsRefused) {
+  const std::string file = make_file("long.h5", [&](H5::H5File& f) {
+    H5::DSetCreatPropList plist;
+    const hsize_t chunk[1] = {3}, dims[1] = {301989891};
+    plist.setChunk(1, chunk);
+    f.createDataSet("loss", H5::PredType::IEEE_F64LE, H5::DataSpace(1, dims), plist);  // no chunk written
+  });
+  H5Reader reader(file);
+  expect_user_error([&] { reader.read_vector("/loss"); }, file + ": /loss is damaged: it claims 301989891 values but stores 0 bytes");
+}
+
 // ---- Series -------------------------------------------------------------------------------------
 
 TEST_F(H5Store, SeriesWriterAppendsAcrossFlushes) {

@@ -176,6 +176,23 @@ hsize_t checked_count(const std::vector<hsize_t>& dims, const std::string& where
   return count;
 }
 
+// A damaged extent can claim hundreds of millions of values for a chunked dataset that stores a few
+// bytes (issue 12's fuzz: a series of 3 became 301989891), and HDF5 then fills them chunk by chunk for
+// minutes. Deflate packs at most 1032:1, so more than that over the stored bytes (plus one chunk) is damage.
+void check_storage_plausible(const H5::DataSet& ds, hsize_t count, const std::string& where) {
+  const H5::DSetCreatPropList plist = ds.getCreatePlist();
+  if (plist.getLayout() != H5D_CHUNKED) return;
+  std::vector<hsize_t> chunk(static_cast<std::size_t>(std::max(plist.getChunk(0, nullptr), 0)));
+  if (!chunk.empty()) plist.getChunk(static_cast<int>(chunk.size()), chunk.data());
+  const hsize_t element = ds.getDataType().getSize();  // at most 16 (check_numeric)
+  hsize_t chunk_bytes = element;
+  for (const hsize_t c : chunk) chunk_bytes = std::min(chunk_bytes * std::max<hsize_t>(c, 1), kMaxElements * 16);
+  const hsize_t stored = ds.getStorageSize();
+  if (count * element > 1032 * stored + chunk_bytes)
+    throw UserError(where + " is damaged: it claims " + std::to_string(count) + " values but stores " +
+                    std::to_string(stored) + " bytes");
+}
+
 std::string class_name(H5T_class_t c) {
   switch (c) {
     case H5T_INTEGER:
@@ -623,6 +640,7 @@ Eigen::MatrixXd H5Reader::read_dense(const std::string& path, size_t rank, const
     require_rank(dims, rank, where, shape_text);
     check_numeric(ds.getDataType(), where, false);
     const hsize_t count = checked_count(dims, where);
+    check_storage_plausible(ds, count, where);
     hsize_t rows = 1;  // cannot overflow: checked_count bounded the full product (or a dimension is 0)
     for (size_t i = 0; i + 1 < dims.size(); ++i) rows *= dims[i];
     RowMajorMatrix m(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(dims.back()));
@@ -652,7 +670,9 @@ std::vector<double> H5Reader::read_vector(const std::string& path) const {
     const auto dims = dims_of(ds);
     require_rank(dims, 1, where, "(length,)");
     check_numeric(ds.getDataType(), where, false);
-    std::vector<double> values(checked_count(dims, where));
+    const hsize_t count = checked_count(dims, where);
+    check_storage_plausible(ds, count, where);  // before allocating
+    std::vector<double> values(count);
     read_all(ds, values.data(), H5::PredType::NATIVE_DOUBLE, values.size());
     return values;
   });
@@ -666,7 +686,9 @@ std::vector<std::int64_t> H5Reader::read_int_vector(const std::string& path) con
     const auto dims = dims_of(ds);
     require_rank(dims, 1, where, "(length,)");
     check_numeric(ds.getDataType(), where, true);
-    std::vector<std::int64_t> values(checked_count(dims, where));
+    const hsize_t count = checked_count(dims, where);
+    check_storage_plausible(ds, count, where);  // before allocating
+    std::vector<std::int64_t> values(count);
     read_all(ds, values.data(), H5::PredType::NATIVE_INT64, values.size());
     return values;
   });
