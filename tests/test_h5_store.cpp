@@ -190,6 +190,83 @@ TEST_F(H5Store, AttributeReadErrorsNameFileAndAttribute) {
   expect_user_error([&] { reader.read_string_attr("/nope", "x"); }, file + ": /nope is missing");
 }
 
+// A variable-length string attribute whose global-heap reference is nil (what a flipped byte made of
+// `scale` in the grad input of issue 12's FUZZ_SEED=1208314059, variant 135): HDF5 reads it as a null
+// pointer, on which its C++ wrapper crashed (strlen). A UserError naming the attribute instead.
+TEST_F(H5Store, NullVariableLengthStringAttributeIsAnErrorNotACrash) {
+  const std::string file = make_file("null.h5", [&](H5::H5File& f) {
+    const H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    const H5::Attribute attr = f.createAttribute("scale", type, H5::DataSpace(H5S_SCALAR));
+    const char* none = nullptr;
+    ASSERT_GE(H5Awrite(attr.getId(), type.getId(), &none), 0);
+  });
+  H5Reader reader(file);
+  expect_user_error([&] { reader.read_string_attr("/", "scale"); }, file + ": attribute 'scale' of / is damaged");
+}
+
+// A datatype whose size field a flipped bit made 2 GiB + 8 (FUZZ_SEED=1208314059, base variant 191):
+// refused before HDF5 allocates a conversion buffer of that size (which took seconds, and under load
+// made robust.damaged_files time out).
+TEST_F(H5Store, NumbersOfADamagedHugeSizeAreRefusedBeforeReading) {
+  const std::string file = make_file("huge.h5", [&](H5::H5File& f) {
+    H5::FloatType huge(H5::PredType::IEEE_F64LE);
+    huge.setSize((hsize_t{1} << 31) + 8);
+    const hsize_t dims[2] = {4, 16};
+    f.createDataSet("W", huge, H5::DataSpace(2, dims));  // never written: no storage of that size
+  });
+  H5Reader reader(file);
+  expect_user_error([&] { reader.read_matrix("/W"); }, file + ": /W is damaged: its numbers claim 2147483656 bytes each");
+}
+
+// The global heap collection of a variable-length string with its free-space object's size zeroed: HDF5
+// 1.10's parser loops forever on it (what one flipped bit did to a grad input in issue 12's fuzz). The
+// read runs in a child with a 20 s alarm, so that the old hang fails this test instead of stalling it.
+TEST_F(H5Store, GlobalHeapThatWouldHangHdf5IsRefused) {
+  const std::string file = make_file("heap.h5", [&](H5::H5File& f) { set_attr(f, "scale", std::string("sqrt")); });
+  std::string bytes = read_bytes(file);
+  const std::size_t at = bytes.find("GCOL");
+  ASSERT_NE(at, std::string::npos);
+  auto le64 = [&](std::size_t i) {
+    std::uint64_t v = 0;
+    for (int k = 7; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(bytes[i + static_cast<std::size_t>(k)]);
+    return v;
+  };
+  const std::size_t free_space = at + 16 + 16 + ((le64(at + 16 + 8) + 7) & ~std::size_t{7});  // after object 1
+  ASSERT_EQ(bytes[free_space], 0);  // index 0: the free space
+  ASSERT_GT(le64(free_space + 8), 0u);
+  std::fill_n(bytes.begin() + static_cast<std::ptrdiff_t>(free_space + 8), 8, '\0');
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(20);
+    try {
+      H5Reader(file).read_string_attr("/", "scale");
+    } catch (const UserError& e) {
+      _exit(std::string(e.what()).find(file + ": is damaged (its global heap at byte " + std::to_string(at)) == 0 ? 0 : 2);
+    }
+    _exit(3);  // read without complaint
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "the read died of signal " << WTERMSIG(status) << " (14: it hung)";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: another error than the damaged heap, 3: no error";
+}
+
+// A chunked series whose extent a flipped byte made 301989891 (issue 12's fuzz; it stores 33 bytes): refused
+// before HDF5 fills hundreds of millions of missing values for minutes.
+TEST_F(H5Store, ChunkedSeriesClaimingFarMoreThanItStoresIsRefused) {
+  const std::string file = make_file("long.h5", [&](H5::H5File& f) {
+    H5::DSetCreatPropList plist;
+    const hsize_t chunk[1] = {3}, dims[1] = {301989891};
+    plist.setChunk(1, chunk);
+    f.createDataSet("loss", H5::PredType::IEEE_F64LE, H5::DataSpace(1, dims), plist);  // no chunk written
+  });
+  H5Reader reader(file);
+  expect_user_error([&] { reader.read_vector("/loss"); }, file + ": /loss is damaged: it claims 301989891 values but stores 0 bytes");
+}
+
 // ---- Series -------------------------------------------------------------------------------------
 
 TEST_F(H5Store, SeriesWriterAppendsAcrossFlushes) {

@@ -11,9 +11,22 @@
 
 #include "experiments/src/cli/commands.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/train/stop_signal.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace {
+
+// A sweep catches SIGINT and SIGTERM (and ends with exit 130, what finished saved) from the first instant
+// any code of the process runs: the dynamic loader calls this from the executable's .preinit_array before
+// the initialisers of the ~40 shared libraries (HDF5 and its libcurl, TLS, ...) and main. Only the
+// loader's own mapping of those libraries comes earlier (tens of milliseconds on a busy machine, the
+// window of issue 12); no code of any program runs then. Other commands keep the default action until
+// they install their own handlers (train: once it starts training).
+void install_early_stop_handlers(int argc, char** argv, char**) {
+  if (argc >= 2 && std::strcmp(argv[1], "sweep") == 0) sbx::install_stop_handlers();
+}
+[[gnu::section(".preinit_array"), gnu::used]] void (*const early_stop_handlers)(int, char**, char**) =
+    install_early_stop_handlers;
 
 void print_usage(std::FILE* out) {
   std::fprintf(out, "usage: sandbox <command> [options]   (sandbox <command> --help for its options)\n\ncommands:\n");

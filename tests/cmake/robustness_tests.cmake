@@ -14,3 +14,13 @@ set_tests_properties(robust.full_disk PROPERTIES TIMEOUT 120)
 add_test(NAME robust.damaged_files
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/damaged_files_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(robust.damaged_files PROPERTIES TIMEOUT 600)
+#   robust.sigint_sweep        tests/cli/sigint_sweep_test.sh: SIGINT at any instant of a sweep (from the first
+#                              library initialiser on) exits 130, what finished saved and equal to an uninterrupted run
+add_test(NAME robust.sigint_sweep
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/sigint_sweep_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(robust.sigint_sweep PROPERTIES TIMEOUT 300)
+#   robust.final_save          tests/cli/robust_final_save_test.sh: a save that crashes in its child (a damaged
+#                              --out) keeps the trained runs in the fallback file: train, interrupted train, sweep
+add_test(NAME robust.final_save
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/cli/robust_final_save_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(robust.final_save PROPERTIES TIMEOUT 120)

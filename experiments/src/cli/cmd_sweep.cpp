@@ -18,6 +18,7 @@
 #include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
 #include "experiments/src/io/layout.hpp"
+#include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/stop_signal.hpp"
 #include "experiments/src/train/sweep.hpp"
@@ -108,7 +109,13 @@ int run_sweep(const Args& args) {
   const Shard shard = Shard::parse(shard_text);
 
   io::check_can_save(out, {}, true);
-  SweepPlan plan = plan_sweep(grid, shard, out, overwrite, save_options.lock_timeout);  // validates every run's configuration
+  SweepPlan plan;
+  try {
+    plan = plan_sweep(grid, shard, out, overwrite, save_options.lock_timeout, stop_requested);  // validates every run's configuration
+  } catch (const io::LockWaitStopped&) {  // Ctrl-C while another process holds --out: nothing ran yet
+    std::fprintf(stderr, "sandbox sweep: interrupted while waiting for %s; nothing was run\n", out.c_str());
+    return 130;
+  }
   plan.provenance = {{io::layout::run::sweep_ini, source.ini}, {io::layout::run::sweep_overrides, source.overrides}};
   save_options.rebuild_damaged = !plan.damaged.empty();  // the first save writes the file anew without them
   if (!quiet) {

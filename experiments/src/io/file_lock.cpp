@@ -69,7 +69,7 @@ long lock_holder(int fd) {
   return 0;
 }
 
-FileLock::FileLock(const std::string& target, Mode mode, double timeout_seconds)
+FileLock::FileLock(const std::string& target, Mode mode, double timeout_seconds, const std::function<bool()>& stop)
     : lock_path_((parent_dir(target) / short_stem(target)).string() + ".lock"), mode_(mode) {
   using clock = std::chrono::steady_clock;
   const auto started = clock::now();
@@ -110,6 +110,11 @@ FileLock::FileLock(const std::string& target, Mode mode, double timeout_seconds)
       throw LockTimeout(target + ": still locked by " +
                         (holder > 0 ? "process " + std::to_string(holder) : std::string("another process")) +
                         " after --lock-timeout " + seconds + " s");
+    }
+    if (stop && stop()) {
+      ::close(fd_);
+      fd_ = -1;
+      throw LockWaitStopped(target + ": stopped while waiting for its lock");
     }
     if (!said_waiting) {
       // The holder may have let go since flock() failed: name it only once /proc/locks shows it (or, if

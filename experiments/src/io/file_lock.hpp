@@ -4,6 +4,7 @@
 // next to the (symlink-resolved) target, which the rename leaves alone. Writers hold it exclusively for the
 // whole read-copy-edit-rename; a sweep planning what to run holds it shared. The last holder removes the
 // lock file, so no lock file stays behind (a waiter that locked a removed file notices and retries).
+#include <functional>
 #include <string>
 
 #include "experiments/src/user_error.hpp"
@@ -23,13 +24,20 @@ std::string resolve_target(const std::string& path);
 // length of a legal file name.
 std::string short_stem(const std::string& path);
 
+// Waiting for the lock was given up because the caller asked to (a SIGINT while a sweep plans).
+struct LockWaitStopped : UserError {
+  using UserError::UserError;
+};
+
 class FileLock {
  public:
   enum class Mode { Shared, Exclusive };
   // Waits for the lock on `target` (a resolved path). While waiting, says once on stderr which process
   // holds it. timeout_seconds < 0 waits forever; on timeout throws LockTimeout. Throws UserError if the
-  // lock file cannot be created (e.g. the directory is not writable).
-  FileLock(const std::string& target, Mode mode, double timeout_seconds);
+  // lock file cannot be created (e.g. the directory is not writable). While it waits, `stop` (if given)
+  // is asked between tries; once it says true, throws LockWaitStopped. Writers never pass one: they wait
+  // to save runs that trained.
+  FileLock(const std::string& target, Mode mode, double timeout_seconds, const std::function<bool()>& stop = {});
   ~FileLock();
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;

@@ -19,6 +19,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <string_view>
 
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/user_error.hpp"
@@ -175,6 +176,23 @@ hsize_t checked_count(const std::vector<hsize_t>& dims, const std::string& where
   return count;
 }
 
+// A damaged extent can claim hundreds of millions of values for a chunked dataset that stores a few
+// bytes (issue 12's fuzz: a series of 3 became 301989891), and HDF5 then fills them chunk by chunk for
+// minutes. Deflate packs at most 1032:1, so more than that over the stored bytes (plus one chunk) is damage.
+void check_storage_plausible(const H5::DataSet& ds, hsize_t count, const std::string& where) {
+  const H5::DSetCreatPropList plist = ds.getCreatePlist();
+  if (plist.getLayout() != H5D_CHUNKED) return;
+  std::vector<hsize_t> chunk(static_cast<std::size_t>(std::max(plist.getChunk(0, nullptr), 0)));
+  if (!chunk.empty()) plist.getChunk(static_cast<int>(chunk.size()), chunk.data());
+  const hsize_t element = ds.getDataType().getSize();  // at most 16 (check_numeric)
+  hsize_t chunk_bytes = element;
+  for (const hsize_t c : chunk) chunk_bytes = std::min(chunk_bytes * std::max<hsize_t>(c, 1), kMaxElements * 16);
+  const hsize_t stored = ds.getStorageSize();
+  if (count * element > 1032 * stored + chunk_bytes)
+    throw UserError(where + " is damaged: it claims " + std::to_string(count) + " values but stores " +
+                    std::to_string(stored) + " bytes");
+}
+
 std::string class_name(H5T_class_t c) {
   switch (c) {
     case H5T_INTEGER:
@@ -192,10 +210,15 @@ std::string class_name(H5T_class_t c) {
   }
 }
 
-void check_numeric(H5T_class_t c, const std::string& where, bool integer_only) {
-  if (c == H5T_INTEGER || (c == H5T_FLOAT && !integer_only)) return;
-  throw UserError(where + " has type " + class_name(c) + " but must be " +
-                  (integer_only ? "integer" : "numeric (float64)"));
+void check_numeric(const H5::DataType& type, const std::string& where, bool integer_only) {
+  const H5T_class_t c = type.getClass();
+  if (c != H5T_INTEGER && !(c == H5T_FLOAT && !integer_only))
+    throw UserError(where + " has type " + class_name(c) + " but must be " +
+                    (integer_only ? "integer" : "numeric (float64)"));
+  // A damaged datatype can claim elements of gigabytes; HDF5 would allocate a conversion buffer of that
+  // size (and take seconds to fail) before reading a single value.
+  if (type.getSize() > 16)
+    throw UserError(where + " is damaged: its numbers claim " + std::to_string(type.getSize()) + " bytes each");
 }
 
 void require_rank(const std::vector<hsize_t>& dims, std::size_t rank, const std::string& where,
@@ -303,6 +326,35 @@ std::vector<char> read_file_bytes(const std::string& path) {
   if (in) bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   if (!in && !in.eof()) throw UserError(path + ": cannot read it: " + std::strerror(errno));
   return bytes;
+}
+
+// HDF5 1.10 parses a global heap collection (where variable-length strings live) by walking its objects
+// (index u16, references u16, reserved u32, size u64, data padded to 8 bytes; the free space, index 0,
+// counts its size alone) and loops forever on a free-space object of size 0, which one flipped bit in an
+// object's size can bring about (issue 12's fuzz: grad hung inside H5Aread). That walk is done here
+// first, on every collection HDF5 would accept (signature "GCOL", version 1, inside the file): one whose
+// walk would not end, or whose objects overrun it, is refused before HDF5 sees the file.
+void refuse_looping_global_heaps(const std::vector<char>& bytes, const std::string& path) {
+  const auto le = [&](std::uint64_t at, int n) {
+    std::uint64_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[at + static_cast<std::uint64_t>(i)]);
+    return v;
+  };
+  const std::string_view all(bytes.data(), bytes.size());
+  for (std::size_t at = all.find("GCOL"); at != std::string_view::npos; at = all.find("GCOL", at + 1)) {
+    if (bytes.size() - at < 16 || bytes[at + 4] != 1) continue;  // other versions: HDF5 refuses them itself
+    const std::uint64_t size = le(at + 8, 8);
+    if (size > bytes.size() - at) continue;  // past the end of the file: HDF5 fails to read it
+    const std::uint64_t end = at + size;
+    for (std::uint64_t p = at + 16; p < end && end - p >= 16;) {
+      const std::uint64_t object = le(p + 8, 8);
+      const std::uint64_t need = le(p, 2) > 0 ? 16 + ((object + 7) & ~std::uint64_t{7}) : object;  // may wrap
+      if (need == 0 || need < object || need > end - p)
+        throw UserError(path + ": is damaged (its global heap at byte " + std::to_string(at) +
+                        " is corrupt; HDF5 would hang or crash reading it)");
+      p += need;
+    }
+  }
 }
 
 // What a failed write means to the user: "no space left on device", "file size limit exceeded", ...
@@ -486,6 +538,7 @@ H5Transaction::H5Transaction(const std::string& path, double lock_timeout_second
     // Handed to HDF5 as a file image, so that HDF5 never opens (and flock()s) the final file itself:
     // readers of it are never turned away while we edit.
     const std::vector<char> bytes = read_file_bytes(final_path_);
+    refuse_looping_global_heaps(bytes, final_path_);
     if (H5Pset_file_image(fapl.getId(), const_cast<char*>(bytes.data()), bytes.size()) < 0)
       throw UserError(final_path_ + ": cannot open it for editing");
   }
@@ -561,6 +614,7 @@ void remove_stale_temps(const std::string& final_path) {
 H5Reader::H5Reader(const std::string& path) : path_(path) {
   silence_hdf5_errors();
   file_ = open_existing(path_);
+  refuse_looping_global_heaps(read_file_bytes(path_), path_);
 }
 
 bool H5Reader::exists(const std::string& path) const {
@@ -584,8 +638,9 @@ Eigen::MatrixXd H5Reader::read_dense(const std::string& path, size_t rank, const
     const H5::DataSet ds = open_dataset(file_, path_, path);
     dims = dims_of(ds);
     require_rank(dims, rank, where, shape_text);
-    check_numeric(ds.getTypeClass(), where, false);
+    check_numeric(ds.getDataType(), where, false);
     const hsize_t count = checked_count(dims, where);
+    check_storage_plausible(ds, count, where);
     hsize_t rows = 1;  // cannot overflow: checked_count bounded the full product (or a dimension is 0)
     for (size_t i = 0; i + 1 < dims.size(); ++i) rows *= dims[i];
     RowMajorMatrix m(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(dims.back()));
@@ -614,8 +669,10 @@ std::vector<double> H5Reader::read_vector(const std::string& path) const {
     const H5::DataSet ds = open_dataset(file_, path_, path);
     const auto dims = dims_of(ds);
     require_rank(dims, 1, where, "(length,)");
-    check_numeric(ds.getTypeClass(), where, false);
-    std::vector<double> values(checked_count(dims, where));
+    check_numeric(ds.getDataType(), where, false);
+    const hsize_t count = checked_count(dims, where);
+    check_storage_plausible(ds, count, where);  // before allocating
+    std::vector<double> values(count);
     read_all(ds, values.data(), H5::PredType::NATIVE_DOUBLE, values.size());
     return values;
   });
@@ -628,8 +685,10 @@ std::vector<std::int64_t> H5Reader::read_int_vector(const std::string& path) con
     const H5::DataSet ds = open_dataset(file_, path_, path);
     const auto dims = dims_of(ds);
     require_rank(dims, 1, where, "(length,)");
-    check_numeric(ds.getTypeClass(), where, true);
-    std::vector<std::int64_t> values(checked_count(dims, where));
+    check_numeric(ds.getDataType(), where, true);
+    const hsize_t count = checked_count(dims, where);
+    check_storage_plausible(ds, count, where);  // before allocating
+    std::vector<std::int64_t> values(count);
     read_all(ds, values.data(), H5::PredType::NATIVE_INT64, values.size());
     return values;
   });
@@ -643,7 +702,7 @@ double H5Reader::read_scalar(const std::string& path) const {
     const auto dims = dims_of(ds);
     if (dims.size() > 1 || ds.getSpace().getSimpleExtentNpoints() != 1)
       throw UserError(where + " has shape " + shape_string(dims) + " but must hold a single value");
-    check_numeric(ds.getTypeClass(), where, false);
+    check_numeric(ds.getDataType(), where, false);
     double value = 0;
     ds.read(&value, H5::PredType::NATIVE_DOUBLE);
     return value;
@@ -666,8 +725,22 @@ std::string H5Reader::read_string_attr(const std::string& object_path, const std
     return with_object(file_, path_, object_path, [&](const H5::H5Object& obj) {
       const H5::Attribute attr = open_scalar_attr(obj, name, where);
       if (attr.getTypeClass() != H5T_STRING) throw UserError(where + " is not a string");
-      std::string value;
-      attr.read(attr.getStrType(), value);  // handles variable- and fixed-length strings
+      const H5::StrType type = attr.getStrType();
+      if (!type.isVariableStr()) {
+        if (type.getSize() > (1u << 20))  // a damaged size: HDF5 would allocate it first
+          throw UserError(where + " is damaged: it claims " + std::to_string(type.getSize()) + " bytes");
+        std::string value;
+        attr.read(type, value);
+        return value;
+      }
+      // Not attr.read(type, std::string&): for a variable-length string whose global-heap reference is
+      // nil (a damaged file), H5Aread succeeds with a null pointer, which HDF5's C++ wrapper (1.10) hands
+      // to std::string and crashes in strlen.
+      char* text = nullptr;
+      if (H5Aread(attr.getId(), type.getId(), &text) < 0) throw UserError(where + " cannot be read");
+      if (text == nullptr) throw UserError(where + " is damaged (its string is missing)");
+      std::string value(text);
+      H5free_memory(text);
       return value;
     });
   });
@@ -680,7 +753,7 @@ double H5Reader::read_double_attr(const std::string& object_path, const std::str
   return guarded(path_ + ": cannot read " + what, [&] {
     return with_object(file_, path_, object_path, [&](const H5::H5Object& obj) {
       const H5::Attribute attr = open_scalar_attr(obj, name, where);
-      check_numeric(attr.getTypeClass(), where, false);
+      check_numeric(attr.getDataType(), where, false);
       double value = 0;
       attr.read(H5::PredType::NATIVE_DOUBLE, &value);
       return value;
@@ -695,7 +768,7 @@ std::int64_t H5Reader::read_int_attr(const std::string& object_path, const std::
   return guarded(path_ + ": cannot read " + what, [&] {
     return with_object(file_, path_, object_path, [&](const H5::H5Object& obj) {
       const H5::Attribute attr = open_scalar_attr(obj, name, where);
-      check_numeric(attr.getTypeClass(), where, true);
+      check_numeric(attr.getDataType(), where, true);
       // HDF5 would silently clip a uint64 above INT64_MAX; read unsigned 64-bit values as such.
       const H5::IntType type = attr.getIntType();
       if (type.getSign() == H5T_SGN_NONE && type.getSize() >= 8) {

@@ -105,13 +105,13 @@ Shard Shard::parse(const std::string& text) {
 }
 
 SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, bool overwrite,
-                     double lock_timeout) {
+                     double lock_timeout, const std::function<bool()>& stop) {
   SweepPlan plan;
   std::map<std::string, io::StoredRun> stored;
   const std::string target = io::resolve_target(out_path);
   if (std::filesystem::exists(target)) {
     // Shared: other planners may read at the same time, but no writer replaces the file meanwhile.
-    const io::FileLock lock(target, io::FileLock::Mode::Shared, lock_timeout);
+    const io::FileLock lock(target, io::FileLock::Mode::Shared, lock_timeout, stop);
     // Every run is validated: a damaged one (a flipped bit, a loss series of the wrong type or length)
     // is redone, not skipped because its status attribute still reads "complete".
     plan.damaged = io::damaged_runs(target);

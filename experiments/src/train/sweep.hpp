@@ -51,9 +51,10 @@ struct SweepPlan {
 // Which runs of this shard still need running, given what the output file holds (read under its shared
 // lock, waiting at most lock_timeout seconds; < 0: forever). A run of the same name whose stored
 // configuration differs is refused (UserError naming the first differing option) unless `overwrite`,
-// which redoes it; a damaged run is redone.
+// which redoes it; a damaged run is redone. If `stop` says true while it waits for the lock, throws
+// io::LockWaitStopped.
 SweepPlan plan_sweep(const SweepGrid& grid, const Shard& shard, const std::string& out_path, bool overwrite = false,
-                     double lock_timeout = -1);
+                     double lock_timeout = -1, const std::function<bool()>& stop = {});
 
 struct SweepProgress {
   size_t done = 0, total = 0;
