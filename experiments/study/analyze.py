@@ -38,6 +38,7 @@ try:
     import numpy as np
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "sandbox-study"  # SVG ids that do not change from run to run
     import matplotlib.pyplot as plt
     import sandbox_runs  # noqa: E402
 except ImportError as missing:  # pragma: no cover
