@@ -34,20 +34,28 @@ std::string fingerprint(const io::H5Reader& file, const std::string& run) {
     std::snprintf(text, sizeof text, "%a,", v);
     return std::string(text);
   };
-  std::string text;
+  // In name order: HDF5 may list a group's attributes and datasets in another order in a copy (merge copies
+  // runs with H5Ocopy), and the order is not part of the result.
+  std::map<std::string, std::string> parts;
   for (const auto& [key, value] : record.attributes) {
     const lo::Entry* entry = lo::find(lo::kRunSection, key, lo::Kind::Attribute);
     if (key == lo::run::wall_seconds || (entry && entry->role == lo::Role::Provenance)) continue;
-    text += key + "=";
-    if (const auto* s = std::get_if<std::string>(&value)) text += *s + ";";
-    else if (const auto* i = std::get_if<std::int64_t>(&value)) text += std::to_string(*i) + ";";
-    else text += number(std::get<double>(value)) + ";";
+    std::string& text = parts["attribute " + key];
+    if (const auto* s = std::get_if<std::string>(&value)) text = *s;
+    else if (const auto* i = std::get_if<std::int64_t>(&value)) text = std::to_string(*i);
+    else text = number(std::get<double>(value));
   }
-  for (std::int64_t t : record.steps) text += std::to_string(t) + ",";
   for (const auto& [key, values] : record.series) {
-    text += key + ":";
+    std::string& text = parts["series " + key];
     for (double v : values) text += number(v);
   }
+  for (const auto& [key, values] : record.int_series) {
+    std::string& text = parts["series " + key];
+    for (std::int64_t v : values) text += std::to_string(v) + ",";
+  }
+  std::string text;
+  for (std::int64_t t : record.steps) text += std::to_string(t) + ",";
+  for (const auto& [key, value] : parts) text += ";" + key + "=" + value;
   return text;
 }
 

@@ -73,7 +73,8 @@ std::vector<Entry> make_table() {
   add(r, head_i + run::saturated_fraction, K::Dataset, T::Float64, L::Logged, "heads > 1", "saturated_fraction over head i's rows alone (i = 0 … heads−1)");
   add(r, head_i + run::attn_entropy, K::Dataset, T::Float64, L::Logged, "heads > 1", "attn_entropy over head i's rows alone");
   add(r, s(run::logit_delta_rms), K::Dataset, T::Float64, L::Logged, "",
-      "rms over visible entries of S after the step's update minus S before it, on the step's batch");
+      "rms over visible entries of S after the step's update minus S before it, on the step's batch (in a "
+      "diverged run the last one may be infinite: that update sent S there)");
   t.back().every_version = false;
   add(r, s(run::lr), K::Dataset, T::Float64, L::Logged, "", "learning rate of the step's update");
   t.back().every_version = false;
