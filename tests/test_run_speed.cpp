@@ -82,8 +82,9 @@ models::TaskConfig stream_config(long d_k, long heads) {
 
 bool same_batch(const models::Batch& a, const models::Batch& b) {
   auto same = [](const ad::Matrix& x, const ad::Matrix& y) {
+    // memcmp of an empty matrix would pass it a null pointer (undefined, and UBSan says so)
     return x.rows() == y.rows() && x.cols() == y.cols() &&
-           std::memcmp(x.data(), y.data(), sizeof(double) * static_cast<size_t>(x.size())) == 0;
+           (x.size() == 0 || std::memcmp(x.data(), y.data(), sizeof(double) * static_cast<size_t>(x.size())) == 0);
   };
   return same(a.x, b.x) && same(a.x_context, b.x_context) && same(a.targets, b.targets) && a.labels == b.labels;
 }
