@@ -410,17 +410,5 @@ def fmt3(x):
 
 
 def run_cli(main):
-    """Run main(); InputError -> one line on stderr, exit 2. Returns main's exit code otherwise."""
-    prog = os.path.basename(sys.argv[0])
-    try:
-        code = main()
-    except InputError as exc:
-        sys.stderr.write(f"{prog}: error: {exc}\n")
-        code = 2
-    except BrokenPipeError:       # e.g. `summary_table.py ... | head`
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        code = 0
-    sys.exit(code or 0)
+    """Run main(); InputError -> one line on stderr, exit 2 (the reader's run_cli, for a main without argv)."""
+    sandbox_runs.run_cli(lambda _argv: main())

@@ -60,8 +60,7 @@ T_NOTE = ("95% interval over seeds: geometric mean and t interval of the logs fo
           "(accuracies, fractions, entropies, LR sensitivity, differences)")
 
 
-class InputError(Exception):
-    pass
+InputError = sandbox_runs.InputError  # one line on stderr and exit 2 (sandbox_runs.run_cli)
 
 
 # ---- One row per run -----------------------------------------------------------------------------------
@@ -595,8 +594,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InputError as e:
-        print(f"analyze.py: {e}", file=sys.stderr)
-        sys.exit(2)
+    sandbox_runs.run_cli(main)
