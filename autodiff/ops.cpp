@@ -6,6 +6,8 @@
 //    allocates nothing.
 #include "autodiff/ops.hpp"
 
+#include "autodiff/workers.hpp"
+
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -36,17 +38,31 @@ bool is_row_broadcast(const Matrix& a, const Matrix& b) { return b.rows() == 1 &
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------- matmul
+// With workers, each product is split by rows of its result (workers.hpp says why the bits stay the same);
+// dB's rows are A's columns.
 static void matmul_backward(Tape& t, Node& n) {
   const Matrix& a = input(t, n, 0).value;
   const Matrix& b = input(t, n, 1).value;
-  if (Matrix* ga = adjoint(t, n, 0)) ga->noalias() += n.grad * b.transpose();  // dA = G Bᵀ
-  if (Matrix* gb = adjoint(t, n, 1)) gb->noalias() += a.transpose() * n.grad;  // dB = Aᵀ G
+  const double work = static_cast<double>(a.rows()) * a.cols() * b.cols();
+  if (Matrix* ga = adjoint(t, n, 0))  // dA = G Bᵀ
+    parallel_ranges(t.workers(), ga->rows(), kRowGranule, work, [&](Eigen::Index r, Eigen::Index count) {
+      ga->middleRows(r, count).noalias() += n.grad.middleRows(r, count) * b.transpose();
+    });
+  if (Matrix* gb = adjoint(t, n, 1))  // dB = Aᵀ G
+    parallel_ranges(t.workers(), gb->rows(), kRowGranule, work, [&](Eigen::Index r, Eigen::Index count) {
+      gb->middleRows(r, count).noalias() += a.middleCols(r, count).transpose() * n.grad;
+    });
 }
 Var matmul(Var a, Var b) {
   if (a.cols() != b.rows()) shape_error("matmul", a.value(), b.value());
   Node& n = a.tape()->push(OpKind::Matmul, matmul_backward, {a, b});
   n.value.resize(a.rows(), b.cols());
-  n.value.noalias() = a.value() * b.value();
+  const Matrix& av = a.value();
+  const Matrix& bv = b.value();
+  const double work = static_cast<double>(av.rows()) * av.cols() * bv.cols();
+  parallel_ranges(a.tape()->workers(), av.rows(), kRowGranule, work, [&](Eigen::Index r, Eigen::Index count) {
+    n.value.middleRows(r, count).noalias() = av.middleRows(r, count) * bv;
+  });
   return a.tape()->last();
 }
 
@@ -200,25 +216,39 @@ Var gelu(Var a) {
 // per-row max and sum kept in `rows` (a rows×1 scratch owned by the node): walking a row of a
 // column-major matrix is strided, does not vectorise, and with B·n a multiple of 512 every element of a
 // row falls in the same L1 set.
-static void softmax_rows_forward(const Matrix& x, Matrix& p, Matrix& rows) {
+static void softmax_rows_forward(const Matrix& x, Matrix& p, Matrix& rows, Workers* workers) {
   p.resize(x.rows(), x.cols());
   rows.resize(x.rows(), 1);
   auto top = rows.col(0);
-  top = x.rowwise().maxCoeff();
-  top = (top.array() == -kInf).select(0.0, top.array()).matrix();  // fully masked row: exp(−inf − 0) = 0
-  for (Eigen::Index c = 0; c < x.cols(); ++c) {
-    auto col = p.col(c);
-    col.array() = (x.col(c) - top).array().exp();
-    // Eigen's vectorised exp clamps its argument near −709, so a masked entry (−inf) would come out as
-    // 5.6e−309 instead of 0: entries below e^−708 are set to exactly 0, in a scalar pass over only the
-    // columns that have one (masked or extremely saturated entries).
-    if ((x.col(c) - top).minCoeff() < -708.0)
-      for (Eigen::Index r = 0; r < x.rows(); ++r)
-        if (x(r, c) - top(r) < -708.0) col(r) = 0.0;
-  }
-  top = p.rowwise().sum();
-  top = (top.array() > 0.0).select(top.array().inverse(), 0.0).matrix();  // 1/Σ, or 0 for a masked row
-  for (Eigen::Index c = 0; c < x.cols(); ++c) p.col(c).array() *= top.array();
+  // With workers: the row passes split by rows, the column passes by columns (workers.hpp).
+  const double work = static_cast<double>(x.size());
+  auto by_rows = [&](auto&& body) { parallel_ranges(workers, x.rows(), kRowGranule, work, body); };
+  auto by_cols = [&](auto&& body) { parallel_ranges(workers, x.cols(), 1, work, body); };
+  by_rows([&](Eigen::Index r, Eigen::Index count) {
+    auto t = top.segment(r, count);
+    t = x.middleRows(r, count).rowwise().maxCoeff();
+    t = (t.array() == -kInf).select(0.0, t.array()).matrix();  // fully masked row: exp(−inf − 0) = 0
+  });
+  by_cols([&](Eigen::Index first, Eigen::Index count) {
+    for (Eigen::Index c = first; c < first + count; ++c) {
+      auto col = p.col(c);
+      col.array() = (x.col(c) - top).array().exp();
+      // Eigen's vectorised exp clamps its argument near −709, so a masked entry (−inf) would come out as
+      // 5.6e−309 instead of 0: entries below e^−708 are set to exactly 0, in a scalar pass over only the
+      // columns that have one (masked or extremely saturated entries).
+      if ((x.col(c) - top).minCoeff() < -708.0)
+        for (Eigen::Index r = 0; r < x.rows(); ++r)
+          if (x(r, c) - top(r) < -708.0) col(r) = 0.0;
+    }
+  });
+  by_rows([&](Eigen::Index r, Eigen::Index count) {
+    auto t = top.segment(r, count);
+    t = p.middleRows(r, count).rowwise().sum();
+    t = (t.array() > 0.0).select(t.array().inverse(), 0.0).matrix();  // 1/Σ, or 0 for a masked row
+  });
+  by_cols([&](Eigen::Index first, Eigen::Index count) {
+    for (Eigen::Index c = first; c < first + count; ++c) p.col(c).array() *= top.array();
+  });
 }
 // dx = p ⊙ (g − ⟨g, p⟩): the Jacobian diag(p) − ppᵀ applied to g, row by row (computed column-wise).
 static void softmax_rows_backward(Tape& t, Node& n) {
@@ -226,12 +256,18 @@ static void softmax_rows_backward(Tape& t, Node& n) {
   if (!ga) return;
   const Matrix& p = n.value;
   auto gp = std::get<SoftmaxState>(n.state).row_scratch.col(0);  // ⟨g, p⟩ per row; sized rows×1 by the forward
-  gp = n.grad.cwiseProduct(p).rowwise().sum();
-  for (Eigen::Index c = 0; c < p.cols(); ++c) ga->col(c).array() += p.col(c).array() * (n.grad.col(c) - gp).array();
+  const double work = static_cast<double>(p.size());
+  parallel_ranges(t.workers(), p.rows(), kRowGranule, work, [&](Eigen::Index r, Eigen::Index count) {
+    gp.segment(r, count) = n.grad.middleRows(r, count).cwiseProduct(p.middleRows(r, count)).rowwise().sum();
+  });
+  parallel_ranges(t.workers(), p.cols(), 1, work, [&](Eigen::Index first, Eigen::Index count) {
+    for (Eigen::Index c = first; c < first + count; ++c)
+      ga->col(c).array() += p.col(c).array() * (n.grad.col(c) - gp).array();
+  });
 }
 Var softmax_rows(Var logits) {
   Node& n = logits.tape()->push(OpKind::SoftmaxRows, softmax_rows_backward, {logits});
-  softmax_rows_forward(logits.value(), n.value, n.reuse_state<SoftmaxState>().row_scratch);
+  softmax_rows_forward(logits.value(), n.value, n.reuse_state<SoftmaxState>().row_scratch, logits.tape()->workers());
   return logits.tape()->last();
 }
 
@@ -296,7 +332,7 @@ Var cross_entropy(Var logits, const std::vector<int>& targets) {
   Node& n = logits.tape()->push(OpKind::CrossEntropy, cross_entropy_backward, {logits});
   CrossEntropyState& s = n.reuse_state<CrossEntropyState>();
   s.targets = &targets;
-  softmax_rows_forward(x, s.probabilities, s.row_scratch);
+  softmax_rows_forward(x, s.probabilities, s.row_scratch, logits.tape()->workers());
   double total = 0.0;
   double counted = 0.0;
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
@@ -462,6 +498,14 @@ static Eigen::Index rows_per_block(Eigen::Index rows, Eigen::Index batch, const 
   return rows / batch;
 }
 
+// Each block (one sequence of one head) is its own product; with workers, the blocks are shared out.
+template <class Body>
+static void for_blocks(Workers* workers, Eigen::Index batch, double work, Body&& block) {
+  parallel_ranges(workers, batch, 1, work, [&](Eigen::Index first, Eigen::Index count) {
+    for (Eigen::Index b = first; b < first + count; ++b) block(b);
+  });
+}
+
 // S_b = s·Q_b K_bᵀ; dQ_b = s·G_b K_b, dK_b = s·G_bᵀ Q_b.
 static void batched_scores_backward(Tape& t, Node& n) {
   const Matrix& q = input(t, n, 0).value;
@@ -470,11 +514,12 @@ static void batched_scores_backward(Tape& t, Node& n) {
   const Eigen::Index nq = q.rows() / batch, nk = k.rows() / batch;
   Matrix* gq = adjoint(t, n, 0);
   Matrix* gk = adjoint(t, n, 1);
-  for (Eigen::Index b = 0; b < batch; ++b) {
+  const double work = 2.0 * static_cast<double>(batch * nq) * static_cast<double>(nk * q.cols());
+  for_blocks(t.workers(), batch, work, [&](Eigen::Index b) {
     const auto g = n.grad.middleRows(b * nq, nq);
     if (gq) gq->middleRows(b * nq, nq).noalias() += scale * g * k.middleRows(b * nk, nk);
     if (gk) gk->middleRows(b * nk, nk).noalias() += scale * g.transpose() * q.middleRows(b * nq, nq);
-  }
+  });
 }
 Var batched_scores(Var queries, Var keys, Eigen::Index batch, double scale) {
   const Matrix& q = queries.value();
@@ -485,8 +530,10 @@ Var batched_scores(Var queries, Var keys, Eigen::Index batch, double scale) {
   Node& n = queries.tape()->push(OpKind::BatchedScores, batched_scores_backward, {queries, keys});
   n.reuse_state<BatchedState>() = {batch, scale};
   n.value.resize(batch * nq, nk);
-  for (Eigen::Index b = 0; b < batch; ++b)
+  const double work = static_cast<double>(batch * nq) * static_cast<double>(nk * q.cols());
+  for_blocks(queries.tape()->workers(), batch, work, [&](Eigen::Index b) {
     n.value.middleRows(b * nq, nq).noalias() = scale * q.middleRows(b * nq, nq) * k.middleRows(b * nk, nk).transpose();
+  });
   return queries.tape()->last();
 }
 
@@ -498,11 +545,12 @@ static void batched_weighted_sum_backward(Tape& t, Node& n) {
   const Eigen::Index nq = a.rows() / batch, nk = v.rows() / batch;
   Matrix* ga = adjoint(t, n, 0);
   Matrix* gv = adjoint(t, n, 1);
-  for (Eigen::Index b = 0; b < batch; ++b) {
+  const double work = 2.0 * static_cast<double>(a.size()) * static_cast<double>(v.cols());
+  for_blocks(t.workers(), batch, work, [&](Eigen::Index b) {
     const auto g = n.grad.middleRows(b * nq, nq);
     if (ga) ga->middleRows(b * nq, nq).noalias() += g * v.middleRows(b * nk, nk).transpose();
     if (gv) gv->middleRows(b * nk, nk).noalias() += a.middleRows(b * nq, nq).transpose() * g;
-  }
+  });
 }
 Var batched_weighted_sum(Var weights, Var values, Eigen::Index batch) {
   const Matrix& a = weights.value();
@@ -513,8 +561,10 @@ Var batched_weighted_sum(Var weights, Var values, Eigen::Index batch) {
   Node& n = weights.tape()->push(OpKind::BatchedWeightedSum, batched_weighted_sum_backward, {weights, values});
   n.reuse_state<BatchedState>() = {batch, 1.0};
   n.value.resize(batch * nq, v.cols());
-  for (Eigen::Index b = 0; b < batch; ++b)
+  const double work = static_cast<double>(a.size()) * static_cast<double>(v.cols());
+  for_blocks(weights.tape()->workers(), batch, work, [&](Eigen::Index b) {
     n.value.middleRows(b * nq, nq).noalias() = a.middleRows(b * nq, nq) * v.middleRows(b * nk, nk);
+  });
   return weights.tape()->last();
 }
 

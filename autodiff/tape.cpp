@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "autodiff/workers.hpp"
+
 namespace ad {
 
 Node& Tape::push(OpKind op, BackwardFn backward, std::initializer_list<Var> inputs) {
@@ -22,7 +24,11 @@ Node& Tape::push(OpKind op, BackwardFn backward, std::initializer_list<Var> inpu
 
 Var Tape::constant(const Eigen::Ref<const Matrix>& value, bool needs_grad) {
   Node& node = push(OpKind::Leaf, nullptr, {});
-  node.value = value;  // same shape as last time: no allocation
+  node.value.resize(value.rows(), value.cols());  // same shape as last time: no allocation
+  // A batch of data can be megabytes: with workers, the columns are copied side by side.
+  parallel_ranges(workers_, value.cols(), 1, static_cast<double>(value.size()), [&](Eigen::Index c, Eigen::Index count) {
+    node.value.middleCols(c, count) = value.middleCols(c, count);
+  });
   node.needs_grad = needs_grad;
   return last();
 }
@@ -63,7 +69,11 @@ void Tape::zero_adjoints() {
   for (size_t i = 0; i < size_; ++i) {
     Node& n = nodes_[i];
     const bool right_shape = n.grad.rows() == n.value.rows() && n.grad.cols() == n.value.cols();
-    if (n.needs_grad || !n.grad_is_zero || !right_shape) n.grad.setZero(n.value.rows(), n.value.cols());
+    if (n.needs_grad || !n.grad_is_zero || !right_shape) {
+      n.grad.resize(n.value.rows(), n.value.cols());
+      parallel_ranges(workers_, n.grad.cols(), 1, static_cast<double>(n.grad.size()),
+                      [&](Eigen::Index c, Eigen::Index count) { n.grad.middleCols(c, count).setZero(); });
+    }
     n.grad_is_zero = !n.needs_grad;
   }
 }

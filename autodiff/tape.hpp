@@ -21,6 +21,7 @@
 namespace ad {
 
 class Tape;
+class Workers;
 struct Node;
 using BackwardFn = void (*)(Tape& tape, Node& node);
 
@@ -102,6 +103,11 @@ class Tape {
   // Which op kinds this tape has recorded (used to check that the op table covers every op).
   std::vector<OpKind> recorded_ops() const;
 
+  // A team the ops split their large products and passes over (workers.hpp); null (the default): this
+  // thread alone. Results are the same bits either way. The team must outlive its use by the tape.
+  void set_workers(Workers* workers) { workers_ = workers; }
+  Workers* workers() const { return workers_; }
+
  private:
   void zero_adjoints();
   void sweep(int output_index);  // run the backward functions from output_index down to the first node
@@ -111,6 +117,7 @@ class Tape {
   std::deque<Node> nodes_;
   size_t size_ = 0;
   std::vector<std::pair<int, Parameter*>> parameters_;  // parameter nodes to accumulate into
+  Workers* workers_ = nullptr;
 };
 
 inline Node& Var::node() const { return tape_->node(index_); }

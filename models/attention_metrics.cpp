@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autodiff/workers.hpp"
+
 namespace models {
 
 double median_in_place(std::vector<double>& values) {
@@ -110,21 +112,29 @@ void AttentionMeter::measure_into(AttentionMetrics& m, const AttentionNodes& nod
   row_norms_.clear();  // keeps its capacity
   // Each row's largest weight and entropy, accumulated column by column (contiguous in A, and the rows'
   // chains independent), in the same order within a row as a loop along the row: c = 0, 1, ….
+  // With the tape's workers, rows are shared out: each row's numbers are computed as above by one thread,
+  // and summed over rows below in row order, so they are the same bits for any number of threads.
   row_top_.assign(static_cast<size_t>(rows), 0.0);
   row_entropy_.assign(static_cast<size_t>(rows), 0.0);
-  for (Eigen::Index c = 0; c < a.cols(); ++c) {
-    const double* column = a.col(c).data();
-    for (Eigen::Index r = 0; r < rows; ++r) {
-      const double p = column[r];
-      // A row's running max as Eigen's maxCoeff along the row keeps it: std::max(running, next).
-      double& top = row_top_[static_cast<size_t>(r)];
-      top = c == 0 ? p : std::max(top, p);
-      if (p > 0.0) row_entropy_[static_cast<size_t>(r)] -= p * std::log(p);
+  row_grad_norm_.assign(static_cast<size_t>(rows), 0.0);
+  ad::Workers* workers = nodes.weights.tape() ? nodes.weights.tape()->workers() : nullptr;
+  ad::parallel_ranges(workers, rows, ad::kRowGranule, static_cast<double>(a.size()), [&](Eigen::Index first, Eigen::Index count) {
+    for (Eigen::Index c = 0; c < a.cols(); ++c) {
+      const double* column = a.col(c).data();
+      for (Eigen::Index r = first; r < first + count; ++r) {
+        const double p = column[r];
+        // A row's running max as Eigen's maxCoeff along the row keeps it: std::max(running, next).
+        double& top = row_top_[static_cast<size_t>(r)];
+        top = c == 0 ? p : std::max(top, p);
+        if (p > 0.0) row_entropy_[static_cast<size_t>(r)] -= p * std::log(p);
+      }
     }
-  }
-  for (Eigen::Index r = 0; r < rows; ++r) {
     // blueNorm: finite for finite entries, where the plain sum of squares overflows past ~1e154.
-    if (reaches_loss(r)) row_norms_.push_back(ds.row(r).blueNorm());
+    for (Eigen::Index r = first; r < first + count; ++r)
+      if (reaches_loss(r)) row_grad_norm_[static_cast<size_t>(r)] = ds.row(r).blueNorm();
+  });
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    if (reaches_loss(r)) row_norms_.push_back(row_grad_norm_[static_cast<size_t>(r)]);
     const double top = row_top_[static_cast<size_t>(r)];
     const double entropy = row_entropy_[static_cast<size_t>(r)];
     const double saturated = top > 0.99 ? 1.0 : 0.0;

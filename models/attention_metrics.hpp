@@ -39,7 +39,7 @@ class AttentionMeter {
                     const std::vector<int>* labels = nullptr);
 
  private:
-  std::vector<double> row_norms_, q_norms_, row_top_, row_entropy_;
+  std::vector<double> row_norms_, q_norms_, row_top_, row_entropy_, row_grad_norm_;
 };
 
 double median_in_place(std::vector<double>& values);  // reorders values

@@ -35,6 +35,7 @@ class TeacherTask final : public Task {
   std::string name() const override { return "teacher"; }
   bool classifies() const override { return false; }
   Eigen::Index output_width() const override { return config_.d_out > 0 ? config_.d_out : config_.heads * config_.d_v; }
+  void set_workers(ad::Workers* workers) override { tape_.set_workers(workers); }
   void next_batch(Batch& b) override {
     size_batch(b, config_, output_width(), false);
     fill_normal(rng_, b.x);

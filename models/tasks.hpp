@@ -44,6 +44,8 @@ class Task {
   // The width of the model's output the task scores (the number of classes when it classifies).
   virtual Eigen::Index output_width() const = 0;
   virtual void next_batch(Batch& batch) = 0;
+  // A team for the task's own forward passes (the teacher's); batches are the same bits either way.
+  virtual void set_workers(ad::Workers*) {}
   // The loss of a prediction on a batch: mean squared error or cross-entropy on the labelled rows.
   ad::Var loss(ad::Tape& tape, ad::Var prediction, const Batch& batch) const;
   // Numbers that define the task beyond the run's configuration (stored as run attributes).

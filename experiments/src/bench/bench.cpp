@@ -4,11 +4,13 @@
 #include <time.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <tuple>
 
 #include "autodiff/optim.hpp"
+#include "autodiff/workers.hpp"
 #include "experiments/src/train/training_step.hpp"
 #include "models/attention.hpp"
 #include "models/tasks.hpp"
@@ -238,6 +240,28 @@ HeadsResult bench_heads(const BenchShape& s, Eigen::Index heads, const TimingPla
   sbx::TrainingStep step(model, *task, adam);
   r.full = time_steps([&] { step.run(/*measure=*/false, /*update=*/true); }, plan);
   r.measured = time_steps([&] { step.run(/*measure=*/true, /*update=*/true); }, plan);
+  return r;
+}
+
+ThreadsResult bench_threads(const BenchShape& s, int threads, const TimingPlan& plan, std::uint64_t seed) {
+  ThreadsResult r;
+  r.shape = s;
+  r.threads = threads;
+  ad::Workers team(threads);
+  const models::Batch batch = teacher_batch(s, seed + 1000);
+  Engine one(s, std::make_unique<ReplayTask>(batch), seed), many(s, std::make_unique<ReplayTask>(batch), seed);
+  many.step.set_workers(&team);
+  // The same start, the same steps: the parameters must come out the same bits.
+  for (int i = 0; i < 3; ++i) one.run(), many.run();
+  r.same_bits = true;
+  const auto a = one.model.parameters(), b = many.model.parameters();
+  for (size_t i = 0; i < a.size(); ++i)
+    r.same_bits = r.same_bits && a[i]->value.size() == b[i]->value.size() &&
+                  std::memcmp(a[i]->value.data(), b[i]->value.data(), sizeof(double) * static_cast<size_t>(a[i]->value.size())) == 0;
+  std::tie(r.one, r.team) = time_interleaved([&] { one.run(); }, [&] { many.run(); }, plan);
+  std::tie(r.one_logged, r.team_logged) =
+      time_interleaved([&] { one.step.run(/*measure=*/true, /*update=*/true); },
+                       [&] { many.step.run(/*measure=*/true, /*update=*/true); }, plan);
   return r;
 }
 

@@ -164,6 +164,21 @@ struct HeadsResult {
 };
 HeadsResult bench_heads(const BenchShape& shape, Eigen::Index heads, const TimingPlan& plan, std::uint64_t seed = 1);
 
+// Threads inside one run (`train --threads`): the engine's step with one thread and with a team of
+// `threads`, timed interleaved, unlogged (forward, backward, Adam on a batch made beforehand) and logged
+// (the attention metrics and the logit_delta_rms probe too, which stay on one thread). `same_bits`: after
+// a few steps from the same start, every parameter is bit for bit the same with the team as without.
+struct ThreadsResult {
+  BenchShape shape;
+  int threads = 1;
+  Timing one, team;                // unlogged step
+  Timing one_logged, team_logged;  // logged step
+  bool same_bits = false;
+  double speedup() const { return one.us_per_step / team.us_per_step; }
+  double speedup_logged() const { return one_logged.us_per_step / team_logged.us_per_step; }
+};
+ThreadsResult bench_threads(const BenchShape& shape, int threads, const TimingPlan& plan, std::uint64_t seed = 1);
+
 // One sweep of --scaling: the step (batch generation excluded) of the engine and the reference at shapes
 // that differ in one size.
 struct ScalingPoint {

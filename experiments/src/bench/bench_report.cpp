@@ -129,6 +129,19 @@ void print_heads(std::FILE* out, const BenchReport& r) {
   std::fflush(out);
 }
 
+void print_threads(std::FILE* out, const BenchReport& r) {
+  if (r.threads.empty()) return;
+  std::fprintf(out, "\nthreads inside one run (train --threads N), engine step; unlogged: batch made beforehand; logged:\n"
+                    "the whole TrainingStep::run of a logged step (metrics and probe stay on one thread)\n");
+  std::fprintf(out, "%-16s %7s | %10s %10s %8s | %10s %10s %8s | %s\n", "B x n x dm x dk", "threads", "1 thr us", "N thr us",
+               "speed-up", "logged 1", "logged N", "speed-up", "same bits");
+  for (const ThreadsResult& t : r.threads)
+    std::fprintf(out, "%-16s %7d | %10.1f %10.1f %7.2fx | %10.1f %10.1f %7.2fx | %s\n", shape_name(t.shape).c_str(), t.threads,
+                 t.one.us_per_step, t.team.us_per_step, t.speedup(), t.one_logged.us_per_step, t.team_logged.us_per_step,
+                 t.speedup_logged(), t.same_bits ? "yes" : "NO");
+  std::fflush(out);
+}
+
 void print_scaling(std::FILE* out, const ScalingSweep& sweep, double gemm_gflops) {
   const BenchShape& first = sweep.points.front().shape;
   if (sweep.variable == "n")

@@ -17,6 +17,7 @@ struct BenchReport {
   std::vector<PhaseAllocations> phases;  // per shape, filled only where the engine allocated
   std::vector<ScalingSweep> scaling;     // empty without --scaling
   std::vector<HeadsResult> heads;        // multi-head shapes (engine only)
+  std::vector<ThreadsResult> threads;    // with --threads
   long peak_rss_kib = 0;
   bool counts_c_allocations = true;
 };
@@ -37,6 +38,7 @@ void print_shapes(std::FILE* out, const BenchReport& report);
 // With each point's GFLOP/s as a percentage of this machine's GEMM rate (`gemm_gflops`).
 void print_scaling(std::FILE* out, const ScalingSweep& sweep, double gemm_gflops);
 void print_heads(std::FILE* out, const BenchReport& report);
+void print_threads(std::FILE* out, const BenchReport& report);
 void print_footer(std::FILE* out, const BenchReport& report);
 
 // Checks, before anything runs, that `path` can take the results: not a directory, the directory exists

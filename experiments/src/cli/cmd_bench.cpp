@@ -15,13 +15,15 @@ namespace sbx::cli {
 int run_bench(const Args& args) {
   namespace bench = sbx::bench;
   bool quick = false, scaling = false, breakdown = false;
-  int repeats = 0;
+  int repeats = 0, threads = 0;
   std::string out, config_file;
   po::options_description options("bench options");
   options.add_options()
       ("quick", po::bool_switch(&quick), "small shapes and few repeats: a smoke test of a few seconds")
       ("scaling", po::bool_switch(&scaling), "also sweep n and d_k and fit the exponent of time against each")
       ("repeats", po::value(&repeats), "timed blocks per measurement (default 7, 3 with --quick); the median is reported")
+      ("threads", po::value(&threads), "also time the step with this many threads inside one run against one thread, at "
+                                       "4x512x512x64 and 8x256x256x64 (4x64x64x32 with --quick)")
       ("out", po::value(&out), "HDF5 file to store the results in, as the group /bench (created if missing)")
       ("breakdown", po::bool_switch(&breakdown), "instead: train study runs and show where each run's time goes, phase by phase")
       ("config", po::value(&config_file), "with --breakdown: the runs of this sweep INI file (default: study shapes at d_k 8, 32, 256)");
@@ -29,6 +31,7 @@ int run_bench(const Args& args) {
   if (!parse_options("bench", args, options, vm)) return 0;
   if (vm.count("repeats") && (repeats < 1 || repeats > 1000))
     throw UserError("sandbox bench: --repeats must be in 1..1000");
+  if (vm.count("threads") && (threads < 2 || threads > 256)) throw UserError("sandbox bench: --threads must be in 2..256");
   if (vm.count("out")) bench::check_out_path(out);  // before anything runs
   if (vm.count("config") && !breakdown) throw UserError("sandbox bench: --config goes with --breakdown");
   const auto started = std::chrono::steady_clock::now();
@@ -64,6 +67,13 @@ int run_bench(const Args& args) {
   // One multi-head shape: 4 heads of d_k = d_model/4, the engine's full step, unlogged and logged.
   report.heads.push_back(quick ? bench::bench_heads({8, 16, 32, 8}, 4, report.plan) : bench::bench_heads({32, 16, 64, 16}, 4, report.plan));
   bench::print_heads(stdout, report);
+
+  if (threads > 0) {
+    const std::vector<bench::BenchShape> shapes =
+        quick ? std::vector<bench::BenchShape>{{4, 64, 64, 32}} : std::vector<bench::BenchShape>{{4, 512, 512, 64}, {8, 256, 256, 64}};
+    for (const bench::BenchShape& s : shapes) report.threads.push_back(bench::bench_threads(s, threads, report.plan));
+    bench::print_threads(stdout, report);
+  }
 
   if (scaling) {
     // Batch and d_model are kept small so that the whole sweep stays well under a minute on 2 cores.

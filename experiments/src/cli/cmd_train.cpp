@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
+#include "autodiff/workers.hpp"
 #include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
 #include "experiments/src/io/run_check.hpp"
@@ -33,6 +35,7 @@ void check_name_is_free(const std::string& out, const RunConfig& config) {
 int run_train(const Args& args) {
   std::string out, config_file, name;
   bool overwrite = false, progress = false;
+  long threads = 1;
   io::SaveOptions save_options;
   po::options_description options("train options");
   add_run_options(options);
@@ -45,6 +48,9 @@ int run_train(const Args& args) {
       ("config", po::value(&config_file), "INI file of 'option = value' lines, e.g. a run's stored `config` "
                                           "attribute (the command line wins)")
       ("progress", po::bool_switch(&progress), "show progress even when stdout is not a terminal")
+      ("threads", po::value(&threads), "threads inside the run (default 1): the step's products and passes are "
+                                       "split over them; every logged number is the same bits for any number, "
+                                       "so it is not part of the run's configuration")
       ("lock-timeout", po::value(&save_options.lock_timeout), "wait at most this many seconds for another process writing --out (default: as long as it takes)")
       ("fallback-out", po::value(&save_options.fallback_out), "where the run goes if --out cannot take it (default: sandbox-unsaved-<time>-<pid>.h5 next to --out)");
   po::variables_map vm;
@@ -60,6 +66,7 @@ int run_train(const Args& args) {
     check_run_name(config.run_name);
   }
   if (out.empty()) throw UserError("sandbox train: --out FILE.h5 is required");
+  if (threads < 1 || threads > 256) throw UserError("--threads: " + std::to_string(threads) + " is not a number of threads from 1 to 256");
   config.validate();
   io::check_can_save(out, {}, /*overwrite=*/true);
   io::refuse_damaged_runs(out);  // before training: a damaged --out would only fail (or worse) when saving
@@ -69,6 +76,9 @@ int run_train(const Args& args) {
   ProgressLine line(progress || ::isatty(STDOUT_FILENO) == 1, ::isatty(STDOUT_FILENO) == 1);
   const auto started = std::chrono::steady_clock::now();
   const long steps = config.steps;
+  RunHooks hooks;
+  const std::unique_ptr<ad::Workers> workers = threads > 1 ? std::make_unique<ad::Workers>(static_cast<int>(threads)) : nullptr;
+  hooks.workers = workers.get();
   RunOutcome outcome = train_run(config, stop_requested, [&](long done, double loss) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
@@ -76,7 +86,7 @@ int run_train(const Args& args) {
     std::snprintf(text, sizeof text, "step %ld/%ld  loss %.4g  %.1f steps/s  ETA %s", done, steps, loss, rate,
                   format_duration(rate > 0 ? static_cast<double>(steps - done) / rate : NAN).c_str());
     line.update(text, done == steps);
-  });
+  }, hooks);
   line.finish();
   io::RunSaver saver(out, save_options);
   saver.save({outcome.record}, overwrite);  // never loses the run: a failed save goes to a fallback file

@@ -31,6 +31,7 @@ class Evaluator {
   Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches, BatchStreams& streams);
 
   EvalResult evaluate(models::Attention& model);
+  void set_workers(ad::Workers* workers) { tape_.set_workers(workers); }
   const std::vector<models::Batch>& batches() const { return batches_; }
 
  private:

@@ -96,9 +96,12 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
                                 config.steps};
   TrainingStep step(model, *task, *optimizer);
   if (hooks.profile) step.set_profile(&profile);
+  step.set_workers(hooks.workers);
+  task->set_workers(hooks.workers);
   step.set_clip_grad_norm(config.clip_grad_norm);
   Evaluator evaluator = hooks.batch_streams ? Evaluator(config.task, config.task_config(), config.eval_batches, *hooks.batch_streams)
                                             : Evaluator(config.task, config.task_config(), config.eval_batches);
+  evaluator.set_workers(hooks.workers);
   const auto parameters = model.parameters();
   for (const ad::Parameter* p : parameters) record.params_init.emplace_back(p->name, p->value);
 

@@ -9,6 +9,10 @@
 #include "experiments/src/train/run_profile.hpp"
 #include "experiments/src/train/run_config.hpp"
 
+namespace ad {
+class Workers;
+}
+
 namespace sbx {
 
 class BatchStreams;
@@ -32,6 +36,9 @@ struct RunHooks {
   GradcheckCache* gradcheck_cache = nullptr;
   BatchStreams* batch_streams = nullptr;
   RunProfile* profile = nullptr;
+  // Threads inside the run (`train --threads`): its passes are split over this team. Not part of the
+  // run's identity: every logged number is the same bits for any team.
+  ad::Workers* workers = nullptr;
 };
 
 // `should_stop` is polled at every step boundary; when it returns true the run ends "interrupted" with

@@ -43,6 +43,11 @@ class TrainingStep {
   void set_clip_grad_norm(double max_norm) { clip_grad_norm_ = max_norm; }
   // Adds each step's phase times (batch, step, metrics, probe) to `profile` (null: not timed).
   void set_profile(RunProfile* profile) { profile_ = profile; }
+  // Splits the step's products and passes over a team (null: this thread); the same bits either way.
+  void set_workers(ad::Workers* workers) {
+    tape_.set_workers(workers);
+    probe_tape_.set_workers(workers);
+  }
 
  private:
   models::Attention& model_;

@@ -1,0 +1,70 @@
+#include "autodiff/workers.hpp"
+
+#include <stdexcept>
+
+namespace ad {
+
+Workers::Workers(int threads) : threads_(threads) {
+  if (threads < 1) throw std::invalid_argument("ad::Workers: the number of threads must be at least 1");
+  team_.reserve(static_cast<size_t>(threads - 1));
+  for (int i = 1; i < threads; ++i) team_.emplace_back([this, i] { serve(i); });
+}
+
+Workers::~Workers() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (std::thread& t : team_) t.join();
+}
+
+void Workers::serve(int index) {
+  long seen = 0;
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+    if (stopping_) return;
+    seen = generation_;
+    if (index >= count_) continue;
+    lock.unlock();
+    std::exception_ptr error;
+    try {
+      call_(context_, index);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.lock();
+    if (error && !error_) error_ = error;
+    if (--pending_ == 0) done_.notify_one();
+  }
+}
+
+void Workers::run_erased(int count, void (*call)(void*, int), void* context) {
+  if (count > threads_) throw std::logic_error("ad::Workers::run: more tasks than threads");
+  if (count <= 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    call_ = call;
+    context_ = context;
+    count_ = count;
+    pending_ = count - 1;
+    error_ = nullptr;
+    ++generation_;
+  }
+  if (count > 1) wake_.notify_all();
+  std::exception_ptr error;
+  try {
+    call(context, 0);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  std::unique_lock lock(mutex_);
+  done_.wait(lock, [&] { return pending_ == 0; });
+  if (!error) error = error_;
+  error_ = nullptr;
+  lock.unlock();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace ad
