@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "autodiff/optim.hpp"
+#include "autodiff/workers.hpp"
 #include "experiments/src/bench/alloc_counter.hpp"
 #include "experiments/src/bench/bench.hpp"
 #include "experiments/src/bench/breakdown.hpp"
@@ -159,6 +160,31 @@ TEST(BenchReference, AWarmedUpMultiHeadStepAllocatesNothingLoggedOrNot) {
     }
     EXPECT_EQ(sbx::bench::heap_allocations() - before, 0u) << (cross ? "cross" : "self");
   }
+}
+
+// With a team of threads (train --threads) every op splits (min_work 0), and a warmed-up step, logged or
+// not, still allocates nothing: the team's hand-off and the split ranges take no storage.
+TEST(BenchReference, AWarmedUpThreadedStepAllocatesNothing) {
+  models::AttentionConfig a;
+  a.d_model = 12, a.d_k = 4, a.d_v = 4, a.heads = 2, a.d_out = 5, a.causal = true;
+  models::TaskConfig t;
+  t.d_model = 12, t.d_k = 4, t.d_v = 4, t.heads = 2, t.d_out = 5, t.seq_len = 50, t.batch = 4, t.causal = true;
+  ad::Rng rng(1);
+  models::Attention model(a, rng);
+  auto task = models::make_task("teacher", t);
+  ad::Adam adam(1e-2);
+  sbx::TrainingStep step(model, *task, adam);
+  ad::Workers team(2);
+  team.set_min_work(0);
+  step.set_workers(&team);
+  task->set_workers(&team);
+  for (int i = 0; i < 3; ++i) step.run(true, true);
+  const auto before = sbx::bench::heap_allocations();
+  for (int i = 0; i < 3; ++i) {
+    step.run(false, true);
+    step.run(true, true);
+  }
+  EXPECT_EQ(sbx::bench::heap_allocations() - before, 0u);
 }
 
 // ------------------------------------------------------------------------------- allocation counter

@@ -447,10 +447,14 @@ bad "explain: --example without a name" example -- explain --example
 bad "explain: stray argument" stray -- explain stray
 bad "explain: --example given twice" example -- explain --example no-such-example --example other
 
+bad "train: --threads 0" threads -- train --task recall --steps 2 --threads 0 --out t.h5
+
 # ---- bench -------------------------------------------------------------------------------------------
 bad "bench: --repeats 0" repeats -- bench --quick --repeats 0
 bad "bench: --repeats abc" repeats abc -- bench --quick --repeats abc
 bad "bench: --repeats absurd" repeats -- bench --quick --repeats 1000000
+bad "bench: --threads 1" threads -- bench --quick --threads 1
+bad "bench: --threads abc" threads abc -- bench --quick --threads abc
 bad "bench: --out in a missing directory" nodir -- bench --quick --out nodir/b.h5
 bad "bench: --out on a directory" adir -- bench --quick --out adir
 bad "bench: --out on a text file" notes.txt -- bench --quick --out notes.txt

@@ -279,6 +279,16 @@ void write_h5(const std::string& path, const BenchReport& r) {
       io::set_attr(bench, lo::heads_allocations_per_step, h.full.allocations_per_step);
       io::set_attr(bench, lo::heads_logged_allocations_per_step, h.measured.allocations_per_step);
     }
+    if (!r.threads.empty()) {  // the first shape of --threads, 4x512x512x64 (see cmd_bench.cpp)
+      const ThreadsResult& t = r.threads.front();
+      io::set_attr(bench, lo::threads_shape, shape_name(t.shape));
+      io::set_attr(bench, lo::threads, static_cast<std::int64_t>(t.threads));
+      io::set_attr(bench, lo::threads_one_us, t.one.us_per_step);
+      io::set_attr(bench, lo::threads_team_us, t.team.us_per_step);
+      io::set_attr(bench, lo::threads_logged_one_us, t.one_logged.us_per_step);
+      io::set_attr(bench, lo::threads_logged_team_us, t.team_logged.us_per_step);
+      io::set_attr(bench, lo::threads_same_bits, static_cast<std::int64_t>(t.same_bits ? 1 : 0));
+    }
     io::set_attr(bench, lo::timing, "median over repeats of the time per step of a block of steps after warm-up, steady_clock");
     io::set_attr(bench, lo::engine_us_includes, "forward + backward + Adam on a batch generated beforehand (no batch generation)");
     io::set_attr(bench, lo::engine_full_us_includes, "the whole TrainingStep::run, including the teacher task's next_batch");

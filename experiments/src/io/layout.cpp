@@ -142,6 +142,13 @@ std::vector<Entry> make_table() {
   add(b, s(bench::heads_us_per_step), K::Attribute, T::Float64, L::One, "a multi-head shape was timed", "its full step, µs");
   add(b, s(bench::heads_allocations_per_step), K::Attribute, T::Float64, L::One, "a multi-head shape was timed", "its allocations per step");
   add(b, s(bench::heads_logged_allocations_per_step), K::Attribute, T::Float64, L::One, "a multi-head shape was timed", "the same on a logged step");
+  add(b, s(bench::threads_shape), K::Attribute, T::Str, L::One, "--threads", "the shape timed with threads, BxNxDMxDK (the first of bench --threads)");
+  add(b, s(bench::threads), K::Attribute, T::Int64, L::One, "--threads", "threads in the team");
+  add(b, s(bench::threads_one_us), K::Attribute, T::Float64, L::One, "--threads", "its step (batch made beforehand) with one thread, µs");
+  add(b, s(bench::threads_team_us), K::Attribute, T::Float64, L::One, "--threads", "the same with the team, µs");
+  add(b, s(bench::threads_logged_one_us), K::Attribute, T::Float64, L::One, "--threads", "its logged step with one thread, µs");
+  add(b, s(bench::threads_logged_team_us), K::Attribute, T::Float64, L::One, "--threads", "the same with the team, µs");
+  add(b, s(bench::threads_same_bits), K::Attribute, T::Int64, L::One, "--threads", "1 if the team's parameters after 3 steps equal one thread's bit for bit");
   add(b, s(bench::timing), K::Attribute, T::Str, L::One, "", "how times are measured, in words");
   add(b, s(bench::engine_us_includes), K::Attribute, T::Str, L::One, "", "what engine_us covers, in words");
   add(b, s(bench::engine_full_us_includes), K::Attribute, T::Str, L::One, "", "what engine_full_us covers, in words");
