@@ -166,7 +166,8 @@ HeadsResult bench_heads(const BenchShape& shape, Eigen::Index heads, const Timin
 
 // Threads inside one run (`train --threads`): the engine's step with one thread and with a team of
 // `threads`, timed interleaved, unlogged (forward, backward, Adam on a batch made beforehand) and logged
-// (the attention metrics and the logit_delta_rms probe too, which stay on one thread). `same_bits`: after
+// (the attention metrics and the logit_delta_rms probe too; their sums over rows stay on one thread).
+// `same_bits`: after
 // a few steps from the same start, every parameter is bit for bit the same with the team as without.
 struct ThreadsResult {
   BenchShape shape;

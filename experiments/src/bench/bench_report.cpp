@@ -132,7 +132,7 @@ void print_heads(std::FILE* out, const BenchReport& r) {
 void print_threads(std::FILE* out, const BenchReport& r) {
   if (r.threads.empty()) return;
   std::fprintf(out, "\nthreads inside one run (train --threads N), engine step; unlogged: batch made beforehand; logged:\n"
-                    "the whole TrainingStep::run of a logged step (metrics and probe stay on one thread)\n");
+                    "the whole TrainingStep::run of a logged step (attention metrics and logit_delta_rms probe too)\n");
   std::fprintf(out, "%-16s %7s | %10s %10s %8s | %10s %10s %8s | %s\n", "B x n x dm x dk", "threads", "1 thr us", "N thr us",
                "speed-up", "logged 1", "logged N", "speed-up", "same bits");
   for (const ThreadsResult& t : r.threads)

@@ -71,7 +71,9 @@ int run_bench(const Args& args) {
   if (threads > 0) {
     const std::vector<bench::BenchShape> shapes =
         quick ? std::vector<bench::BenchShape>{{4, 64, 64, 32}} : std::vector<bench::BenchShape>{{4, 512, 512, 64}, {8, 256, 256, 64}};
-    for (const bench::BenchShape& s : shapes) report.threads.push_back(bench::bench_threads(s, threads, report.plan));
+    // Steps of 20-120 ms: blocks of ~0.2 s (a single step per block was at the mercy of one slow step).
+    const bench::TimingPlan plan = quick ? report.plan : bench::TimingPlan{report.plan.repeats, 2, 0.1, 0.2};
+    for (const bench::BenchShape& s : shapes) report.threads.push_back(bench::bench_threads(s, threads, plan));
     bench::print_threads(stdout, report);
   }
 
