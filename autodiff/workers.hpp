@@ -12,7 +12,7 @@
 //    packet size and keeps every range's start 64-byte aligned);
 //  - per-block products (one sequence and head) and per-column passes are computed exactly as before,
 //    each by one thread.
-// The test `autodiff.workers` compares every split op's value and gradients, bit for bit, across team sizes.
+// The tests `Workers.*` (tests/test_workers.cpp) compare every split op's value and gradients, bit for bit, across team sizes.
 #include <Eigen/Core>
 
 #include <condition_variable>
