@@ -43,6 +43,10 @@ void Workers::serve(int index) {
 void Workers::run_erased(int count, void (*call)(void*, int), void* context) {
   if (count > threads_) throw std::logic_error("ad::Workers::run: more tasks than threads");
   if (count <= 0) return;
+  if (busy_.exchange(true, std::memory_order_acq_rel)) {  // nested or concurrent: this thread does it all
+    for (int i = 0; i < count; ++i) call(context, i);
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     call_ = call;
@@ -63,6 +67,7 @@ void Workers::run_erased(int count, void (*call)(void*, int), void* context) {
   done_.wait(lock, [&] { return pending_ == 0; });
   if (!error) error = error_;
   error_ = nullptr;
+  busy_.store(false, std::memory_order_release);
   lock.unlock();
   if (error) std::rethrow_exception(error);
 }

@@ -15,6 +15,7 @@
 // The tests `Workers.*` (tests/test_workers.cpp) compare every split op's value and gradients, bit for bit, across team sizes.
 #include <Eigen/Core>
 
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -40,6 +41,10 @@ class Workers {
   double min_work() const { return min_work_; }
   void set_min_work(double work) { min_work_ = work; }
 
+  // True while a run is in progress: a split asked for from inside a task (or from another thread sharing
+  // the team) then runs on its own thread instead of waiting for a team that is busy.
+  bool busy() const { return busy_.load(std::memory_order_acquire); }
+
   // Runs task(i) for every i in [0, count) (count ≤ threads()), task 0 on the calling thread, and returns
   // when all are done. Allocates nothing. An exception thrown by a task is rethrown here.
   template <class Task>
@@ -62,6 +67,7 @@ class Workers {
   void (*call_)(void*, int) = nullptr;
   void* context_ = nullptr;
   std::exception_ptr error_;
+  std::atomic<bool> busy_{false};
 };
 
 // Calls body(begin, count) over contiguous ranges that cover [0, total), in parallel on `workers` when it
@@ -70,7 +76,7 @@ class Workers {
 template <class Body>
 void parallel_ranges(Workers* workers, Eigen::Index total, Eigen::Index granule, double work, Body&& body) {
   const Eigen::Index units = granule > 0 ? total / granule : 0;
-  if (!workers || workers->threads() < 2 || units < 2 || work < workers->min_work()) {
+  if (!workers || workers->threads() < 2 || units < 2 || work < workers->min_work() || workers->busy()) {
     body(Eigen::Index{0}, total);
     return;
   }

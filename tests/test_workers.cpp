@@ -142,6 +142,20 @@ TEST(Workers, RangesCoverEveryIndexOnceAtGranuleStarts) {
   }
 }
 
+TEST(Workers, ASplitInsideATaskRunsOnItsOwnThreadInsteadOfWaiting) {
+  // A task that asks the busy team for another split would wait for itself forever; it gets its ranges
+  // on its own thread instead, each index still covered once.
+  ad::Workers workers(2);
+  workers.set_min_work(0);
+  std::vector<std::atomic<int>> hits(200);
+  ad::parallel_ranges(&workers, 2, 1, 1.0, [&](Eigen::Index begin, Eigen::Index) {
+    ad::parallel_ranges(&workers, 100, 10, 1.0, [&](Eigen::Index b, Eigen::Index count) {
+      for (Eigen::Index i = b; i < b + count; ++i) ++hits[static_cast<size_t>(100 * begin + i)];
+    });
+  });
+  for (size_t i = 0; i < hits.size(); ++i) EXPECT_EQ(hits[i].load(), 1) << i;
+}
+
 TEST(Workers, ExceptionOfAHelperThreadReachesTheCaller) {
   ad::Workers workers(2);
   auto task = [](int i) {
