@@ -7,16 +7,24 @@ namespace ad {
 Workers::Workers(int threads) : threads_(threads) {
   if (threads < 1) throw std::invalid_argument("ad::Workers: the number of threads must be at least 1");
   team_.reserve(static_cast<size_t>(threads - 1));
-  for (int i = 1; i < threads; ++i) team_.emplace_back([this, i] { serve(i); });
+  try {
+    for (int i = 1; i < threads; ++i) team_.emplace_back([this, i] { serve(i); });
+  } catch (...) {  // a thread that could not start: stop the ones that did (a joinable thread must not be destroyed)
+    stop();
+    throw;
+  }
 }
 
-Workers::~Workers() {
+Workers::~Workers() { stop(); }
+
+void Workers::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  for (std::thread& t : team_) t.join();
+  for (std::thread& t : team_)
+    if (t.joinable()) t.join();
 }
 
 void Workers::serve(int index) {

@@ -55,6 +55,7 @@ class Workers {
  private:
   void run_erased(int count, void (*call)(void*, int), void* context);
   void serve(int index);
+  void stop();
 
   int threads_;
   double min_work_ = 1 << 17;

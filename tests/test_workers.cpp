@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstddef>
+#include <iterator>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
@@ -13,6 +15,7 @@
 #include "autodiff/random.hpp"
 #include "autodiff/workers.hpp"
 #include "models/attention.hpp"
+#include "models/attention_metrics.hpp"
 
 namespace {
 
@@ -97,10 +100,11 @@ TEST(Workers, AttentionModelGradientsAreBitwiseTheSameForAnyTeam) {
   // The whole model: 3 heads, causal, W^O, learned scale; the team also splits Q, K, V's projections.
   for (const models::ScaleMode scale : {models::ScaleMode::Sqrt, models::ScaleMode::Learned}) {
     models::AttentionConfig config;
-    config.d_model = 20, config.d_k = 5, config.d_v = 4, config.heads = 3, config.d_out = 6, config.causal = true;
+    // d_model 150 and 10·15 = 150 rows: every split (the weight gradients' rows too) makes three ranges.
+    config.d_model = 150, config.d_k = 5, config.d_v = 4, config.heads = 3, config.d_out = 6, config.causal = true;
     config.scale = scale;
     ad::Rng data_rng(4);
-    const Eigen::Index batch = 7, n = 15;
+    const Eigen::Index batch = 10, n = 15;
     const Matrix x = normal(data_rng, batch * n, config.d_model);
     auto gradients = [&](ad::Workers* workers) {
       ad::Rng rng(5);
@@ -122,6 +126,46 @@ TEST(Workers, AttentionModelGradientsAreBitwiseTheSameForAnyTeam) {
       for (size_t i = 0; i < alone.size(); ++i)
         EXPECT_TRUE(same_bits(team[i], alone[i])) << "item " << i << " with " << threads << " threads";
     }
+  }
+}
+
+TEST(Workers, AttentionMetricsAreBitwiseTheSameForAnyTeam) {
+  // The metrics share rows out when the tape has workers (maxima, entropies, ‖∂L/∂S_row‖), then sum them
+  // in row order: every metric is the same bits. 4 heads × 8 sequences × 20 queries = 640 rows, some
+  // unlabelled (they do not reach the loss), a causal mask.
+  models::AttentionConfig config;
+  config.d_model = 24, config.d_k = 6, config.d_v = 6, config.heads = 4, config.d_out = 7, config.causal = true;
+  const Eigen::Index batch = 8, n = 20;
+  ad::Rng data_rng(6);
+  const Matrix x = normal(data_rng, batch * n, config.d_model);
+  std::vector<int> labels(static_cast<size_t>(batch * n));
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = i % 3 == 0 ? -1 : static_cast<int>(i % 7);
+  auto metrics = [&](ad::Workers* workers) {
+    ad::Rng rng(7);
+    models::Attention model(config, rng);
+    ad::Tape tape;
+    tape.set_workers(workers);
+    const models::AttentionNodes nodes = model.forward(tape, tape.constant(x), batch);
+    tape.backward(ad::cross_entropy(nodes.output, labels));
+    models::AttentionMeter meter;
+    return meter.measure(nodes, &model.causal_mask_in_use(), &labels);
+  };
+  const models::AttentionMetrics alone = metrics(nullptr);
+  for (int threads : {2, 3}) {
+    ad::Workers workers(threads);
+    workers.set_min_work(0);
+    const models::AttentionMetrics team = metrics(&workers);
+    const double pairs[][2] = {{alone.attn_max, team.attn_max},
+                               {alone.saturated_fraction, team.saturated_fraction},
+                               {alone.attn_entropy, team.attn_entropy},
+                               {alone.logit_grad_mean, team.logit_grad_mean},
+                               {alone.logit_grad_median, team.logit_grad_median},
+                               {alone.logit_std, team.logit_std},
+                               {alone.q_grad_mean, team.q_grad_mean}};
+    for (size_t i = 0; i < std::size(pairs); ++i)
+      EXPECT_EQ(std::memcmp(&pairs[i][0], &pairs[i][1], sizeof(double)), 0) << "metric " << i << " with " << threads << " threads";
+    EXPECT_EQ(alone.attn_entropy_head, team.attn_entropy_head);
+    EXPECT_EQ(alone.saturated_fraction_head, team.saturated_fraction_head);
   }
 }
 

@@ -455,6 +455,7 @@ bad "bench: --repeats abc" repeats abc -- bench --quick --repeats abc
 bad "bench: --repeats absurd" repeats -- bench --quick --repeats 1000000
 bad "bench: --threads 1" threads -- bench --quick --threads 1
 bad "bench: --threads abc" threads abc -- bench --quick --threads abc
+bad "bench: --threads with --breakdown" threads -- bench --quick --breakdown --threads 2
 bad "bench: --out in a missing directory" nodir -- bench --quick --out nodir/b.h5
 bad "bench: --out on a directory" adir -- bench --quick --out adir
 bad "bench: --out on a text file" notes.txt -- bench --quick --out notes.txt

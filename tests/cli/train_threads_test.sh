@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `sandbox train --threads N` splits a run's products and passes over N threads and must not change a bit:
 # the same runs with 1, 2 and 3 threads are compared through checksums of every series and attribute
-# (tests/data/logged_numbers/checksums.py; wall_seconds aside). The shapes are large enough that every
-# split op (projections, score blocks, softmax, cross-entropy, metrics, the copy of the batch) splits.
+# (tests/data/logged_numbers/checksums.py; wall_seconds aside). SANDBOX_TEST_SPLIT_ALL=1 makes every op
+# split however little work it has (min_work 0), and the shapes give every split at least two ranges
+# (d_model 96: the weight gradients' 96 rows make two ranges of 48), so that projections, weight gradients,
+# score blocks, softmax, cross-entropy, metrics, the copy of the batch and the clearing of adjoints all split.
 # --threads is not part of the run's identity: the stored configuration is the same, so a run trained
 # with 2 threads is "the same configuration" as one trained with 1. A bad --threads is refused with one
 # line, exit 2, and no file.
@@ -14,7 +16,8 @@ if [[ -z "$PY" ]]; then
   hx_summary
   exit 1
 fi
-common=(--batch 8 --seq-len 128 --d-model 64 --steps 12 --log-every 1 --eval-every 6)
+common=(--batch 8 --seq-len 128 --d-model 96 --steps 12 --log-every 1 --eval-every 6)
+export SANDBOX_TEST_SPLIT_ALL=1
 runs=(
   "teacher --heads 2 --dk 16 --causal --scale learned --d-out 24"
   "recall --scale none"

@@ -22,8 +22,8 @@ int run_bench(const Args& args) {
       ("quick", po::bool_switch(&quick), "small shapes and few repeats: a smoke test of a few seconds")
       ("scaling", po::bool_switch(&scaling), "also sweep n and d_k and fit the exponent of time against each")
       ("repeats", po::value(&repeats), "timed blocks per measurement (default 7, 3 with --quick); the median is reported")
-      ("threads", po::value(&threads), "also time the step with this many threads inside one run against one thread, at "
-                                       "4x512x512x64 and 8x256x256x64 (4x64x64x32 with --quick)")
+      ("threads", po::value(&threads), "also time the step with this many threads (2..256) inside one run against one "
+                                       "thread, at 4x512x512x64 and 8x256x256x64 (4x64x64x32 with --quick)")
       ("out", po::value(&out), "HDF5 file to store the results in, as the group /bench (created if missing)")
       ("breakdown", po::bool_switch(&breakdown), "instead: train study runs and show where each run's time goes, phase by phase")
       ("config", po::value(&config_file), "with --breakdown: the runs of this sweep INI file (default: study shapes at d_k 8, 32, 256)");
@@ -34,6 +34,7 @@ int run_bench(const Args& args) {
   if (vm.count("threads") && (threads < 2 || threads > 256)) throw UserError("sandbox bench: --threads must be in 2..256");
   if (vm.count("out")) bench::check_out_path(out);  // before anything runs
   if (vm.count("config") && !breakdown) throw UserError("sandbox bench: --config goes with --breakdown");
+  if (vm.count("threads") && breakdown) throw UserError("sandbox bench: --threads does not go with --breakdown (a study run is on one thread)");
   const auto started = std::chrono::steady_clock::now();
   if (breakdown) {
     const auto groups = config_file.empty() ? bench::study_breakdown_groups(quick)
@@ -75,6 +76,12 @@ int run_bench(const Args& args) {
     const bench::TimingPlan plan = quick ? report.plan : bench::TimingPlan{report.plan.repeats, 2, 0.1, 0.2};
     for (const bench::BenchShape& s : shapes) report.threads.push_back(bench::bench_threads(s, threads, plan));
     bench::print_threads(stdout, report);
+    for (const bench::ThreadsResult& t : report.threads)
+      if (!t.same_bits) {
+        std::fprintf(stderr, "sandbox bench: with %d threads the parameters differ from one thread's at %s: a bug, please report it\n",
+                     t.threads, bench::shape_name(t.shape).c_str());
+        return 1;
+      }
   }
 
   if (scaling) {

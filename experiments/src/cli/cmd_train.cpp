@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "autodiff/workers.hpp"
@@ -78,6 +79,8 @@ int run_train(const Args& args) {
   const long steps = config.steps;
   RunHooks hooks;
   const std::unique_ptr<ad::Workers> workers = threads > 1 ? std::make_unique<ad::Workers>(static_cast<int>(threads)) : nullptr;
+  // Tests split every op, however small (min_work 0), to check the bits on small runs.
+  if (workers && std::getenv("SANDBOX_TEST_SPLIT_ALL")) workers->set_min_work(0);
   hooks.workers = workers.get();
   RunOutcome outcome = train_run(config, stop_requested, [&](long done, double loss) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
