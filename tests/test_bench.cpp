@@ -341,7 +341,7 @@ TEST_F(BenchCli, BreakdownOfASweepFileNamesEveryPhaseAndConfigNeedsBreakdown) {
 
 TEST_F(BenchCli, QuickRunWritesTheBenchGroup) {
   const fs::path out = dir_ / "bench.h5";
-  const auto r = run_sandbox("bench --quick --out '" + out.string() + "'", dir_);
+  const auto r = run_sandbox("bench --quick --threads 2 --out '" + out.string() + "'", dir_);
   ASSERT_EQ(r.status, 0) << r.err;
   sbx::io::H5Reader reader(out.string());
   const auto engine = reader.read_vector("/bench/engine_us");
@@ -354,6 +354,13 @@ TEST_F(BenchCli, QuickRunWritesTheBenchGroup) {
   for (double us : engine) EXPECT_GT(us, 0.0);
   EXPECT_GT(reader.read_double_attr("/bench", "gemm_gflops"), 0.0);
   EXPECT_GT(reader.read_int_attr("/bench", "peak_rss_kib"), 0);
+  // --threads: a team of two split the step's products (4x64x64x32 is large enough) and changed no bit
+  // (bench exits 1 when it does).
+  EXPECT_EQ(reader.read_string_attr("/bench", "threads_shape"), "4x64x64x32");
+  EXPECT_EQ(reader.read_int_attr("/bench", "threads"), 2);
+  EXPECT_EQ(reader.read_int_attr("/bench", "threads_same_bits"), 1);
+  for (const char* us : {"threads_one_us", "threads_team_us", "threads_logged_one_us", "threads_logged_team_us"})
+    EXPECT_GT(reader.read_double_attr("/bench", us), 0.0) << us;
 }
 
 sbx::RunConfig breakdown_run(long d_k, const std::string& scale) {
