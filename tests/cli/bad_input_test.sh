@@ -54,6 +54,9 @@ sweep_ini() {  # sweep_ini FILE GRID_LINES RUN_LINES
 }
 sweep_ini sweep_ok.ini 'dk = 2 4' ''
 sweep_ini grid_dk_word.ini 'dk = 2 zz' ''
+sweep_ini run_threads.ini 'dk = 2' 'threads = 2'
+sweep_ini grid_threads.ini 'threads = 1 2' ''
+printf 'threads = 2\n' >train_threads.ini
 sweep_ini grid_dk_zero.ini 'dk = 2 0' ''
 sweep_ini grid_dk_negative.ini 'dk = 2 -4' ''
 sweep_ini grid_dk_fraction.ini 'dk = 2.5' ''
@@ -311,6 +314,9 @@ bad "sweep: --config missing" --config -- sweep --out new.h5
 bad "sweep: --out missing" --out -- sweep --config sweep_ok.ini
 bad "sweep: config file does not exist" missing.ini -- sweep --config missing.ini --out new.h5
 bad "sweep: [grid] dk not a number" dk zz -- sweep --config grid_dk_word.ini --out new.h5
+bad "sweep: threads in [run]" "not a run option" -- sweep --config run_threads.ini --out new.h5
+bad "sweep: threads in [grid]" "not a run option" -- sweep --config grid_threads.ini --out new.h5
+bad "train: threads in a --config file" "not a run option" -- train --config train_threads.ini --out new.h5
 bad "sweep: [grid] dk zero" dk -- sweep --config grid_dk_zero.ini --out new.h5
 bad "sweep: [grid] dk negative" dk -4 -- sweep --config grid_dk_negative.ini --out existing.h5
 bad "sweep: [grid] dk fraction" dk 2.5 -- sweep --config grid_dk_fraction.ini --out new.h5

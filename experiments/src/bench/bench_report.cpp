@@ -139,6 +139,8 @@ void print_threads(std::FILE* out, const BenchReport& r) {
     std::fprintf(out, "%-16s %7d | %10.1f %10.1f %7.2fx | %10.1f %10.1f %7.2fx | %s\n", shape_name(t.shape).c_str(), t.threads,
                  t.one.us_per_step, t.team.us_per_step, t.speedup(), t.one_logged.us_per_step, t.team_logged.us_per_step,
                  t.speedup_logged(), t.same_bits ? "yes" : "NO");
+  if (r.quick)
+    std::fprintf(out, "(--quick: a shape too small to gain from threads; it checks that the team changes no bit)\n");
   std::fflush(out);
 }
 

@@ -78,7 +78,7 @@ std::vector<BreakdownRow> run_breakdown(const std::vector<BreakdownGroup>& group
 
 void print_breakdown(std::FILE* out, const std::vector<BreakdownRow>& rows) {
   std::fprintf(out, "\nwhere a run's time goes (CPU us of its thread per run; gradient checks and batches shared as in a sweep)\n");
-  std::fprintf(out, "%-22s %5s | %9s %9s %9s %9s %9s %9s %9s %9s %9s | %9s %10s\n", "runs", "n", "gradcheck", "setup", "batch",
+  std::fprintf(out, "%-24s %5s | %9s %9s %9s %9s %9s %9s %9s %9s %9s | %9s %10s\n", "runs", "n", "gradcheck", "setup", "batch",
                "step", "metrics", "probe", "eval", "other", "save", "total", "runs/cpu-s");
   RunProfile all;
   double all_save = 0.0;
@@ -86,7 +86,7 @@ void print_breakdown(std::FILE* out, const std::vector<BreakdownRow>& rows) {
     const double n = static_cast<double>(std::max(p.runs, 1L)), us = 1e6 / n;
     const double other = p.total - p.gradcheck - p.setup - p.batch - p.step - p.metrics - p.probe - p.evaluation;
     const double total = p.total + save;
-    std::fprintf(out, "%-22s %5ld | %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f | %9.0f %10.1f\n", label.c_str(), p.runs,
+    std::fprintf(out, "%-24s %5ld | %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f | %9.0f %10.1f\n", label.c_str(), p.runs,
                  p.gradcheck * us, p.setup * us, p.batch * us, p.step * us, p.metrics * us, p.probe * us, p.evaluation * us,
                  other * us, save * us, total * us, total > 0 ? n / total : 0.0);
   };

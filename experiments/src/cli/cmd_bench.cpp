@@ -2,6 +2,7 @@
 // allocation counts, GFLOP/s against this machine's GEMM rate and, with --scaling, fitted exponents.
 #include <chrono>
 #include <cstdio>
+#include <string>
 
 #include "experiments/src/bench/bench.hpp"
 #include "experiments/src/bench/breakdown.hpp"
@@ -31,7 +32,8 @@ int run_bench(const Args& args) {
   if (!parse_options("bench", args, options, vm)) return 0;
   if (vm.count("repeats") && (repeats < 1 || repeats > 1000))
     throw UserError("sandbox bench: --repeats must be in 1..1000");
-  if (vm.count("threads") && (threads < 2 || threads > 256)) throw UserError("sandbox bench: --threads must be in 2..256");
+  if (vm.count("threads") && (threads < 2 || threads > 256))
+    throw UserError("sandbox bench: --threads " + std::to_string(threads) + ": give 2..256 (it compares N threads against one)");
   if (vm.count("out")) bench::check_out_path(out);  // before anything runs
   if (vm.count("config") && !breakdown) throw UserError("sandbox bench: --config goes with --breakdown");
   if (vm.count("threads") && breakdown) throw UserError("sandbox bench: --threads does not go with --breakdown (a study run is on one thread)");

@@ -48,7 +48,7 @@ SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm
         continue;
       }
       if (!find_run_option(e.key) && e.key != "no-gradcheck")
-        throw UserError(ini.where(e) + ": unknown option '" + e.key + "' in [" + e.section + "]");
+        throw UserError(ini.where(e) + ": unknown option '" + e.key + "' in [" + e.section + "]" + not_a_run_option_hint(e.key));
       (e.section == "grid" ? grid : run)[e.key] = {e.value, ini.where(e)};
     }
   }

@@ -37,7 +37,7 @@ void apply_run_option(RunConfig& config, const std::string& key, const std::stri
   const RunOption* option = find_run_option(key);
   if (!option || key != option->key)
     throw UserError(where + ": unknown option '" + key + "'" +
-                    (option ? std::string(" (did you mean '") + option->key + "'?)" : std::string()));
+                    (option ? std::string(" (did you mean '") + option->key + "'?)" : not_a_run_option_hint(key)));
   try {
     set_option(config, *option, value);
   } catch (const UserError& e) {

@@ -71,6 +71,13 @@ const RunOption* find_run_option(const std::string& key) {
   return nullptr;
 }
 
+std::string not_a_run_option_hint(const std::string& key) {
+  if (key == "threads")
+    return " (threads is not a run option, as it changes no logged number: give `sandbox train --threads N` on the "
+           "command line; a sweep runs each run on one thread and --jobs runs side by side)";
+  return "";
+}
+
 std::string option_text(const RunConfig& c, const RunOption& option) {
   return std::visit(
       [&](auto member) -> std::string {

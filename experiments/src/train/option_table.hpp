@@ -28,6 +28,10 @@ const std::vector<RunOption>& run_options();
 // The row for a key (or an attribute name); nullptr if there is none.
 const RunOption* find_run_option(const std::string& key);
 
+// For a key that is not a run option: words to add to "unknown option" that say what to do instead
+// (threads: a command-line option of train, not part of a run's configuration); "" for other keys.
+std::string not_a_run_option_hint(const std::string& key);
+
 // The value of an option as text: integers in decimal, reals in the shortest form that reads back
 // exactly, flags as true/false, the zero word where one applies.
 std::string option_text(const RunConfig& config, const RunOption& option);

@@ -23,7 +23,7 @@ namespace sbx {
 
 void SweepGrid::add_axis(const std::string& key, const std::string& list, const std::string& where) {
   const RunOption* option = find_run_option(key);
-  if (!option || key != option->key) throw UserError(where + ": unknown option '" + key + "'");
+  if (!option || key != option->key) throw UserError(where + ": unknown option '" + key + "'" + not_a_run_option_hint(key));
   for (const GridAxis& axis : axes)
     if (axis.key == key) throw UserError(where + ": " + key + " is given twice");
   std::string spaced = list;
