@@ -24,6 +24,7 @@
 #include "experiments/src/train/training_step.hpp"
 #include "models/attention.hpp"
 #include "models/tasks.hpp"
+#include "tests/support/test_support.hpp"
 
 namespace {
 
@@ -264,29 +265,12 @@ TEST(BenchMath, MedianOfOddAndEvenCounts) {
 }
 
 // --------------------------------------------------------------------------------------- command
-struct CommandResult {
-  int status = -1;
-  std::string err;
-};
-
-CommandResult run_sandbox(const std::string& arguments, const fs::path& dir) {
-  const fs::path err = dir / "stderr.txt";
-  const std::string command = std::string("'") + SANDBOX_BINARY + "' " + arguments + " >/dev/null 2>'" + err.string() + "'";
-  const int status = std::system(command.c_str());
-  std::ifstream in(err);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-          std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
-}
+using sbx::test::run_sandbox;
 
 class BenchCli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sandbox_bench_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
+  sbx::test::TempDir scratch_{"sandbox_bench_test"};
+  const fs::path& dir_ = scratch_.dir();
 };
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
