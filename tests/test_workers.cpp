@@ -42,17 +42,25 @@ std::vector<Matrix> evaluate(const Graph& graph, const std::vector<Matrix>& inpu
   return results;
 }
 
-void expect_same_for_any_team(const char* what, const Graph& graph, const std::vector<Matrix>& inputs) {
-  const std::vector<Matrix> alone = evaluate(graph, inputs, nullptr);
+// Calls check(workers, threads) with a team of 2 and one of 3 threads that split everything they can.
+template <class Check>
+void for_each_team(Check&& check) {
   for (int threads : {2, 3}) {
     ad::Workers workers(threads);
-    workers.set_min_work(0);  // split everything that can be split
+    workers.set_min_work(0);
+    check(workers, threads);
+  }
+}
+
+void expect_same_for_any_team(const char* what, const Graph& graph, const std::vector<Matrix>& inputs) {
+  const std::vector<Matrix> alone = evaluate(graph, inputs, nullptr);
+  for_each_team([&](ad::Workers& workers, int threads) {
     const std::vector<Matrix> team = evaluate(graph, inputs, &workers);
     ASSERT_EQ(team.size(), alone.size());
     for (size_t i = 0; i < team.size(); ++i)
       EXPECT_TRUE(same_bits(team[i], alone[i])) << what << ": " << (i == 0 ? "value" : "gradient of input " + std::to_string(i - 1))
                                                 << " differs with " << threads << " threads";
-  }
+  });
 }
 
 Matrix normal(ad::Rng& rng, Eigen::Index rows, Eigen::Index cols) { return ad::random_normal(rng, rows, cols); }
@@ -119,13 +127,11 @@ TEST(Workers, AttentionModelGradientsAreBitwiseTheSameForAnyTeam) {
       return grads;
     };
     const std::vector<Matrix> alone = gradients(nullptr);
-    for (int threads : {2, 3}) {
-      ad::Workers workers(threads);
-      workers.set_min_work(0);
+    for_each_team([&](ad::Workers& workers, int threads) {
       const std::vector<Matrix> team = gradients(&workers);
       for (size_t i = 0; i < alone.size(); ++i)
         EXPECT_TRUE(same_bits(team[i], alone[i])) << "item " << i << " with " << threads << " threads";
-    }
+    });
   }
 }
 
@@ -151,9 +157,7 @@ TEST(Workers, AttentionMetricsAreBitwiseTheSameForAnyTeam) {
     return meter.measure(nodes, &model.causal_mask_in_use(), &labels);
   };
   const models::AttentionMetrics alone = metrics(nullptr);
-  for (int threads : {2, 3}) {
-    ad::Workers workers(threads);
-    workers.set_min_work(0);
+  for_each_team([&](ad::Workers& workers, int threads) {
     const models::AttentionMetrics team = metrics(&workers);
     const double pairs[][2] = {{alone.attn_max, team.attn_max},
                                {alone.saturated_fraction, team.saturated_fraction},
@@ -166,7 +170,7 @@ TEST(Workers, AttentionMetricsAreBitwiseTheSameForAnyTeam) {
       EXPECT_EQ(std::memcmp(&pairs[i][0], &pairs[i][1], sizeof(double)), 0) << "metric " << i << " with " << threads << " threads";
     EXPECT_EQ(alone.attn_entropy_head, team.attn_entropy_head);
     EXPECT_EQ(alone.saturated_fraction_head, team.saturated_fraction_head);
-  }
+  });
 }
 
 TEST(Workers, RangesCoverEveryIndexOnceAtGranuleStarts) {
