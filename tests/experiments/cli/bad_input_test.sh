@@ -2,7 +2,7 @@
 # The bad-input matrix: every subcommand of the real `sandbox` binary fed unknown options, wrong types, bad
 # sizes and learning rates, bad config files, bad output paths and bad HDF5 inputs.
 #
-#   bash tests/cli/bad_input_test.sh [SANDBOX_BINARY] [REPO_ROOT]      (ctest: cli.bad_input_matrix)
+#   bash tests/experiments/cli/bad_input_test.sh [SANDBOX_BINARY] [REPO_ROOT]      (ctest: cli.bad_input_matrix)
 #   KEEP_TMP=1 ...    keep the scratch directory;   CASE_TIMEOUT=SECONDS   per case (default 60)
 #
 # Each case must (the contract of experiments/src/user_error.hpp):
@@ -17,7 +17,7 @@
 # PENDING instead of failing; they are written against the intended behaviour and are checked as soon as
 # the subcommand lands.
 set -uo pipefail
-# shellcheck source=tests/cli/lib.sh
+# shellcheck source=tests/experiments/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 hx_init "$@"
 

@@ -9,9 +9,9 @@
 #     --name template names runs, a UTF-8 byte-order mark is accepted;
 #   * progress lines appear only on a terminal or with --progress; `sandbox --version` names the commit.
 #
-#   bash tests/cli/config_identity_test.sh [SANDBOX_BINARY] [REPO_ROOT]     (ctest: train.config_identity)
+#   bash tests/experiments/cli/config_identity_test.sh [SANDBOX_BINARY] [REPO_ROOT]     (ctest: train.config_identity)
 set -uo pipefail
-# shellcheck source=tests/cli/lib.sh
+# shellcheck source=tests/experiments/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 hx_init "$@"
 cd "$SCRATCH" || exit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A full disk or a file-size limit loses no trained run and crashes nothing.
-#   bash tests/cli/full_disk_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.full_disk)
+#   bash tests/experiments/cli/full_disk_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.full_disk)
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 #
 # 1. Disk full: a 240 KiB tmpfs (when this test may mount one: root in a mount-capable container; else

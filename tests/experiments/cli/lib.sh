@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for the script tests in tests/cli/ (sourced, not run).
+# Shared helpers for the script tests in tests/experiments/cli/ (sourced, not run).
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   hx_init "$@"             # SANDBOX (arg 1, else $SANDBOX_BINARY, else build/sandbox), ROOT (arg 2, else
@@ -18,7 +18,7 @@ HX_FAILED_NAMES=()
 HX_PENDING_NAMES=()
 
 hx_init() {
-  ROOT=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+  ROOT=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
   SANDBOX=${1:-${SANDBOX_BINARY:-$ROOT/build/sandbox}}
   if [[ ! -x "$SANDBOX" ]]; then
     echo "FAIL  setup: no sandbox binary at '$SANDBOX' (pass it as the first argument)"
