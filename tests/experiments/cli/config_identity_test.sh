@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs are identified by their whole configuration (issue #9), driven through the real binary:
+# Runs are identified by their whole configuration, driven through the real binary:
 #   * the `config` attribute a run stores, given back to `sandbox train --config`, reproduces the run bit
 #     for bit;
 #   * a name already in the file with another configuration is refused by train, by a resumed sweep and
