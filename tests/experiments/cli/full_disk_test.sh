@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# A full disk or a file-size limit loses no trained run and crashes nothing.
-#   bash tests/experiments/cli/full_disk_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.full_disk)
-# Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
+# A full disk or a file-size limit loses no trained run and crashes nothing. One case per run, so that a case
+# this machine cannot stage is reported to ctest as skipped (exit 77, one line "SKIPPED: ...") on its own:
+#   bash tests/experiments/cli/full_disk_test.sh SANDBOX_BINARY SOURCE_DIR CASE
+# Exits 0 passed, 1 failed (a line "FAIL: ..." saying what went wrong), 77 skipped.
 #
-# 1. Disk full: a 240 KiB tmpfs (when this test may mount one: root in a mount-capable container; else
-#    the case is reported as skipped) holds a small run file; a train of a larger run into it must exit 2
-#    with one line "no space left on device while writing <file>", leave the file byte-identical and no
-#    temporary or lock file, and put the run into the fallback file it names (here in $TMPDIR, since the
-#    full disk cannot take it either), from which `sandbox merge` adds it elsewhere.
-# 2. File-size limit (ulimit -f 100, SIGXFSZ left at its default: the sandbox itself must not die of it):
-#    the same, with "file size limit exceeded"; the fallback file next to the target (it fits the limit).
+# disk_full      (ctest: robust.full_disk) a 240 KiB tmpfs holds a small run file; a train of a larger run
+#                into it must exit 2 with one line "no space left on device while writing <file>", leave the
+#                file byte-identical and no temporary or lock file, and put the run into the fallback file it
+#                names (here in $TMPDIR, since the full disk cannot take it either), from which `sandbox
+#                merge` adds it elsewhere. Needs to mount a tmpfs (root in a mount-capable container).
+# size_limit     (ctest: robust.file_size_limit) the same under ulimit -f 100 (SIGXFSZ left at its default:
+#                the sandbox itself must not die of it), with "file size limit exceeded"; the fallback file
+#                next to the target (it fits the limit).
+# read_only_dir  (ctest: robust.read_only_directory) --out in a read-only directory is refused before
+#                training. Needs to mount a read-only tmpfs (a chmod does not stop root).
+# symlinked_out  (ctest: robust.symlinked_out) a symlinked --out updates the link's target, keeps the link.
 set -uo pipefail
 
 TEST_NAME=full_disk_test
 # shellcheck source=run_test_setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
+CASE=${3:?usage: full_disk_test.sh SANDBOX_BINARY SOURCE_DIR disk_full|size_limit|read_only_dir|symlinked_out}
 cd "$TMP" || fail "cd $TMP"
+skip() {
+  echo "SKIPPED: $*"
+  exit 77
+}
 BASE=(--seq-len 4 --batch 2 --steps 40 --no-gradcheck)
 SMALL=(--d-model 8 --dk 4 --dv 4 "${BASE[@]}")
 
@@ -38,9 +48,10 @@ check_refused() {
   note "$case: exit 2, '$(cut -c1-90 err)...', file unchanged, run kept in $fallback"
 }
 
-# ---- 1. disk full ---------------------------------------------------------------------------------------
-mkdir -p small spill
-if mount -t tmpfs -o size=240k sandbox-test small 2>/dev/null; then
+disk_full() {
+  mkdir -p small spill
+  mount -t tmpfs -o size=240k sandbox-test small 2>/dev/null \
+    || skip "disk full: cannot mount a tmpfs here (not root, or no mount permission)"
   trap 'umount "$TMP/small" 2>/dev/null; cleanup' EXIT
   "$SANDBOX" train "${SMALL[@]}" --run first --out small/runs.h5 >/dev/null 2>err || fail "disk full: first run: $(cat err)"
   before=$(sha small/runs.h5)
@@ -49,42 +60,45 @@ if mount -t tmpfs -o size=240k sandbox-test small 2>/dev/null; then
   check_refused "disk full" small/runs.h5 "no space left on device" big
   [[ $fallback == "$TMP/spill/"* ]] || fail "disk full: the fallback file is not in TMPDIR: $fallback"
   umount small || fail "umount"
-else
-  note "SKIPPED disk full: cannot mount a tmpfs here (not root, or no mount permission)"
-fi
+}
 
-# ---- 2. file-size limit -------------------------------------------------------------------------------
-mkdir -p limited
-"$SANDBOX" train "${SMALL[@]}" --run first --out limited/runs.h5 >/dev/null 2>err || fail "size limit: first run: $(cat err)"
-before=$(sha limited/runs.h5)
-(ulimit -f 100 && exec "$SANDBOX" train "${BASE[@]}" --d-model 24 --dk 24 --dv 24 --run mid --out limited/runs.h5) >out 2>err
-rc=$?
-((rc > 128)) && fail "size limit: killed by signal $((rc - 128)) ($(cat err))"
-check_refused "size limit" limited/runs.h5 "file size limit exceeded" mid
-[[ $fallback == limited/sandbox-unsaved-* ]] || fail "size limit: the fallback file is not next to the target: $fallback"
+size_limit() {
+  mkdir -p limited
+  "$SANDBOX" train "${SMALL[@]}" --run first --out limited/runs.h5 >/dev/null 2>err || fail "size limit: first run: $(cat err)"
+  before=$(sha limited/runs.h5)
+  (ulimit -f 100 && exec "$SANDBOX" train "${BASE[@]}" --d-model 24 --dk 24 --dv 24 --run mid --out limited/runs.h5) >out 2>err
+  rc=$?
+  ((rc > 128)) && fail "size limit: killed by signal $((rc - 128)) ($(cat err))"
+  check_refused "size limit" limited/runs.h5 "file size limit exceeded" mid
+  [[ $fallback == limited/sandbox-unsaved-* ]] || fail "size limit: the fallback file is not next to the target: $fallback"
+}
 
-# ---- 3. a read-only directory is refused before training ----------------------------------------------------
-mkdir -p ro
-if mount -t tmpfs -o ro,size=64k sandbox-test-ro ro 2>/dev/null; then
-  trap 'umount "$TMP/ro" 2>/dev/null; umount "$TMP/small" 2>/dev/null; cleanup' EXIT
+read_only_dir() {
+  mkdir -p ro
+  mount -t tmpfs -o ro,size=64k sandbox-test-ro ro 2>/dev/null \
+    || skip "read-only directory: cannot mount a read-only tmpfs here (not root, or no mount permission)"
+  trap 'umount "$TMP/ro" 2>/dev/null; cleanup' EXIT
   timeout 60 "$SANDBOX" train --d-model 8 --dk 4 --dv 4 --no-gradcheck --steps 50000000 --out ro/runs.h5 >out 2>err
   rc=$?
   [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "read-only directory: exit $rc (124: it trained first), want 2 and one line: $(cat err)"
   grep -q "ro/runs.h5: directory ro is not writable" err || fail "read-only directory: $(cat err)"
   umount ro
   note "read-only directory: refused before training"
-else
-  note "SKIPPED read-only directory: cannot mount a read-only tmpfs here"
-fi
+}
 
-# ---- 4. a symlinked --out updates the link's target and keeps the link --------------------------------------
-mkdir -p real
-"$SANDBOX" train "${SMALL[@]}" --run a --out real/runs.h5 >/dev/null 2>err || fail "symlink: first run: $(cat err)"
-ln -s real/runs.h5 link.h5
-"$SANDBOX" train "${SMALL[@]}" --run b --out link.h5 >/dev/null 2>err || fail "symlink: train into the link: $(cat err)"
-[[ -L link.h5 ]] || fail "symlink: the link was replaced by a regular file"
-"$PY" -c 'import h5py, sys; r = sorted(h5py.File(sys.argv[1], "r")["runs"]); assert r == ["a", "b"], r' real/runs.h5 \
-  || fail "symlink: the link's target did not get the run"
-note "a symlinked --out: the target got the run, the link stays"
+symlinked_out() {
+  mkdir -p real
+  "$SANDBOX" train "${SMALL[@]}" --run a --out real/runs.h5 >/dev/null 2>err || fail "symlink: first run: $(cat err)"
+  ln -s real/runs.h5 link.h5
+  "$SANDBOX" train "${SMALL[@]}" --run b --out link.h5 >/dev/null 2>err || fail "symlink: train into the link: $(cat err)"
+  [[ -L link.h5 ]] || fail "symlink: the link was replaced by a regular file"
+  "$PY" -c 'import h5py, sys; r = sorted(h5py.File(sys.argv[1], "r")["runs"]); assert r == ["a", "b"], r' real/runs.h5 \
+    || fail "symlink: the link's target did not get the run"
+  note "a symlinked --out: the target got the run, the link stays"
+}
 
-echo "full_disk_test: PASS"
+case $CASE in
+  disk_full | size_limit | read_only_dir | symlinked_out) "$CASE" ;;
+  *) fail "unknown case '$CASE' (disk_full, size_limit, read_only_dir, symlinked_out)" ;;
+esac
+echo "full_disk_test $CASE: PASS"

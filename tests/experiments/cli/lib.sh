@@ -5,17 +5,16 @@
 #   hx_init "$@"             # SANDBOX (arg 1, else $SANDBOX_BINARY, else build/sandbox), ROOT (arg 2, else
 #                            # the repository), SCRATCH (a fresh temporary directory, removed on exit unless
 #                            # KEEP_TMP=1), PY (Python with h5py, or empty)
-#   hx_pass NAME; hx_fail NAME WHY...; hx_pending NAME WHY...
+#   hx_pass NAME; hx_fail NAME WHY...
 #   hx_snapshot DIR          # every path below DIR (hidden ones too) with its type, and a sha256 per file
 #   hx_summary               # prints "N passed, M failed" as the last line; returns 0 only if M == 0
 #
-# Every check prints one line: "ok    NAME", "FAIL  NAME: why" or "PENDING NAME: why".
+# Every check prints one line: "ok    NAME" or "FAIL  NAME: why". A check that cannot run here is not
+# a pass: the whole script exits 77 (ctest's SKIP_RETURN_CODE) or the check goes into a test of its own.
 
 HX_PASSED=0
 HX_FAILED=0
-HX_PENDING=0
 HX_FAILED_NAMES=()
-HX_PENDING_NAMES=()
 
 hx_init() {
   ROOT=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
@@ -51,14 +50,6 @@ hx_fail() {
   echo "FAIL  $name: $*"
 }
 
-hx_pending() {
-  local name=$1
-  shift
-  HX_PENDING=$((HX_PENDING + 1))
-  HX_PENDING_NAMES+=("$name")
-  echo "PENDING $name: $*"
-}
-
 # Every path below DIR (hidden ones too) with its type (find's %y letter), then a sha256 of every file.
 hx_snapshot() {
   (
@@ -70,11 +61,6 @@ hx_snapshot() {
 
 hx_summary() {
   echo
-  if ((HX_PENDING > 0)); then
-    printf 'pending (%d, subcommand still a placeholder; checked once it lands):' "$HX_PENDING"
-    printf ' [%s]' "${HX_PENDING_NAMES[@]}"
-    echo
-  fi
   if ((HX_FAILED > 0)); then
     printf 'failed:'
     printf ' [%s]' "${HX_FAILED_NAMES[@]}"
