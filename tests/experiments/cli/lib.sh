@@ -6,6 +6,8 @@
 #                            # the repository), SCRATCH (a fresh temporary directory, removed on exit unless
 #                            # KEEP_TMP=1), PY (Python with h5py, or empty)
 #   hx_pass NAME; hx_fail NAME WHY...
+#   hx_sweeps INI...         # runs each sweep (two jobs) into $SCRATCH/<ini's stem>.h5; HX_FILES: those made
+#   hx_check NAME CMD...     # passes NAME if CMD exits 0 (quoting its last two lines), else fails it
 #   hx_snapshot DIR          # every path below DIR (hidden ones too) with its type, and a sha256 per file
 #   hx_summary               # prints "N passed, M failed" as the last line; returns 0 only if M == 0
 #
@@ -48,6 +50,30 @@ hx_fail() {
   HX_FAILED=$((HX_FAILED + 1))
   HX_FAILED_NAMES+=("$name")
   echo "FAIL  $name: $*"
+}
+
+# A sweep that fails is a failed check "sweep_<stem>" (its last line of output as the reason).
+hx_sweeps() {
+  local ini stem
+  HX_FILES=()
+  for ini in "$@"; do
+    stem=$(basename "$ini" .ini)
+    if "$SANDBOX" sweep --config "$ini" --out "$SCRATCH/$stem.h5" --jobs 2 --quiet >"$SCRATCH/$stem.log" 2>&1; then
+      HX_FILES+=("$SCRATCH/$stem.h5")
+    else
+      hx_fail "sweep_$stem" "$(tail -1 "$SCRATCH/$stem.log")"
+    fi
+  done
+}
+
+hx_check() {
+  local name=$1 out
+  shift
+  if out=$("$@" 2>&1); then
+    hx_pass "$name ($(echo "$out" | tail -2 | tr '\n' ';'))"
+  else
+    hx_fail "$name" "$(echo "$out" | head -40 | tr '\n' ';')"
+  fi
 }
 
 # Every path below DIR (hidden ones too) with its type (find's %y letter), then a sha256 of every file.

@@ -27,17 +27,6 @@ if [[ -z "$PY" ]]; then
   hx_summary
   exit 1
 fi
-files=()
-for g in scales heads cross options; do
-  if "$SANDBOX" sweep --config "$data/$g.ini" --out "$SCRATCH/$g.h5" --jobs 2 --quiet > "$SCRATCH/$g.log" 2>&1; then
-    files+=("$SCRATCH/$g.h5")
-  else
-    hx_fail "sweep_$g" "$(tail -1 "$SCRATCH/$g.log")"
-  fi
-done
-if out=$("$PY" "$data/checksums.py" check "$data/expected.txt" "${files[@]}" 2>&1); then
-  hx_pass "every_logged_number_as_before ($(echo "$out" | tail -1))"
-else
-  hx_fail every_logged_number_as_before "$(echo "$out" | head -20 | tr '\n' ';')"
-fi
+hx_sweeps "$data"/{scales,heads,cross,options}.ini
+hx_check every_logged_number_as_before "$PY" "$data/checksums.py" check "$data/expected.txt" "${HX_FILES[@]}"
 hx_summary
