@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Speed work must not change a single logged number: the sweeps in tests/data/logged_numbers/*.ini (teacher,
+# Speed work must not change a single logged number: the sweeps tests/data/logged_numbers/{scales,heads,
+# cross,options}.ini (teacher,
 # recall, sense, lookup; every scale mode; heads, causal, W^O, cross-attention; sgd/adamw, clipping,
 # schedules, log-every > 1) are run with this build and every series and attribute of every run (except
 # wall_seconds) is compared, through a checksum, to expected.txt, made by the sandbox of commit 21b7e72
@@ -10,7 +11,7 @@
 # Two jobs here: the runs of a sweep share its gradient checks and batches, and no number may depend on it.
 # The checksums hold for the build flavour and CPU named on expected.txt's "# flavour:" line (the compiler,
 # -march=native and the build type choose the floating-point kernels); with another one the test says so
-# and exits 77 (skipped).
+# and exits 77 (skipped). Its twin, logged_values_test.sh, runs everywhere, within a relative tolerance.
 # Usage: logged_numbers_test.sh SANDBOX_BINARY SOURCE_DIR [BUILD_FLAVOUR]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 hx_init "$1" "$2"
