@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Speed work must not change a single logged number: the sweeps tests/data/logged_numbers/{scales,heads,
-# cross,options}.ini (teacher,
-# recall, sense, lookup; every scale mode; heads, causal, W^O, cross-attention; sgd/adamw, clipping,
-# schedules, log-every > 1) are run with this build and every series and attribute of every run (except
-# wall_seconds) is compared, through a checksum, to expected.txt, made by the sandbox of commit 21b7e72
-# (before the speed work) with:
+# Speed work must not change a single logged number: the sweeps of tests/data/logged_numbers/ scales.ini,
+# heads.ini, cross.ini and options.ini (teacher, recall, sense, lookup; every scale mode; heads, causal, W^O,
+# cross-attention; sgd/adamw, clipping, schedules, log-every > 1) are run with this build and every series
+# and attribute of every run (except wall_seconds) is compared, through a checksum, to expected.txt, made
+# by the sandbox of commit 21b7e72 (before the speed work) with:
 #   for g in scales heads cross options; do sandbox sweep --config tests/data/logged_numbers/$g.ini --out $g.h5 --jobs 1 --quiet; done
 #   tests/data/logged_numbers/checksums.py make scales.h5 heads.h5 cross.h5 options.h5 > tests/data/logged_numbers/expected.txt
 # and the "# flavour:" line (what this script prints when it skips) inserted as its second line.
