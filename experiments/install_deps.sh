@@ -5,7 +5,7 @@
 #   plots:    Python 3 with h5py, numpy, matplotlib and pandas (Debian's packages, seen by /usr/bin/python3)
 #   all:      build and plots, everything the sandbox and the study (experiments/reproduce.sh) need
 #   scaleout: GNU parallel, Slurm (slurmctld, slurmd, slurm-client) and MUNGE, the tools the recipes in
-#             experiments/scaleout/ are written for; only their tests (tests/cli/scaleout_*.sh) use them, so
+#             experiments/scaleout/ are written for; only their tests (tests/experiments/cli/scaleout_*.sh) use them, so
 #             tests/run.sh installs this set besides `all`. No Slurm daemon starts on installing (Debian's
 #             scripts start none without /etc/slurm/slurm.conf); the munge package may start the system's
 #             munged, which the tests do not use (they start their own).

@@ -8,7 +8,7 @@
 #   SANDBOX_ALLOW_NO_LEAK_CHECK=1            if LeakSanitizer cannot run here (it needs ptrace, which some
 #                                            containers forbid), run the sanitizer pass without leak
 #                                            detection instead of failing (a warning is printed)
-#   SANDBOX_PROPERTY_SEED=N                  base seed of the property tests (tests/test_property.cpp)
+#   SANDBOX_PROPERTY_SEED=N                  base seed of the property tests (tests/autodiff/test_gradcheck_random_shapes.cpp)
 #
 # The sanitizer pass: -DSANDBOX_SANITIZE=ON, RelWithDebInfo with -O1 -g and without NDEBUG (so Eigen's and
 # our own asserts are active), without -march=native (GCC 12's AVX-512 intrinsics trip -Werror=uninitialized
@@ -27,7 +27,7 @@ section() { printf '\n==> %s  [%s, %ds elapsed]\n' "$*" "$(date +%H:%M:%S)" $((S
 failures=()
 
 section "install missing dependencies"
-# scaleout: GNU parallel, Slurm and MUNGE, which the scale-out recipe tests (tests/cli/scaleout_*.sh) run.
+# scaleout: GNU parallel, Slurm and MUNGE, which the scale-out recipe tests (tests/experiments/cli/scaleout_*.sh) run.
 "$root/experiments/install_deps.sh" all scaleout
 
 # ---- Release ------------------------------------------------------------------------------------------

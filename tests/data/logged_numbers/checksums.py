@@ -19,29 +19,31 @@ import numpy as np
 SKIPPED = {"@wall_seconds"}
 
 
-def items(run):
-    """{relative name: bytes} of every dataset and attribute below a run's group (attributes as '@name')."""
-    out = {}
+def value_bytes(v):
+    if isinstance(v, bytes):
+        return b"b:" + v
+    if isinstance(v, str):
+        return b"s:" + v.encode()
+    a = np.asarray(v)
+    return a.dtype.str.encode() + repr(a.shape).encode() + a.tobytes()
 
-    def value_bytes(v):
-        if isinstance(v, bytes):
-            return b"b:" + v
-        if isinstance(v, str):
-            return b"s:" + v.encode()
-        a = np.asarray(v)
-        return a.dtype.str.encode() + repr(a.shape).encode() + a.tobytes()
+
+def items(run, encode=value_bytes, skipped=SKIPPED):
+    """{relative name: encode(value)} of every dataset and attribute below a run's group (attributes as
+    '@name'), except the names in skipped. values.py walks runs with its own encode."""
+    out = {}
 
     def visit(prefix, group):
         for k, v in group.attrs.items():
-            out[prefix + "@" + k] = value_bytes(v)
+            out[prefix + "@" + k] = encode(v)
         for k, obj in group.items():
             if isinstance(obj, h5py.Group):
                 visit(prefix + k + "/", obj)
             else:
-                out[prefix + k] = value_bytes(obj[()])
+                out[prefix + k] = encode(obj[()])
 
     visit("", run)
-    return {k: v for k, v in out.items() if k not in SKIPPED}
+    return {k: v for k, v in out.items() if k not in skipped}
 
 
 def runs(paths):

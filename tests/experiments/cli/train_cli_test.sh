@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data safety of `sandbox train`, driven the way a user drives it.
-#   bash tests/cli/train_cli_test.sh SANDBOX_BINARY SOURCE_DIR
+#   bash tests/experiments/cli/train_cli_test.sh SANDBOX_BINARY SOURCE_DIR
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 #
 # Cases: the layout of fresh runs (tests/py/check_run_layout.py, non-square d_model 12, d_k 5, d_v 7);

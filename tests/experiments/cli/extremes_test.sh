@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Numerical extremes, driven through the real `sandbox` binary and checked in the HDF5 file with h5py.
 #
-#   bash tests/cli/extremes_test.sh [SANDBOX_BINARY] [REPO_ROOT]      (ctest: cli.numerical_extremes)
+#   bash tests/experiments/cli/extremes_test.sh [SANDBOX_BINARY] [REPO_ROOT]      (ctest: cli.numerical_extremes)
 #   KEEP_TMP=1 ... keeps the scratch directory.
 #
 # 1. Unscaled attention at d_k = 4096 (small batch, sequence and step count so that it is quick), with
@@ -17,7 +17,7 @@
 #    with status diverged.
 # Prints one line per check and, last, "N passed, M failed"; exit 0 only if nothing failed.
 set -uo pipefail
-# shellcheck source=tests/cli/lib.sh
+# shellcheck source=tests/experiments/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 hx_init "$@"
 cd "$SCRATCH" || exit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SIGINT at any instant of a sweep ends it with exit 130 (never killed by the signal) and loses nothing.
-#   bash tests/cli/sigint_sweep_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.sigint_sweep)
+#   bash tests/experiments/cli/sigint_sweep_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.sigint_sweep)
 #   SIGINT_TRIALS=N random instants (default 8); SIGINT_SEED=S replays them (default: random, printed)
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 #

@@ -1,24 +1,25 @@
 # shellcheck shell=bash
-# Shared helpers for the script tests in tests/cli/ (sourced, not run).
+# Shared helpers for the script tests in tests/experiments/cli/ (sourced, not run).
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #   hx_init "$@"             # SANDBOX (arg 1, else $SANDBOX_BINARY, else build/sandbox), ROOT (arg 2, else
 #                            # the repository), SCRATCH (a fresh temporary directory, removed on exit unless
 #                            # KEEP_TMP=1), PY (Python with h5py, or empty)
-#   hx_pass NAME; hx_fail NAME WHY...; hx_pending NAME WHY...
+#   hx_pass NAME; hx_fail NAME WHY...
+#   hx_sweeps INI...         # runs each sweep (two jobs) into $SCRATCH/<ini's stem>.h5; HX_FILES: those made
+#   hx_check NAME CMD...     # passes NAME if CMD exits 0 (quoting its last two lines), else fails it
 #   hx_snapshot DIR          # every path below DIR (hidden ones too) with its type, and a sha256 per file
 #   hx_summary               # prints "N passed, M failed" as the last line; returns 0 only if M == 0
 #
-# Every check prints one line: "ok    NAME", "FAIL  NAME: why" or "PENDING NAME: why".
+# Every check prints one line: "ok    NAME" or "FAIL  NAME: why". A check that cannot run here is not
+# a pass: the whole script exits 77 (ctest's SKIP_RETURN_CODE) or the check goes into a test of its own.
 
 HX_PASSED=0
 HX_FAILED=0
-HX_PENDING=0
 HX_FAILED_NAMES=()
-HX_PENDING_NAMES=()
 
 hx_init() {
-  ROOT=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+  ROOT=${2:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
   SANDBOX=${1:-${SANDBOX_BINARY:-$ROOT/build/sandbox}}
   if [[ ! -x "$SANDBOX" ]]; then
     echo "FAIL  setup: no sandbox binary at '$SANDBOX' (pass it as the first argument)"
@@ -51,12 +52,28 @@ hx_fail() {
   echo "FAIL  $name: $*"
 }
 
-hx_pending() {
-  local name=$1
+# A sweep that fails is a failed check "sweep_<stem>" (its last line of output as the reason).
+hx_sweeps() {
+  local ini stem
+  HX_FILES=()
+  for ini in "$@"; do
+    stem=$(basename "$ini" .ini)
+    if "$SANDBOX" sweep --config "$ini" --out "$SCRATCH/$stem.h5" --jobs 2 --quiet >"$SCRATCH/$stem.log" 2>&1; then
+      HX_FILES+=("$SCRATCH/$stem.h5")
+    else
+      hx_fail "sweep_$stem" "$(tail -1 "$SCRATCH/$stem.log")"
+    fi
+  done
+}
+
+hx_check() {
+  local name=$1 out
   shift
-  HX_PENDING=$((HX_PENDING + 1))
-  HX_PENDING_NAMES+=("$name")
-  echo "PENDING $name: $*"
+  if out=$("$@" 2>&1); then
+    hx_pass "$name ($(echo "$out" | tail -2 | tr '\n' ';'))"
+  else
+    hx_fail "$name" "$(echo "$out" | head -40 | tr '\n' ';')"
+  fi
 }
 
 # Every path below DIR (hidden ones too) with its type (find's %y letter), then a sha256 of every file.
@@ -70,11 +87,6 @@ hx_snapshot() {
 
 hx_summary() {
   echo
-  if ((HX_PENDING > 0)); then
-    printf 'pending (%d, subcommand still a placeholder; checked once it lands):' "$HX_PENDING"
-    printf ' [%s]' "${HX_PENDING_NAMES[@]}"
-    echo
-  fi
   if ((HX_FAILED > 0)); then
     printf 'failed:'
     printf ' [%s]' "${HX_FAILED_NAMES[@]}"

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by the scale-out recipe tests (tests/cli/scaleout_parallel_test.sh, scaleout_slurm_test.sh); sourced
+# Shared by the scale-out recipe tests (tests/experiments/cli/scaleout_parallel_test.sh, scaleout_slurm_test.sh); sourced
 # after run_test_setup.sh, whose fail, PY, ROOT, SANDBOX and TMP it uses.
 #   skip WHY                     one line "SKIPPED: WHY" and exit 77, which ctest reports as skipped
 #   need_tools WHAT TOOL...      skips when a tool is missing, but fails on CI (CI=true), where

@@ -366,7 +366,7 @@ TEST(Trainer, StoresItsWholeConfigurationAndItsHash) {
   }
 }
 
-// ---- The optimizer settings reach the optimizer (their arithmetic: tests/test_optim.cpp) ---------------
+// ---- The optimizer settings reach the optimizer (their arithmetic: tests/autodiff/test_optim.cpp) ---------------
 
 namespace optimizer_wiring {
 

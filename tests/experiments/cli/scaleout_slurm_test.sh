@@ -7,7 +7,7 @@
 # go, bit for bit (every dataset and attribute but wall_seconds), and the shards split the grid. An array
 # numbered 1-3 (shard 0 would go unrun) is refused by the array script: its tasks fail, saying why, and run
 # no shard. The README shows both scripts verbatim. Every daemon is stopped on every way out (trap).
-#   bash tests/cli/scaleout_slurm_test.sh SANDBOX_BINARY SOURCE_DIR     (ctest: scaleout.slurm)
+#   bash tests/experiments/cli/scaleout_slurm_test.sh SANDBOX_BINARY SOURCE_DIR     (ctest: scaleout.slurm)
 # Exit 0 passed, 1 failed ("FAIL: ..."), 77 skipped: a daemon cannot start here, or (outside CI) Slurm or
 # MUNGE is not installed; one line "SKIPPED: ..." says which and why.
 set -uo pipefail
@@ -16,7 +16,7 @@ TEST_NAME=scaleout_slurm_test
 # shellcheck source=run_test_setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
 # shellcheck source=scaleout_lib.sh
-source "$ROOT/tests/cli/scaleout_lib.sh"
+source "$ROOT/tests/experiments/cli/scaleout_lib.sh"
 SANDBOX=$SANDBOX_REAL ROOT=$(cd "$ROOT" && pwd)  # absolute: the test runs in its temporary directory
 
 readme_shows experiments/scaleout/slurm_submit.sh

@@ -110,7 +110,7 @@ TEST(Trainer, RecordsEverySeriesWithEqualLengths) {
     EXPECT_EQ(got, expected) << c.task << "/" << c.scale;
     EXPECT_EQ(r.steps.size(), static_cast<size_t>(config.steps)) << c.task;
     for (const auto& [k, v] : r.series) {
-      if (k.rfind("eval/", 0) == 0) continue;  // on the evaluation's own clock (tests/test_run_options.cpp)
+      if (k.rfind("eval/", 0) == 0) continue;  // on the evaluation's own clock (tests/experiments/train/test_run_options.cpp)
       EXPECT_EQ(v.size(), r.steps.size()) << c.task << ": series " << k;
       for (double x : v) EXPECT_TRUE(std::isfinite(x)) << c.task << ": series " << k;
     }

@@ -191,8 +191,8 @@ TEST_F(H5Store, AttributeReadErrorsNameFileAndAttribute) {
 }
 
 // A variable-length string attribute whose global-heap reference is nil (what a flipped byte made of
-// `scale` in the grad input of issue 12's FUZZ_SEED=1208314059, variant 135): HDF5 reads it as a null
-// pointer, on which its C++ wrapper crashed (strlen). A UserError naming the attribute instead.
+// `scale` in a grad input of the damaged-files fuzz, FUZZ_SEED=1208314059, variant 135): HDF5 reads it as a
+// null pointer, on which its C++ wrapper crashed (strlen). A UserError naming the attribute instead.
 TEST_F(H5Store, NullVariableLengthStringAttributeIsAnErrorNotACrash) {
   const std::string file = make_file("null.h5", [&](H5::H5File& f) {
     const H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
@@ -219,7 +219,7 @@ TEST_F(H5Store, NumbersOfADamagedHugeSizeAreRefusedBeforeReading) {
 }
 
 // The global heap collection of a variable-length string with its free-space object's size zeroed: HDF5
-// 1.10's parser loops forever on it (what one flipped bit did to a grad input in issue 12's fuzz). The
+// 1.10's parser loops forever on it (what one flipped bit did to a grad input in the damaged-files fuzz). The
 // read runs in a child with a 20 s alarm, so that the old hang fails this test instead of stalling it.
 TEST_F(H5Store, GlobalHeapThatWouldHangHdf5IsRefused) {
   const std::string file = make_file("heap.h5", [&](H5::H5File& f) { set_attr(f, "scale", std::string("sqrt")); });
@@ -254,8 +254,8 @@ TEST_F(H5Store, GlobalHeapThatWouldHangHdf5IsRefused) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "2: another error than the damaged heap, 3: no error";
 }
 
-// A chunked series whose extent a flipped byte made 301989891 (issue 12's fuzz; it stores 33 bytes): refused
-// before HDF5 fills hundreds of millions of missing values for minutes.
+// A chunked series whose extent a flipped byte made 301989891 (found by the damaged-files fuzz; it stores 33
+// bytes): refused before HDF5 fills hundreds of millions of missing values for minutes.
 TEST_F(H5Store, ChunkedSeriesClaimingFarMoreThanItStoresIsRefused) {
   const std::string file = make_file("long.h5", [&](H5::H5File& f) {
     H5::DSetCreatPropList plist;

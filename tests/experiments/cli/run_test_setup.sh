@@ -33,8 +33,8 @@ wait_for_handlers() {
   local pid=$1 key value mask exe i
   for ((i = 0; i < 4000; i++)); do
     # The forked shell catches SIGINT and SIGTERM itself until it has exec'd the sandbox: check which
-    # program is running before reading the mask (read after, the mask could still be the shell's: the
-    # flake of issue 12).
+    # program is running before reading the mask (read after, the mask could still be the shell's, and the
+    # test would send its signal before the sandbox could catch it: an intermittent failure).
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
     mask=""
     while read -r key value; do [[ $key == SigCgt: ]] && mask=$value; done <"/proc/$pid/status" 2>/dev/null

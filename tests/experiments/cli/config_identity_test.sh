@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs are identified by their whole configuration (issue #9), driven through the real binary:
+# Runs are identified by their whole configuration, driven through the real binary:
 #   * the `config` attribute a run stores, given back to `sandbox train --config`, reproduces the run bit
 #     for bit;
 #   * a name already in the file with another configuration is refused by train, by a resumed sweep and
@@ -9,9 +9,9 @@
 #     --name template names runs, a UTF-8 byte-order mark is accepted;
 #   * progress lines appear only on a terminal or with --progress; `sandbox --version` names the commit.
 #
-#   bash tests/cli/config_identity_test.sh [SANDBOX_BINARY] [REPO_ROOT]     (ctest: train.config_identity)
+#   bash tests/experiments/cli/config_identity_test.sh [SANDBOX_BINARY] [REPO_ROOT]     (ctest: train.config_identity)
 set -uo pipefail
-# shellcheck source=tests/cli/lib.sh
+# shellcheck source=tests/experiments/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 hx_init "$@"
 cd "$SCRATCH" || exit 1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Resumption and determinism of `sandbox sweep`.
-#   bash tests/cli/sweep_resume_test.sh SANDBOX_BINARY SOURCE_DIR
+#   bash tests/experiments/cli/sweep_resume_test.sh SANDBOX_BINARY SOURCE_DIR
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 #
 # 1. A grid of 2 d_k x 2 scales x 2 seeds is interrupted with SIGINT midway (exit 130): the file holds

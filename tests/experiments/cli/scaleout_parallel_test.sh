@@ -3,7 +3,7 @@
 # a tiny grid (6 runs) in 4 shards, merged, equals the same grid swept in one go, bit for bit (every dataset
 # and attribute but wall_seconds), and the shards split the grid (non-empty, disjoint). The README shows
 # the script verbatim. Run it again: each shard finds its runs done and the merge adds nothing.
-#   bash tests/cli/scaleout_parallel_test.sh SANDBOX_BINARY SOURCE_DIR     (ctest: scaleout.parallel)
+#   bash tests/experiments/cli/scaleout_parallel_test.sh SANDBOX_BINARY SOURCE_DIR     (ctest: scaleout.parallel)
 # Exit 0 passed, 1 failed ("FAIL: ..."), 77 skipped (GNU parallel missing, outside CI; one line says so).
 set -uo pipefail
 
@@ -11,7 +11,7 @@ TEST_NAME=scaleout_parallel_test
 # shellcheck source=run_test_setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
 # shellcheck source=scaleout_lib.sh
-source "$ROOT/tests/cli/scaleout_lib.sh"
+source "$ROOT/tests/experiments/cli/scaleout_lib.sh"
 SANDBOX=$SANDBOX_REAL ROOT=$(cd "$ROOT" && pwd)  # absolute: the test runs in its temporary directory
 
 readme_shows experiments/scaleout/parallel.sh

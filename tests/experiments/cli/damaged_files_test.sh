@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Damaged run files never crash the sandbox, and a damaged run is named, refused or redone.
-#   bash tests/cli/damaged_files_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.damaged_files)
+#   bash tests/experiments/cli/damaged_files_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.damaged_files)
 #   FUZZ_VARIANTS=N (default 200), FUZZ_SEED=S (default: random, printed)
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Concurrent writers into one run file lose nothing.
-#   bash tests/cli/concurrent_writers_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.concurrent_writers)
+#   bash tests/experiments/cli/concurrent_writers_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.concurrent_writers)
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 #
 # 1. Four `train`s, a `sweep`, the two shards of another sweep and two `merge`s, all started at once into

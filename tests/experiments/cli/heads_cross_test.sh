@@ -3,9 +3,9 @@
 # and record their attributes and series, and bad heads/context settings exit 2 with one line naming
 # the option, creating no file.
 #
-#   bash tests/cli/heads_cross_test.sh [SANDBOX_BINARY] [REPO_ROOT]      (ctest: cli.heads_cross)
+#   bash tests/experiments/cli/heads_cross_test.sh [SANDBOX_BINARY] [REPO_ROOT]      (ctest: cli.heads_cross)
 set -uo pipefail
-# shellcheck source=tests/cli/lib.sh
+# shellcheck source=tests/experiments/cli/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 hx_init "$@"
 cd "$SCRATCH" || exit 1

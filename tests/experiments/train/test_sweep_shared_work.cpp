@@ -1,5 +1,5 @@
 // The speed work's unit tests: the sweep's shared gradient checks and batch streams, and the probe's
-// logits-only forward (the run breakdown's test is in test_bench.cpp). That no logged number changed is tests/cli/logged_numbers_test.sh's job.
+// logits-only forward (the run breakdown's test is in test_bench.cpp). That no logged number changed is tests/experiments/cli/logged_numbers_test.sh's job.
 #include <gtest/gtest.h>
 
 #include <cmath>

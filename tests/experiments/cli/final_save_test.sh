@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A save that crashes (inside HDF5, on a damaged file) costs the save, never the trained runs.
-#   bash tests/cli/robust_final_save_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.final_save)
+#   bash tests/experiments/cli/final_save_test.sh SANDBOX_BINARY SOURCE_DIR       (ctest: robust.final_save)
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 #
 # Saving adds the runs to the existing file in a forked child. SANDBOX_TEST_CRASH_SAVING=FILE makes that
@@ -10,7 +10,7 @@
 # in the fallback file, from which `sandbox merge` adds it to a copy of the file.
 set -uo pipefail
 
-TEST_NAME=robust_final_save_test
+TEST_NAME=final_save_test
 # shellcheck source=run_test_setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
 cd "$TMP" || fail "cd $TMP"
@@ -60,4 +60,4 @@ SANDBOX_TEST_CRASH_SAVING=runs.h5 "$SANDBOX" sweep --config grid.ini --out runs.
 rc=$?
 check_kept "sweep, the save crashing" teacher-dk2-none-seed0 teacher-dk2-sqrt-seed0
 
-echo "robust_final_save_test: PASS"
+echo "final_save_test: PASS"

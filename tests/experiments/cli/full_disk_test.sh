@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# A full disk or a file-size limit loses no trained run and crashes nothing. One case per run, so that a case
+# this machine cannot stage is reported to ctest as skipped (exit 77, one line "SKIPPED: ...") on its own:
+#   bash tests/experiments/cli/full_disk_test.sh SANDBOX_BINARY SOURCE_DIR CASE
+# Exits 0 passed, 1 failed (a line "FAIL: ..." saying what went wrong), 77 skipped.
+#
+# disk_full      (ctest: robust.full_disk) a 240 KiB tmpfs holds a small run file; a train of a larger run
+#                into it must exit 2 with one line "no space left on device while writing <file>", leave the
+#                file byte-identical and no temporary or lock file, and put the run into the fallback file it
+#                names (here in $TMPDIR, since the full disk cannot take it either), from which `sandbox
+#                merge` adds it elsewhere. Needs to mount a tmpfs (root in a mount-capable container).
+# size_limit     (ctest: robust.file_size_limit) the same under ulimit -f 100 (SIGXFSZ left at its default:
+#                the sandbox itself must not die of it), with "file size limit exceeded"; the fallback file
+#                next to the target (it fits the limit).
+# read_only_dir  (ctest: robust.read_only_directory) --out in a read-only directory is refused before
+#                training. Needs to mount a read-only tmpfs (a chmod does not stop root).
+# symlinked_out  (ctest: robust.symlinked_out) a symlinked --out updates the link's target, keeps the link.
+set -uo pipefail
+
+TEST_NAME=full_disk_test
+# shellcheck source=run_test_setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
+CASE=${3:?usage: full_disk_test.sh SANDBOX_BINARY SOURCE_DIR disk_full|size_limit|read_only_dir|symlinked_out}
+cd "$TMP" || fail "cd $TMP"
+skip() {
+  echo "SKIPPED: $*"
+  exit 77
+}
+BASE=(--seq-len 4 --batch 2 --steps 40 --no-gradcheck)
+SMALL=(--d-model 8 --dk 4 --dv 4 "${BASE[@]}")
+
+# check_refused CASE FILE WHAT RUN: the last command's exit code is in $rc, its stderr in err.
+check_refused() {
+  local case=$1 file=$2 what=$3 run=$4
+  [[ $rc -eq 2 ]] || fail "$case: exit $rc, want 2 ($(head -c 300 err))"
+  [[ $(wc -l <err) -eq 1 ]] || fail "$case: want one stderr line, got $(wc -l <err): $(head -c 600 err)"
+  grep -q "$what while writing $file" err || fail "$case: stderr does not say '$what while writing $file': $(cat err)"
+  grep -qE 'HDF5|H5[A-Z]close' err && fail "$case: HDF5 error text on stderr: $(cat err)"
+  [[ $(sha "$file") == "$before" ]] || fail "$case: the existing file changed"
+  local dir leftovers
+  dir=$(dirname "$file")
+  leftovers=$(ls -A "$dir" | grep '^\.sbx-' || true)
+  [[ -z "$leftovers" ]] || fail "$case: left behind in $dir: $leftovers"
+  fallback=$(sed -n 's/.* the run was saved to \(.*\) instead (add with: sandbox merge .*/\1/p' err)
+  [[ -n "$fallback" && -f "$fallback" ]] || fail "$case: no fallback file named: $(cat err)"
+  "$PY" "$LAYOUT" "$fallback" "$run" --status complete >layout.out 2>&1 || { cat layout.out >&2; fail "$case: the run in $fallback"; }
+  "$SANDBOX" merge "merged_$run.h5" "$fallback" >/dev/null 2>merge.err || fail "$case: merging $fallback: $(cat merge.err)"
+  note "$case: exit 2, '$(cut -c1-90 err)...', file unchanged, run kept in $fallback"
+}
+
+disk_full() {
+  mkdir -p small spill
+  mount -t tmpfs -o size=240k sandbox-test small 2>/dev/null \
+    || skip "disk full: cannot mount a tmpfs here (not root, or no mount permission)"
+  trap 'umount "$TMP/small" 2>/dev/null; cleanup' EXIT
+  "$SANDBOX" train "${SMALL[@]}" --run first --out small/runs.h5 >/dev/null 2>err || fail "disk full: first run: $(cat err)"
+  before=$(sha small/runs.h5)
+  TMPDIR=$TMP/spill "$SANDBOX" train "${BASE[@]}" --d-model 64 --dk 64 --dv 64 --run big --out small/runs.h5 >out 2>err
+  rc=$?
+  check_refused "disk full" small/runs.h5 "no space left on device" big
+  [[ $fallback == "$TMP/spill/"* ]] || fail "disk full: the fallback file is not in TMPDIR: $fallback"
+  umount small || fail "umount"
+}
+
+size_limit() {
+  mkdir -p limited
+  "$SANDBOX" train "${SMALL[@]}" --run first --out limited/runs.h5 >/dev/null 2>err || fail "size limit: first run: $(cat err)"
+  before=$(sha limited/runs.h5)
+  (ulimit -f 100 && exec "$SANDBOX" train "${BASE[@]}" --d-model 24 --dk 24 --dv 24 --run mid --out limited/runs.h5) >out 2>err
+  rc=$?
+  ((rc > 128)) && fail "size limit: killed by signal $((rc - 128)) ($(cat err))"
+  check_refused "size limit" limited/runs.h5 "file size limit exceeded" mid
+  [[ $fallback == limited/sandbox-unsaved-* ]] || fail "size limit: the fallback file is not next to the target: $fallback"
+}
+
+read_only_dir() {
+  mkdir -p ro
+  mount -t tmpfs -o ro,size=64k sandbox-test-ro ro 2>/dev/null \
+    || skip "read-only directory: cannot mount a read-only tmpfs here (not root, or no mount permission)"
+  trap 'umount "$TMP/ro" 2>/dev/null; cleanup' EXIT
+  timeout 60 "$SANDBOX" train --d-model 8 --dk 4 --dv 4 --no-gradcheck --steps 50000000 --out ro/runs.h5 >out 2>err
+  rc=$?
+  [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "read-only directory: exit $rc (124: it trained first), want 2 and one line: $(cat err)"
+  grep -q "ro/runs.h5: directory ro is not writable" err || fail "read-only directory: $(cat err)"
+  umount ro
+  note "read-only directory: refused before training"
+}
+
+symlinked_out() {
+  mkdir -p real
+  "$SANDBOX" train "${SMALL[@]}" --run a --out real/runs.h5 >/dev/null 2>err || fail "symlink: first run: $(cat err)"
+  ln -s real/runs.h5 link.h5
+  "$SANDBOX" train "${SMALL[@]}" --run b --out link.h5 >/dev/null 2>err || fail "symlink: train into the link: $(cat err)"
+  [[ -L link.h5 ]] || fail "symlink: the link was replaced by a regular file"
+  "$PY" -c 'import h5py, sys; r = sorted(h5py.File(sys.argv[1], "r")["runs"]); assert r == ["a", "b"], r' real/runs.h5 \
+    || fail "symlink: the link's target did not get the run"
+  note "a symlinked --out: the target got the run, the link stays"
+}
+
+case $CASE in
+  disk_full | size_limit | read_only_dir | symlinked_out) "$CASE" ;;
+  *) fail "unknown case '$CASE' (disk_full, size_limit, read_only_dir, symlinked_out)" ;;
+esac
+echo "full_disk_test $CASE: PASS"
