@@ -24,8 +24,9 @@ template <class S>
 constexpr S kInf = std::numeric_limits<S>::infinity();
 
 // Below this, exp(x) is subnormal (log of the smallest normal number, rounded towards 0: −708.4 for double,
-// −87.3 for float). Eigen's vectorised exp clamps its argument near there, so it never returns 0; softmax sets
-// such entries to exactly 0 itself.
+// −87.3 for float); softmax sets such entries to exactly 0 itself. It must for double: Eigen's vectorised exp
+// clamps its argument near −709 and returns 5.6e−309, never 0, even for −inf. Eigen's float exp already
+// returns 0 from about −88 down (and for −inf); the floor keeps one rule for both.
 template <class S>
 constexpr S kExpFloor = std::is_same_v<S, float> ? S(-87) : S(-708);
 
