@@ -7,6 +7,8 @@
 // op on the same node, Node::reuse_state<T>() finds a state of the same type and hands its matrices back with
 // their sizes, so a warmed-up step allocates nothing. Pointers are to data the caller owns (class targets, a
 // mask): it must outlive the backward pass, as ops.hpp says.
+//
+// The engine runs in float or double (`Scalar`); a state holds matrices and numbers of its node's scalar.
 #include <Eigen/Dense>
 
 #include <variant>
@@ -14,37 +16,48 @@
 
 namespace ad {
 
-using Matrix = Eigen::MatrixXd;
+template <class Scalar>
+using MatrixOf = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+using Matrix = MatrixOf<double>;
+using MatrixF = MatrixOf<float>;
 using BoolMatrix = Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic>;
 
+template <class Scalar>
 struct AddSubState {  // add, sub
-  double sign = 1.0;  // +1 add, −1 sub
+  Scalar sign = 1;    // +1 add, −1 sub
 };
-struct FactorState {    // scale, sum, mean: dY/dx = factor (times the upstream adjoint)
-  double factor = 1.0;  // s for scale, 1 for sum, 1/size for mean
+template <class Scalar>
+struct FactorState {  // scale, sum, mean: dY/dx = factor (times the upstream adjoint)
+  Scalar factor = 1;  // s for scale, 1 for sum, 1/size for mean
 };
-struct SoftmaxState {  // softmax_rows
-  Matrix row_scratch;  // rows×1: the row max and sum in forward, ⟨g, p⟩ per row in backward
+template <class Scalar>
+struct SoftmaxState {            // softmax_rows
+  MatrixOf<Scalar> row_scratch;  // rows×1: the row max and sum in forward, ⟨g, p⟩ per row in backward
 };
-struct LogSoftmaxState {  // log_softmax_rows
-  Matrix row_live;        // rows×1: 1 where the row has an entry above −inf, 0 for a fully masked row
+template <class Scalar>
+struct LogSoftmaxState {      // log_softmax_rows
+  MatrixOf<Scalar> row_live;  // rows×1: 1 where the row has an entry above −inf, 0 for a fully masked row
 };
+template <class Scalar>
 struct CrossEntropyState {
   const std::vector<int>* targets = nullptr;  // caller-owned; −1 ignores a row
-  double counted = 0.0;                       // rows with a target (the mean's divisor)
-  Matrix probabilities;                       // softmax of the logits
-  Matrix row_scratch;                         // rows×1, for the softmax
+  Scalar counted = 0;                         // rows with a target (the mean's divisor)
+  MatrixOf<Scalar> probabilities;             // softmax of the logits
+  MatrixOf<Scalar> row_scratch;               // rows×1, for the softmax
 };
-struct MseState {     // mean_squared_error
-  Matrix difference;  // prediction − target
+template <class Scalar>
+struct MseState {               // mean_squared_error
+  MatrixOf<Scalar> difference;  // prediction − target
 };
+template <class Scalar>
 struct LayerNormState {  // layer_norm_rows, with and without gain and bias
-  double eps = 0.0;
-  Matrix normalized;  // x̂ = (x − μ)/σ
-  Matrix inv_sigma;   // rows×1: 1/σ, σ = √(var + eps)
+  Scalar eps = 0;
+  MatrixOf<Scalar> normalized;  // x̂ = (x − μ)/σ
+  MatrixOf<Scalar> inv_sigma;   // rows×1: 1/σ, σ = √(var + eps)
 };
-struct L2NormalizeState {  // l2_normalize_rows
-  Matrix inv_norm;         // rows×1: 1/√(Σx² + eps)
+template <class Scalar>
+struct L2NormalizeState {     // l2_normalize_rows
+  MatrixOf<Scalar> inv_norm;  // rows×1: 1/√(Σx² + eps)
 };
 struct MaskState {
   const BoolMatrix* hidden = nullptr;  // caller-owned; true entries became −inf
@@ -52,9 +65,10 @@ struct MaskState {
 struct SliceState {  // slice_cols
   Eigen::Index first = 0;
 };
+template <class Scalar>
 struct BatchedState {  // batched_scores, batched_weighted_sum
   Eigen::Index batch = 0;
-  double scale = 1.0;  // batched_scores' fixed factor
+  Scalar scale = 1;  // batched_scores' fixed factor
 };
 
 struct HeadsState {  // split_heads, merge_heads
@@ -62,8 +76,10 @@ struct HeadsState {  // split_heads, merge_heads
 };
 
 // Ops without state (leaves, matmul, transpose, elementwise functions…) leave std::monostate.
-using OpState = std::variant<std::monostate, AddSubState, FactorState, SoftmaxState, LogSoftmaxState,
-                             CrossEntropyState, MseState, LayerNormState, L2NormalizeState, MaskState, SliceState,
-                             BatchedState, HeadsState>;
+template <class Scalar>
+using OpState = std::variant<std::monostate, AddSubState<Scalar>, FactorState<Scalar>, SoftmaxState<Scalar>,
+                             LogSoftmaxState<Scalar>, CrossEntropyState<Scalar>, MseState<Scalar>,
+                             LayerNormState<Scalar>, L2NormalizeState<Scalar>, MaskState, SliceState,
+                             BatchedState<Scalar>, HeadsState>;
 
 }  // namespace ad

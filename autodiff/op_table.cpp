@@ -53,21 +53,25 @@ Inputs logits(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.c
 
 // Error inputs: only their shapes matter.
 Matrix of(Eigen::Index rows, Eigen::Index cols) { return Matrix::Ones(rows, cols); }
-using Errors = std::vector<OpErrorInput>;
+template <class S>
+using ErrorsOf = std::vector<OpErrorInputOf<S>>;
 // Two same-shape operands that do not fit: a wrong column count, a wrong row count, the transposed shape.
-Errors mismatched_pair(const Shape& s) {
+template <class S>
+ErrorsOf<S> mismatched_pair(const Shape& s) {
   return {{"second operand has one more column", {of(s.rows, s.cols), of(s.rows, s.cols + 1)}},
           {"second operand has one more row", {of(s.rows, s.cols), of(s.rows + 1, s.cols)}},
           {"second operand is transposed", {of(s.rows, s.cols), of(s.cols, s.rows)}}};
 }
-Errors broadcast_mismatch(const Shape& s) {
+template <class S>
+ErrorsOf<S> broadcast_mismatch(const Shape& s) {
   return {{"row to broadcast has one more column", {of(s.rows, s.cols), of(1, s.cols + 1)}},
           {"a column is not broadcast", {of(s.rows, s.cols), of(s.rows, 1)}}};
 }
 // Batched products: B blocks need rows divisible by B. The first operand is B·rows × first_cols, the second
 // B·cols × inner (scores: queries and keys; weighted sum: weights and values). With B = 1 every row count is
 // a multiple, so there is nothing to reject.
-Errors batched_mismatch(const Shape& s, Eigen::Index first_cols) {
+template <class S>
+ErrorsOf<S> batched_mismatch(const Shape& s, Eigen::Index first_cols) {
   if (s.batch < 2) return {};
   return {{"first operand's rows are not a multiple of the batch",
            {of(s.batch * s.rows + 1, first_cols), of(s.batch * s.cols, s.inner)}},
@@ -75,11 +79,14 @@ Errors batched_mismatch(const Shape& s, Eigen::Index first_cols) {
            {of(s.batch * s.rows, first_cols), of(s.batch * s.cols + 1, s.inner)}}};
 }
 
-std::vector<OpEntry> make_table() {
-  using V = const std::vector<Var>&;
+template <class S>
+std::vector<OpEntryOf<S>> make_table() {
+  using V = const std::vector<VarOf<S>>&;
+  using Tape = TapeOf<S>;
+  using Errors = ErrorsOf<S>;
   using X = const Inputs&;
   namespace ref = reference;
-  std::vector<OpEntry> t;
+  std::vector<OpEntryOf<S>> t;
   t.push_back({"matmul",
                [](Rng& rng, const Shape& s) -> Inputs {
                  return {random_normal(rng, s.rows, s.inner), random_normal(rng, s.inner, s.cols)};
@@ -92,15 +99,15 @@ std::vector<OpEntry> make_table() {
   t.push_back({"transpose", one, [](Tape&, V x, const Shape&) { return transpose(x[0]); },
                [](X x, const Shape&) { return ref::transpose(x[0]); }});
   t.push_back({"add", two_same, [](Tape&, V x, const Shape&) { return add(x[0], x[1]); },
-               [](X x, const Shape&) { return ref::add(x[0], x[1]); }, mismatched_pair});
+               [](X x, const Shape&) { return ref::add(x[0], x[1]); }, mismatched_pair<S>});
   t.push_back({"add_row_broadcast", with_row, [](Tape&, V x, const Shape&) { return add(x[0], x[1]); },
-               [](X x, const Shape&) { return ref::add(x[0], x[1]); }, broadcast_mismatch});
+               [](X x, const Shape&) { return ref::add(x[0], x[1]); }, broadcast_mismatch<S>});
   t.push_back({"sub", two_same, [](Tape&, V x, const Shape&) { return sub(x[0], x[1]); },
-               [](X x, const Shape&) { return ref::add(x[0], x[1], -1.0); }, mismatched_pair});
+               [](X x, const Shape&) { return ref::add(x[0], x[1], -1.0); }, mismatched_pair<S>});
   t.push_back({"sub_row_broadcast", with_row, [](Tape&, V x, const Shape&) { return sub(x[0], x[1]); },
-               [](X x, const Shape&) { return ref::add(x[0], x[1], -1.0); }, broadcast_mismatch});
+               [](X x, const Shape&) { return ref::add(x[0], x[1], -1.0); }, broadcast_mismatch<S>});
   t.push_back({"mul", two_same, [](Tape&, V x, const Shape&) { return mul(x[0], x[1]); },
-               [](X x, const Shape&) { return ref::mul(x[0], x[1]); }, mismatched_pair});
+               [](X x, const Shape&) { return ref::mul(x[0], x[1]); }, mismatched_pair<S>});
   t.push_back({"scale", one, [](Tape&, V x, const Shape&) { return scale(x[0], -1.7); },
                [](X x, const Shape&) { return ref::scale(x[0], -1.7); }});
   t.push_back({"scale_by",
@@ -150,7 +157,7 @@ std::vector<OpEntry> make_table() {
                           }}};
                }});
   t.push_back({"mean_squared_error", two_same, [](Tape&, V x, const Shape&) { return mean_squared_error(x[0], x[1]); },
-               [](X x, const Shape&) { return ref::mean_squared_error(x[0], x[1]); }, mismatched_pair});
+               [](X x, const Shape&) { return ref::mean_squared_error(x[0], x[1]); }, mismatched_pair<S>});
   t.push_back({"layer_norm_rows", one, [](Tape&, V x, const Shape&) { return layer_norm_rows(x[0]); },
                [](X x, const Shape&) { return ref::layer_norm_rows(x[0]); }});
   t.push_back({"layer_norm_rows_affine",
@@ -208,7 +215,7 @@ std::vector<OpEntry> make_table() {
                [](Tape&, V x, const Shape& s) { return batched_scores(x[0], x[1], s.batch); },
                [](X x, const Shape& s) { return ref::batched_scores(x[0], x[1], s.batch); },
                [](const Shape& s) -> Errors {
-                 Errors e = batched_mismatch(s, s.inner);
+                 Errors e = batched_mismatch<S>(s, s.inner);
                  e.push_back({"feature widths differ", {of(s.batch * s.rows, s.inner), of(s.batch * s.cols, s.inner + 1)}});
                  e.push_back({"a batch of 0", {of(s.batch * s.rows, s.inner), of(s.batch * s.cols, s.inner)},
                               [](Tape&, V x, const Shape&) { return batched_scores(x[0], x[1], 0); }});
@@ -227,7 +234,7 @@ std::vector<OpEntry> make_table() {
                [](Tape&, V x, const Shape& s) { return batched_weighted_sum(x[0], x[1], s.batch); },
                [](X x, const Shape& s) { return ref::batched_weighted_sum(x[0], x[1], s.batch); },
                [](const Shape& s) -> Errors {
-                 Errors e = batched_mismatch(s, s.cols);
+                 Errors e = batched_mismatch<S>(s, s.cols);
                  e.push_back({"weights have one more column than each block has value rows",
                               {of(s.batch * s.rows, s.cols + 1), of(s.batch * s.cols, s.inner)}});
                  return e;
@@ -252,14 +259,13 @@ std::vector<OpEntry> make_table() {
 
 }  // namespace
 
-BuildFn OpEntry::bind(const Shape& shape) const {
-  return [build = build, shape](Tape& tape, const std::vector<Var>& inputs) { return build(tape, inputs, shape); };
-}
-
-const std::vector<OpEntry>& op_table() {
-  static const std::vector<OpEntry> table = make_table();
+template <class S>
+const std::vector<OpEntryOf<S>>& op_table() {
+  static const std::vector<OpEntryOf<S>> table = make_table<S>();
   return table;
 }
+template const std::vector<OpEntryOf<double>>& op_table<double>();
+template const std::vector<OpEntryOf<float>>& op_table<float>();
 
 Shape default_shape() { return Shape{3, 5, 4, 2}; }
 

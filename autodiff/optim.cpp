@@ -23,14 +23,19 @@ void require_unit_interval(double value, const char* what) {  // [0, 1), as PyTo
 
 // ---- Optimizer ----
 
-Optimizer::Optimizer(double lr) : lr_(0.0) { set_lr(lr); }
+template <class Scalar>
+OptimizerOf<Scalar>::OptimizerOf(double lr) : lr_(0.0) {
+  set_lr(lr);
+}
 
-void Optimizer::set_lr(double lr) {
+template <class Scalar>
+void OptimizerOf<Scalar>::set_lr(double lr) {
   require_non_negative(lr, "learning rate");
   lr_ = lr;
 }
 
-void Optimizer::set_lr_multiplier(const Parameter& parameter, double multiplier) {
+template <class Scalar>
+void OptimizerOf<Scalar>::set_lr_multiplier(const Parameter& parameter, double multiplier) {
   require_non_negative(multiplier, "learning-rate multiplier");
   for (auto& [p, m] : multipliers_) {
     if (p == &parameter) {
@@ -41,13 +46,15 @@ void Optimizer::set_lr_multiplier(const Parameter& parameter, double multiplier)
   multipliers_.emplace_back(&parameter, multiplier);
 }
 
-double Optimizer::lr_multiplier(const Parameter& parameter) const {
+template <class Scalar>
+double OptimizerOf<Scalar>::lr_multiplier(const Parameter& parameter) const {
   for (const auto& [p, m] : multipliers_)
     if (p == &parameter) return m;
   return 1.0;
 }
 
-void Optimizer::step(const std::vector<Parameter*>& parameters) {
+template <class Scalar>
+void OptimizerOf<Scalar>::step(const std::vector<Parameter*>& parameters) {
   if (t_ == 0) {
     size_state(parameters);
     parameter_count_ = parameters.size();
@@ -61,77 +68,102 @@ void Optimizer::step(const std::vector<Parameter*>& parameters) {
   }
 }
 
-void Optimizer::size_like(std::vector<Matrix>& state, const std::vector<Parameter*>& parameters) {
+template <class Scalar>
+void OptimizerOf<Scalar>::size_like(std::vector<Matrix>& state, const std::vector<Parameter*>& parameters) {
   state.clear();
   for (const Parameter* p : parameters) state.push_back(Matrix::Zero(p->value.rows(), p->value.cols()));
 }
 
 // ---- SGD ----
 
-Sgd::Sgd(double lr, double momentum, double weight_decay)
-    : Optimizer(lr), momentum_(momentum), weight_decay_(weight_decay) {
+template <class Scalar>
+SgdOf<Scalar>::SgdOf(double lr, double momentum, double weight_decay)
+    : OptimizerOf<Scalar>(lr), momentum_(momentum), weight_decay_(weight_decay) {
   require_non_negative(momentum, "momentum");
   require_non_negative(weight_decay, "weight decay");
 }
 
-void Sgd::size_state(const std::vector<Parameter*>& parameters) { size_like(velocity_, parameters); }
+template <class Scalar>
+void SgdOf<Scalar>::size_state(const std::vector<Parameter*>& parameters) {
+  this->size_like(velocity_, parameters);
+}
 
-void Sgd::update(size_t i, Parameter& p, double lr, long /*t*/) {
+template <class Scalar>
+void SgdOf<Scalar>::update(size_t i, Parameter& p, double lr, long /*t*/) {
   Matrix& v = velocity_[i];
+  const Scalar momentum = static_cast<Scalar>(momentum_), weight_decay = static_cast<Scalar>(weight_decay_);
   // Coefficient-wise expressions, evaluated in place: no temporary, p.grad is left as it was.
   if (weight_decay_ != 0.0) {
-    v = momentum_ * v + p.grad + weight_decay_ * p.value;
+    v = momentum * v + p.grad + weight_decay * p.value;
   } else {
-    v = momentum_ * v + p.grad;
+    v = momentum * v + p.grad;
   }
-  p.value -= lr * v;
+  p.value -= static_cast<Scalar>(lr) * v;
 }
 
 // ---- Adam / AdamW ----
 
-Adam::Adam(double lr, const AdamConfig& config, bool decoupled_weight_decay)
-    : Optimizer(lr), config_(config), decoupled_(decoupled_weight_decay) {
+template <class Scalar>
+AdamOf<Scalar>::AdamOf(double lr, const AdamConfig& config, bool decoupled_weight_decay)
+    : OptimizerOf<Scalar>(lr), config_(config), decoupled_(decoupled_weight_decay) {
   require_unit_interval(config.beta1, "beta1");
   require_unit_interval(config.beta2, "beta2");
   require_non_negative(config.eps, "eps");
   require_non_negative(config.weight_decay, "weight decay");
 }
 
-void Adam::size_state(const std::vector<Parameter*>& parameters) {
-  size_like(m_, parameters);
-  size_like(v_, parameters);
+template <class Scalar>
+void AdamOf<Scalar>::size_state(const std::vector<Parameter*>& parameters) {
+  this->size_like(m_, parameters);
+  this->size_like(v_, parameters);
 }
 
-void Adam::update(size_t i, Parameter& p, double lr, long t) {
+template <class Scalar>
+void AdamOf<Scalar>::update(size_t i, Parameter& p, double lr, long t) {
+  using S = Scalar;
   const double b1 = config_.beta1, b2 = config_.beta2, wd = config_.weight_decay;
-  const double correction1 = 1.0 - std::pow(b1, static_cast<double>(t));
-  const double correction2 = 1.0 - std::pow(b2, static_cast<double>(t));
+  // The corrections and every factor are computed in double and rounded once to the parameters' scalar.
+  const S correction1 = static_cast<S>(1.0 - std::pow(b1, static_cast<double>(t)));
+  const S correction2 = static_cast<S>(1.0 - std::pow(b2, static_cast<double>(t)));
+  const S beta1 = static_cast<S>(b1), beta2 = static_cast<S>(b2), keep1 = static_cast<S>(1.0 - b1),
+          keep2 = static_cast<S>(1.0 - b2), decay = static_cast<S>(wd);
   Matrix& m = m_[i];
   Matrix& v = v_[i];
   if (wd != 0.0 && !decoupled_) {  // coupled L2: the moments see g + wd·p
-    m = b1 * m + (1.0 - b1) * (p.grad + wd * p.value);
-    v = b2 * v + (1.0 - b2) * (p.grad + wd * p.value).cwiseAbs2();
+    m = beta1 * m + keep1 * (p.grad + decay * p.value);
+    v = beta2 * v + keep2 * (p.grad + decay * p.value).cwiseAbs2();
   } else {
-    m = b1 * m + (1.0 - b1) * p.grad;
-    v = b2 * v + (1.0 - b2) * p.grad.cwiseAbs2();
+    m = beta1 * m + keep1 * p.grad;
+    v = beta2 * v + keep2 * p.grad.cwiseAbs2();
   }
-  if (wd != 0.0 && decoupled_) p.value *= 1.0 - lr * wd;  // AdamW: decay first, from the old p (as PyTorch)
-  p.value.array() -= lr * (m.array() / correction1) / ((v.array() / correction2).sqrt() + config_.eps);
+  if (wd != 0.0 && decoupled_) p.value *= static_cast<S>(1.0 - lr * wd);  // AdamW: decay first, from the old p (as PyTorch)
+  p.value.array() -= static_cast<S>(lr) * (m.array() / correction1) /
+                     ((v.array() / correction2).sqrt() + static_cast<S>(config_.eps));
 }
 
 // ---- Gradient clipping ----
 
-double clip_grad_norm(const std::vector<Parameter*>& parameters, double max_norm) {
+template <class Scalar>
+double clip_grad_norm(const std::vector<ParameterOf<Scalar>*>& parameters, double max_norm) {
   // Combine the per-parameter norms with hypot rather than summing squares, so that large gradients do not
   // overflow to infinity before they are clipped.
   double norm = 0.0;
-  for (const Parameter* p : parameters) norm = std::hypot(norm, p->grad.blueNorm());
+  for (const ParameterOf<Scalar>* p : parameters) norm = std::hypot(norm, static_cast<double>(p->grad.blueNorm()));
   if (max_norm > 0.0 && std::isfinite(norm) && norm > max_norm) {
-    const double factor = max_norm / norm;
-    for (Parameter* p : parameters) p->grad *= factor;
+    const Scalar factor = static_cast<Scalar>(max_norm / norm);
+    for (ParameterOf<Scalar>* p : parameters) p->grad *= factor;
   }
   return norm;
 }
+
+template class OptimizerOf<double>;
+template class OptimizerOf<float>;
+template class SgdOf<double>;
+template class SgdOf<float>;
+template class AdamOf<double>;
+template class AdamOf<float>;
+template double clip_grad_norm(const std::vector<ParameterOf<double>*>&, double);
+template double clip_grad_norm(const std::vector<ParameterOf<float>*>&, double);
 
 // ---- Learning-rate schedule ----
 

@@ -13,6 +13,10 @@
 //   - weight decay of AdamW is decoupled (Loshchilov & Hutter): p ← p − lr·wd·p before the Adam update. As in
 //     PyTorch's AdamW, wd is multiplied by the (scheduled, per-parameter) lr; the paper's own form multiplies
 //     it by the schedule factor only.
+//
+// Each optimizer is a template over the scalar of its parameters (float or double, both compiled in
+// optim.cpp); hyperparameters and learning rates are double and rounded to the scalar once per update. The
+// plain names (Optimizer, Sgd, Adam, AdamW) are the double ones; OptimizerF, SgdF, AdamF, AdamWF the float.
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -21,10 +25,14 @@
 
 namespace ad {
 
-class Optimizer {
+template <class Scalar>
+class OptimizerOf {
  public:
-  explicit Optimizer(double lr);
-  virtual ~Optimizer() = default;
+  using Parameter = ParameterOf<Scalar>;
+  using Matrix = MatrixOf<Scalar>;
+
+  explicit OptimizerOf(double lr);
+  virtual ~OptimizerOf() = default;
 
   // One update of every parameter from its grad, at the current learning rate. The list must be the same (same
   // parameters, same order) at every step: state is kept per position.
@@ -58,9 +66,13 @@ class Optimizer {
 };
 
 // g' = g + wd·p;  v ← μ·v + g';  p ← p − lr·v.   (momentum μ = 0 is plain SGD: p ← p − lr·g')
-class Sgd final : public Optimizer {
+template <class Scalar>
+class SgdOf final : public OptimizerOf<Scalar> {
  public:
-  explicit Sgd(double lr, double momentum = 0.0, double weight_decay = 0.0);
+  using Parameter = ParameterOf<Scalar>;
+  using Matrix = MatrixOf<Scalar>;
+
+  explicit SgdOf(double lr, double momentum = 0.0, double weight_decay = 0.0);
 
  private:
   void size_state(const std::vector<Parameter*>& parameters) override;
@@ -78,12 +90,16 @@ struct AdamConfig {
 // Adam with bias correction, t = 1, 2, … the step number:
 //   g' = g + wd·p   (coupled L2; for AdamW g' = g and first p ← p − lr·wd·p, see the top of this file)
 //   m ← β1·m + (1−β1)·g';  v ← β2·v + (1−β2)·g'²;  p ← p − lr·m̂/(√v̂ + ε),  m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ)
-class Adam : public Optimizer {
+template <class Scalar>
+class AdamOf : public OptimizerOf<Scalar> {
  public:
-  explicit Adam(double lr, const AdamConfig& config = {}) : Adam(lr, config, /*decoupled=*/false) {}
+  using Parameter = ParameterOf<Scalar>;
+  using Matrix = MatrixOf<Scalar>;
+
+  explicit AdamOf(double lr, const AdamConfig& config = {}) : AdamOf(lr, config, /*decoupled=*/false) {}
 
  protected:
-  Adam(double lr, const AdamConfig& config, bool decoupled_weight_decay);
+  AdamOf(double lr, const AdamConfig& config, bool decoupled_weight_decay);
 
  private:
   void size_state(const std::vector<Parameter*>& parameters) override;
@@ -96,10 +112,27 @@ class Adam : public Optimizer {
 
 // Adam with decoupled weight decay: p ← p − lr·wd·p, then the Adam update from the raw gradient (PyTorch's
 // AdamW; its default wd there is 0.01, here it is whatever AdamConfig says, 0 unless set).
-class AdamW final : public Adam {
+template <class Scalar>
+class AdamWOf final : public AdamOf<Scalar> {
  public:
-  explicit AdamW(double lr, const AdamConfig& config = {}) : Adam(lr, config, /*decoupled=*/true) {}
+  explicit AdamWOf(double lr, const AdamConfig& config = {}) : AdamOf<Scalar>(lr, config, /*decoupled=*/true) {}
 };
+
+extern template class OptimizerOf<double>;
+extern template class OptimizerOf<float>;
+extern template class SgdOf<double>;
+extern template class SgdOf<float>;
+extern template class AdamOf<double>;
+extern template class AdamOf<float>;
+
+using Optimizer = OptimizerOf<double>;
+using Sgd = SgdOf<double>;
+using Adam = AdamOf<double>;
+using AdamW = AdamWOf<double>;
+using OptimizerF = OptimizerOf<float>;
+using SgdF = SgdOf<float>;
+using AdamF = AdamOf<float>;
+using AdamWF = AdamWOf<float>;
 
 // Clip gradients by their global norm, as torch.nn.utils.clip_grad_norm_: N = ‖(all grads as one vector)‖₂;
 // when N > max_norm every grad is multiplied by max_norm / N, so the global norm becomes max_norm; gradients
@@ -107,7 +140,8 @@ class AdamW final : public Adam {
 // N is still returned). Unlike PyTorch, the factor has no +1e-6 in its denominator (the clipped norm is
 // max_norm, not max_norm·N/(N+1e-6)), and a non-finite N leaves the gradients as they are (PyTorch would
 // multiply them by 0 or NaN): the caller sees N and can skip the step.
-double clip_grad_norm(const std::vector<Parameter*>& parameters, double max_norm);
+template <class Scalar>
+double clip_grad_norm(const std::vector<ParameterOf<Scalar>*>& parameters, double max_norm);
 
 // The learning rate at step t = 0, 1, …, steps−1 (a pure function of its arguments).
 //   warmup (t < warmup_steps):  lr_t = lr · (t+1) / warmup_steps   (linear; the last warmup step reaches lr)

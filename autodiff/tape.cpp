@@ -6,7 +6,8 @@
 
 namespace ad {
 
-Node& Tape::push(OpKind op, BackwardFn backward, std::initializer_list<Var> inputs) {
+template <class Scalar>
+NodeOf<Scalar>& TapeOf<Scalar>::push(OpKind op, BackwardFnOf<Scalar> backward, std::initializer_list<Var> inputs) {
   if (size_ == nodes_.size()) nodes_.emplace_back();
   Node& node = nodes_[size_++];
   node.op = op;
@@ -22,7 +23,8 @@ Node& Tape::push(OpKind op, BackwardFn backward, std::initializer_list<Var> inpu
   return node;
 }
 
-Var Tape::constant(const Eigen::Ref<const Matrix>& value, bool needs_grad) {
+template <class Scalar>
+VarOf<Scalar> TapeOf<Scalar>::constant(const Eigen::Ref<const Matrix>& value, bool needs_grad) {
   Node& node = push(OpKind::Leaf, nullptr, {});
   node.value.resize(value.rows(), value.cols());  // same shape as last time: no allocation
   // A batch of data can be megabytes: with workers, the columns are copied side by side.
@@ -33,7 +35,8 @@ Var Tape::constant(const Eigen::Ref<const Matrix>& value, bool needs_grad) {
   return last();
 }
 
-Var Tape::parameter(Parameter& parameter) {
+template <class Scalar>
+VarOf<Scalar> TapeOf<Scalar>::parameter(Parameter& parameter) {
   Node& node = push(OpKind::Leaf, nullptr, {});
   node.value = parameter.value;
   node.needs_grad = true;
@@ -42,7 +45,8 @@ Var Tape::parameter(Parameter& parameter) {
   return last();
 }
 
-void Tape::backward(Var output, const Eigen::Ref<const Matrix>& seed) {
+template <class Scalar>
+void TapeOf<Scalar>::backward(Var output, const Eigen::Ref<const Matrix>& seed) {
   if (output.tape() != this) throw std::logic_error("ad::Tape::backward: output belongs to another tape");
   const Matrix& out = output.value();
   if (seed.rows() != out.rows() || seed.cols() != out.cols())
@@ -53,19 +57,21 @@ void Tape::backward(Var output, const Eigen::Ref<const Matrix>& seed) {
   sweep(output.index());
 }
 
-void Tape::backward(Var scalar_loss) {
+template <class Scalar>
+void TapeOf<Scalar>::backward(Var scalar_loss) {
   if (scalar_loss.tape() != this) throw std::logic_error("ad::Tape::backward: loss belongs to another tape");
   if (scalar_loss.rows() != 1 || scalar_loss.cols() != 1)
     throw std::invalid_argument("ad::Tape::backward: the loss must be 1x1; pass a seed for other shapes");
   zero_adjoints();
-  node(scalar_loss.index()).grad(0, 0) = 1.0;
+  node(scalar_loss.index()).grad(0, 0) = Scalar(1);
   node(scalar_loss.index()).grad_is_zero = false;
   sweep(scalar_loss.index());
 }
 
 // A node that does not need a gradient never receives one (ops skip it), so once its adjoint is zero and
 // of the right shape it stays so: the data nodes (X, targets) are not cleared again every step.
-void Tape::zero_adjoints() {
+template <class Scalar>
+void TapeOf<Scalar>::zero_adjoints() {
   for (size_t i = 0; i < size_; ++i) {
     Node& n = nodes_[i];
     const bool right_shape = n.grad.rows() == n.value.rows() && n.grad.cols() == n.value.cols();
@@ -78,7 +84,8 @@ void Tape::zero_adjoints() {
   }
 }
 
-void Tape::sweep(int output_index) {
+template <class Scalar>
+void TapeOf<Scalar>::sweep(int output_index) {
   for (int i = output_index; i >= 0; --i) {
     Node& n = nodes_[static_cast<size_t>(i)];
     if (n.backward && n.needs_grad) n.backward(*this, n);
@@ -91,15 +98,20 @@ void Tape::sweep(int output_index) {
   }
 }
 
-void Tape::reset() {
+template <class Scalar>
+void TapeOf<Scalar>::reset() {
   size_ = 0;
   parameters_.clear();  // keeps capacity
 }
 
-std::vector<OpKind> Tape::recorded_ops() const {
+template <class Scalar>
+std::vector<OpKind> TapeOf<Scalar>::recorded_ops() const {
   std::vector<OpKind> ops;
   for (size_t i = 0; i < size_; ++i) ops.push_back(nodes_[i].op);
   return ops;
 }
+
+template class TapeOf<double>;
+template class TapeOf<float>;
 
 }  // namespace ad

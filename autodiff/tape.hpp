@@ -1,13 +1,19 @@
 #pragma once
 // Reverse-mode automatic differentiation over whole matrices.
 //
-// A Tape records one evaluation as a list of nodes. Every node holds a matrix value of plain doubles, the
-// adjoint (gradient) of the output with respect to it, and a backward function that pushes its adjoint to
-// its inputs. Nodes are appended in evaluation order, so walking the list backwards is a reverse
-// topological order: backward() is one loop, no recursion, and any depth works.
+// A Tape records one evaluation as a list of nodes. Every node holds a matrix value, the adjoint (gradient)
+// of the output with respect to it, and a backward function that pushes its adjoint to its inputs. Nodes
+// are appended in evaluation order, so walking the list backwards is a reverse topological order:
+// backward() is one loop, no recursion, and any depth works.
 //
 // The tape is an arena: reset() forgets the nodes but keeps their matrices, so when the next step builds
 // the same graph every node gets back storage of the right size and a warmed-up step allocates nothing.
+//
+// The engine runs in either precision: every type is a template over its Scalar (float or double, both
+// compiled once in the .cpp files). The plain names (Tape, Var, Node, Parameter, Matrix) are the double
+// engine; the float one is TapeF, VarF, NodeF, ParameterF, MatrixF. A graph is of one precision: its inputs
+// are converted when they enter it (Tape::constant of a double matrix on a TapeF is a compile error; cast
+// with .cast<float>() first).
 #include <Eigen/Dense>
 
 #include <cstdint>
@@ -20,20 +26,24 @@
 
 namespace ad {
 
-class Tape;
+template <class Scalar>
+class TapeOf;
 class Workers;
-struct Node;
-using BackwardFn = void (*)(Tape& tape, Node& node);
+template <class Scalar>
+struct NodeOf;
+template <class Scalar>
+using BackwardFnOf = void (*)(TapeOf<Scalar>& tape, NodeOf<Scalar>& node);
 
-struct Node {
-  Matrix value;
-  Matrix grad;  // adjoint: dOutput/dvalue, same shape as value
+template <class Scalar>
+struct NodeOf {
+  MatrixOf<Scalar> value;
+  MatrixOf<Scalar> grad;  // adjoint: dOutput/dvalue, same shape as value
   OpKind op = OpKind::Leaf;
-  BackwardFn backward = nullptr;
+  BackwardFnOf<Scalar> backward = nullptr;
   bool needs_grad = false;
   bool grad_is_zero = false;    // grad is known to be all zeros (kept by nodes that never receive an adjoint)
   int inputs[3] = {-1, -1, -1};
-  OpState state;  // what the op keeps for its backward, typed (op_state.hpp)
+  OpState<Scalar> state;  // what the op keeps for its backward, typed (op_state.hpp)
 
   // The node's state as an S, reusing the one the node already holds when it is an S (with its matrices
   // and their sizes), so that rebuilding the same graph allocates nothing.
@@ -45,39 +55,48 @@ struct Node {
 };
 
 // A learnable matrix that outlives the tape. Its grad is where backward() accumulates; zero it explicitly.
-struct Parameter {
+template <class Scalar>
+struct ParameterOf {
   std::string name;
-  Matrix value;
-  Matrix grad;
+  MatrixOf<Scalar> value;
+  MatrixOf<Scalar> grad;
 
-  Parameter() = default;
-  Parameter(std::string n, Matrix v) : name(std::move(n)), value(std::move(v)), grad(Matrix::Zero(value.rows(), value.cols())) {}
+  ParameterOf() = default;
+  ParameterOf(std::string n, MatrixOf<Scalar> v)
+      : name(std::move(n)), value(std::move(v)), grad(MatrixOf<Scalar>::Zero(value.rows(), value.cols())) {}
   void zero_grad() { grad.setZero(value.rows(), value.cols()); }
 };
 
 // A handle to a node: cheap to copy, valid until the tape is reset.
-class Var {
+template <class Scalar>
+class VarOf {
  public:
-  Var() = default;
-  Var(Tape* tape, int index) : tape_(tape), index_(index) {}
-  const Matrix& value() const;
-  const Matrix& grad() const;
+  VarOf() = default;
+  VarOf(TapeOf<Scalar>* tape, int index) : tape_(tape), index_(index) {}
+  const MatrixOf<Scalar>& value() const;
+  const MatrixOf<Scalar>& grad() const;
   Eigen::Index rows() const { return value().rows(); }
   Eigen::Index cols() const { return value().cols(); }
   int index() const { return index_; }
-  Tape* tape() const { return tape_; }
-  Node& node() const;
+  TapeOf<Scalar>* tape() const { return tape_; }
+  NodeOf<Scalar>& node() const;
 
  private:
-  Tape* tape_ = nullptr;
+  TapeOf<Scalar>* tape_ = nullptr;
   int index_ = -1;
 };
 
-class Tape {
+template <class Scalar>
+class TapeOf {
  public:
-  Tape() = default;
-  Tape(const Tape&) = delete;
-  Tape& operator=(const Tape&) = delete;
+  using Matrix = MatrixOf<Scalar>;
+  using Node = NodeOf<Scalar>;
+  using Var = VarOf<Scalar>;
+  using Parameter = ParameterOf<Scalar>;
+
+  TapeOf() = default;
+  TapeOf(const TapeOf&) = delete;
+  TapeOf& operator=(const TapeOf&) = delete;
 
   // A constant input (data): no gradient is propagated into it unless needs_grad is set.
   Var constant(const Eigen::Ref<const Matrix>& value, bool needs_grad = false);
@@ -86,7 +105,7 @@ class Tape {
 
   // Append a node for an op and return it with its value still to be filled. The node's inputs are
   // recorded, and it needs a gradient when any input does.
-  Node& push(OpKind op, BackwardFn backward, std::initializer_list<Var> inputs);
+  Node& push(OpKind op, BackwardFnOf<Scalar> backward, std::initializer_list<Var> inputs);
   Var last() { return Var(this, static_cast<int>(size_) - 1); }
 
   // Reverse sweep from `output`, seeded with dOutput/dOutput = seed (use a 1x1 of 1 for a scalar loss).
@@ -120,8 +139,27 @@ class Tape {
   Workers* workers_ = nullptr;
 };
 
-inline Node& Var::node() const { return tape_->node(index_); }
-inline const Matrix& Var::value() const { return tape_->node(index_).value; }
-inline const Matrix& Var::grad() const { return tape_->node(index_).grad; }
+template <class Scalar>
+inline NodeOf<Scalar>& VarOf<Scalar>::node() const { return tape_->node(index_); }
+template <class Scalar>
+inline const MatrixOf<Scalar>& VarOf<Scalar>::value() const { return tape_->node(index_).value; }
+template <class Scalar>
+inline const MatrixOf<Scalar>& VarOf<Scalar>::grad() const { return tape_->node(index_).grad; }
+
+// Both precisions are compiled in tape.cpp.
+extern template class TapeOf<double>;
+extern template class TapeOf<float>;
+
+// The double engine under its plain names (what the models, the trainer and gradient checks use) ...
+using Tape = TapeOf<double>;
+using Var = VarOf<double>;
+using Node = NodeOf<double>;
+using Parameter = ParameterOf<double>;
+using BackwardFn = BackwardFnOf<double>;
+// ... and the float engine.
+using TapeF = TapeOf<float>;
+using VarF = VarOf<float>;
+using NodeF = NodeOf<float>;
+using ParameterF = ParameterOf<float>;
 
 }  // namespace ad

@@ -4,6 +4,15 @@
 
 namespace ad {
 
+// The split keeps every bit only if row ranges start where Eigen's product kernel starts a register block
+// (workers.hpp). That block is 3 packets of rows and its size depends on the scalar and the instruction set
+// of this build (double: 6, 12, 24 rows for SSE, AVX, AVX-512; float: 12, 24, 48), so it is checked here, at
+// compile time, for both precisions; per-row reductions need whole packets likewise.
+static_assert(kRowGranule % Eigen::internal::gebp_traits<double, double>::mr == 0, "row granule vs double kernel");
+static_assert(kRowGranule % Eigen::internal::gebp_traits<float, float>::mr == 0, "row granule vs float kernel");
+static_assert(kRowGranule % Eigen::internal::packet_traits<double>::size == 0, "row granule vs double packet");
+static_assert(kRowGranule % Eigen::internal::packet_traits<float>::size == 0, "row granule vs float packet");
+
 Workers::Workers(int threads) : threads_(threads) {
   if (threads < 1) throw std::invalid_argument("ad::Workers: the number of threads must be at least 1");
   team_.reserve(static_cast<size_t>(threads - 1));

@@ -6,13 +6,14 @@
 //  - a range of output rows (or columns) is computed by the same Eigen product, over the same depth, as
 //    the whole: Eigen's kernel accumulates each element over the depth in an order that depends only on
 //    the depth and on where the row falls within the kernel's register block of mr rows (3 packets:
-//    6, 12 or 24 rows for SSE, AVX or AVX-512 doubles), so ranges start at multiples of kRowGranule, a
-//    multiple of every mr;
+//    6, 12 or 24 rows for SSE, AVX or AVX-512 doubles, 12, 24 or 48 for floats), so ranges start at
+//    multiples of kRowGranule, a multiple of every mr (workers.cpp asserts it for the build's own);
 //  - per-row reductions take rows in the same packets for the same reason (48 is a multiple of every
 //    packet size and keeps every range's start 64-byte aligned);
 //  - per-block products (one sequence and head) and per-column passes are computed exactly as before,
 //    each by one thread.
-// The tests `Workers.*` (tests/test_workers.cpp) compare every split op's value and gradients, bit for bit, across team sizes.
+// The tests `Workers.*` and `Float32Workers.*` compare every split op's value and gradients, bit for bit, across
+// team sizes, in double and in float.
 #include <Eigen/Core>
 
 #include <atomic>
