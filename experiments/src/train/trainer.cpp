@@ -172,6 +172,66 @@ std::string divergence_message(long t, const StepMeasurement& m, const std::vect
   return "diverged at step " + std::to_string(t) + ": " + what + " is " + (std::isnan(value) ? "NaN" : "infinite");
 }
 
+void configure_step(TrainingStep& step, models::Task& task, const RunConfig& config, const RunHooks& hooks, RunProfile& profile) {
+  if (hooks.profile) step.set_profile(&profile);
+  step.set_workers(hooks.workers);
+  task.set_workers(hooks.workers);
+  step.set_clip_grad_norm(config.clip_grad_norm);
+}
+
+// The training loop and what its steps touch.
+struct StepLoop {
+  const RunConfig& config;
+  TrainingStep& step;
+  ad::Optimizer& optimizer;
+  const ad::LrSchedule& schedule;
+  const ad::Parameter* log_scale;
+  const std::vector<ad::Parameter*>& parameters;
+  RunSeries& series;
+
+  // Steps until the last one, a stop request (Interrupted) or a non-finite step (Diverged, named in
+  // out.message); logs every log_every-th step and the last, evaluates every eval_every updates. Returns
+  // the updates applied.
+  long run(const std::function<bool()>& should_stop, const StepCallback& on_step, const std::function<void(long)>& evaluate,
+           RunOutcome& out) {
+    long updates = 0;
+    for (long t = 0; t < config.steps; ++t) {
+      if (should_stop()) {
+        out.status = RunStatus::Interrupted;
+        break;
+      }
+      const bool log_this = t % config.log_every == 0 || t == config.steps - 1;
+      const double lr_now = ad::scheduled_lr(schedule, t);
+      optimizer.set_lr(lr_now);
+      const double scale_now = log_scale ? std::exp(log_scale->value(0, 0)) : 0.0;
+      step.run(log_this);
+      if (!step.finite()) {
+        out.status = RunStatus::Diverged;
+        out.message = divergence_message(t, step.measurement(), parameters);
+        break;
+      }
+      updates = t + 1;
+      if (on_step) on_step(updates, step.measurement().loss);
+      if (config.eval_every > 0 && updates % config.eval_every == 0 && updates != config.steps) evaluate(updates);
+      if (log_this) series.log_step(t, lr_now, scale_now, step.measurement());
+    }
+    return updates;
+  }
+};
+
+// The run's last records: the parameters it ends with, its wall time and how it ended.
+void finish_record(io::RunRecord& record, const std::vector<ad::Parameter*>& parameters, double wall, RunStatus status) {
+  for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);
+  record.set(lo::run::wall_seconds, wall);
+  record.set(lo::run::status, std::string(status_name(status)));
+}
+
+void add_profile(RunProfile& total, RunProfile& run, PhaseClock& whole_run) {
+  whole_run.lap(run.total);
+  run.runs = 1;
+  total += run;
+}
+
 }  // namespace
 
 RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& should_stop, const StepCallback& on_step,
@@ -197,10 +257,7 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
                                 config.steps};
   TrainingStep step(model, *task, *optimizer);
-  if (hooks.profile) step.set_profile(&profile);
-  step.set_workers(hooks.workers);
-  task->set_workers(hooks.workers);
-  step.set_clip_grad_norm(config.clip_grad_norm);
+  configure_step(step, *task, config, hooks, profile);
   Evaluator evaluator = make_evaluator(task_entry, config, hooks);
   evaluator.set_workers(hooks.workers);
   const auto parameters = model.parameters();
@@ -215,40 +272,14 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   };
   clock.lap(profile.setup);
   evaluate(0);
-  long updates = 0;
-
   const auto started = std::chrono::steady_clock::now();
-  for (long t = 0; t < config.steps; ++t) {
-    if (should_stop()) {
-      out.status = RunStatus::Interrupted;
-      break;
-    }
-    const bool log_this = t % config.log_every == 0 || t == config.steps - 1;
-    const double lr_now = ad::scheduled_lr(schedule, t);
-    optimizer->set_lr(lr_now);
-    const double scale_now = log_scale ? std::exp(log_scale->value(0, 0)) : 0.0;
-    step.run(log_this);
-    if (!step.finite()) {
-      out.status = RunStatus::Diverged;
-      out.message = divergence_message(t, step.measurement(), parameters);
-      break;
-    }
-    updates = t + 1;
-    if (on_step) on_step(updates, step.measurement().loss);
-    if (config.eval_every > 0 && updates % config.eval_every == 0 && updates != config.steps) evaluate(updates);
-    if (log_this) series.log_step(t, lr_now, scale_now, step.measurement());
-  }
+  StepLoop loop{config, step, *optimizer, schedule, log_scale, parameters, series};
+  const long updates = loop.run(should_stop, on_step, evaluate, out);
   // The final evaluation, with the parameters the run ends with (unless the last one already was).
   if (out.status != RunStatus::Diverged && !series.evaluated_at(updates)) evaluate(updates);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);
-  record.set(lo::run::wall_seconds, wall);
-  record.set(lo::run::status, std::string(status_name(out.status)));
-  if (hooks.profile) {
-    whole_run.lap(profile.total);
-    profile.runs = 1;
-    *hooks.profile += profile;
-  }
+  finish_record(record, parameters, wall, out.status);
+  if (hooks.profile) add_profile(*hooks.profile, profile, whole_run);
   return out;
 }
 
