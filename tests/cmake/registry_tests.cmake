@@ -10,3 +10,11 @@ add_test(NAME registry.toy_task
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/toy_task_test.sh
                  $<TARGET_FILE:sandbox_with_toy_task> $<TARGET_FILE:sandbox>)
 set_tests_properties(registry.toy_task PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+
+# The registries' own cases (tests/models/test_registries.cpp) join unit_tests, unless a glob of the test
+# tree already put them there.
+get_target_property(sandbox_unit_test_sources unit_tests SOURCES)
+set(sandbox_registry_test ${PROJECT_SOURCE_DIR}/tests/models/test_registries.cpp)
+if(NOT sandbox_registry_test IN_LIST sandbox_unit_test_sources)
+  target_sources(unit_tests PRIVATE ${sandbox_registry_test})
+endif()
