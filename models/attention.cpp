@@ -5,22 +5,6 @@
 
 namespace models {
 
-const std::vector<std::string>& scale_names() {
-  static const std::vector<std::string> names = {"none", "sqrt", "linear", "learned", "qknorm"};
-  return names;
-}
-
-ScaleMode parse_scale(const std::string& name) {
-  const auto& names = scale_names();
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == name) return static_cast<ScaleMode>(i);
-  throw std::invalid_argument("unknown scale '" + name + "' (choose none, sqrt, linear, learned or qknorm)");
-}
-
-std::string scale_name(ScaleMode mode) { return scale_names()[static_cast<size_t>(mode)]; }
-
-bool has_learned_scale(ScaleMode mode) { return mode == ScaleMode::Learned || mode == ScaleMode::QkNorm; }
-
 Attention::Attention(const AttentionConfig& config, ad::Rng& rng) : config_(config) {
   if (config.d_model <= 0 || config.d_k <= 0 || config.d_v <= 0 || config.heads <= 0 || config.d_out < 0)
     throw std::invalid_argument("attention sizes must be positive");
@@ -38,8 +22,7 @@ Attention::Attention(const AttentionConfig& config, ad::Rng& rng) : config_(conf
 }
 
 double Attention::initial_log_scale() const {
-  const double log_dk = std::log(static_cast<double>(config_.d_k));
-  return config_.scale == ScaleMode::QkNorm ? 0.5 * log_dk : -0.5 * log_dk;
+  return config_.scale.rule().initial_log_scale(static_cast<double>(config_.d_k));
 }
 
 std::vector<ad::Parameter*> Attention::parameters() {
@@ -105,20 +88,15 @@ AttentionNodes Attention::compute(const AttentionWeights& w, ad::Var x_query, ad
     if (!logits_only) v = ad::split_heads(v, heads);
   }
   const Eigen::Index blocks = heads * batch;
-  if (config_.scale == ScaleMode::QkNorm) {
+  const ScaleRule& scale = config_.scale.rule();
+  if (scale.normalise_qk) {
     q = ad::l2_normalize_rows(q);
     k = ad::l2_normalize_rows(k);
   }
   // Fixed scales are folded into the score products (no extra pass over S); learned ones multiply S.
-  ad::Var logits;
-  const double d_k = static_cast<double>(config_.d_k);
-  switch (config_.scale) {
-    case ScaleMode::None: logits = ad::batched_scores(q, k, blocks); break;
-    case ScaleMode::Sqrt: logits = ad::batched_scores(q, k, blocks, 1.0 / std::sqrt(d_k)); break;
-    case ScaleMode::Linear: logits = ad::batched_scores(q, k, blocks, 1.0 / d_k); break;
-    case ScaleMode::Learned:
-    case ScaleMode::QkNorm: logits = ad::scale_by(ad::batched_scores(q, k, blocks), ad::exp(w.log_scale)); break;
-  }
+  const ad::Var logits = scale.fixed_factor != nullptr
+                             ? ad::batched_scores(q, k, blocks, scale.fixed_factor(static_cast<double>(config_.d_k)))
+                             : ad::scale_by(ad::batched_scores(q, k, blocks), ad::exp(w.log_scale));
   if (logits_only) return {queries, logits, {}, {}};
   ad::Var masked = config_.causal ? ad::mask(logits, causal_mask(blocks, q.rows() / blocks, k.rows() / blocks)) : logits;
   ad::Var weights = ad::softmax_rows(masked);

@@ -14,20 +14,11 @@
 
 #include "autodiff/ops.hpp"
 #include "autodiff/random.hpp"
+#include "models/scale_modes.hpp"
 
 namespace models {
 
 using ad::Matrix;
-
-// How the logits are scaled. none: s = 1; sqrt: 1/√d_k; linear: 1/d_k (µP); learned: s = exp θ with θ
-// learned from −½·ln d_k; qknorm: rows of Q and K L2-normalised, s = exp θ learned from ½·ln d_k, so
-// the logits start with unit variance as with sqrt (unit vectors have q̂·k̂ of variance ≈ 1/d_k).
-enum class ScaleMode { None, Sqrt, Linear, Learned, QkNorm };
-
-ScaleMode parse_scale(const std::string& name);  // throws std::invalid_argument naming the choices
-std::string scale_name(ScaleMode mode);
-const std::vector<std::string>& scale_names();
-bool has_learned_scale(ScaleMode mode);
 
 struct AttentionConfig {
   Eigen::Index d_model = 16, d_k = 8, d_v = 8;  // d_k and d_v per head

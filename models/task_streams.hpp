@@ -9,6 +9,7 @@
 namespace models {
 
 // `config` with every field the named task's batches do not depend on set to its default.
+// (The rule of each task is its registry entry's stream_identity.)
 TaskConfig stream_identity(const std::string& task_name, TaskConfig config);
 
 }  // namespace models

@@ -58,9 +58,9 @@ class Task {
   static double accuracy(const Matrix& logits, const std::vector<int>& labels);
 };
 
-// The task names accepted by make_task: teacher, recall, sense (self-attention), lookup (cross-attention);
-// teacher works with both.
-const std::vector<std::string>& task_names();
+// The registered tasks by name (models/task_registry.hpp holds their entries): teacher, recall, sense
+// (self-attention), lookup (cross-attention); teacher works with both.
+std::vector<std::string> task_names();
 // Throws std::invalid_argument for an unknown name or a configuration the task cannot use.
 std::unique_ptr<Task> make_task(const std::string& name, const TaskConfig& config);
 // The model output width a task wants for a configuration (d_out of the teacher, classes otherwise).

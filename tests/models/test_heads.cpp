@@ -39,12 +39,10 @@ Plain plain_single_head(const AttentionConfig& c, std::vector<ad::Parameter*> pa
   }
   const double d_k = static_cast<double>(c.d_k);
   ad::Var logits;
-  switch (c.scale) {
-    case ScaleMode::None: logits = ad::batched_scores(q, k, batch); break;
-    case ScaleMode::Sqrt: logits = ad::batched_scores(q, k, batch, 1.0 / std::sqrt(d_k)); break;
-    case ScaleMode::Linear: logits = ad::batched_scores(q, k, batch, 1.0 / d_k); break;
-    default: logits = ad::scale_by(ad::batched_scores(q, k, batch), ad::exp(w.back())); break;
-  }
+  if (c.scale == ScaleMode::None) logits = ad::batched_scores(q, k, batch);
+  else if (c.scale == ScaleMode::Sqrt) logits = ad::batched_scores(q, k, batch, 1.0 / std::sqrt(d_k));
+  else if (c.scale == ScaleMode::Linear) logits = ad::batched_scores(q, k, batch, 1.0 / d_k);
+  else logits = ad::scale_by(ad::batched_scores(q, k, batch), ad::exp(w.back()));
   const Eigen::Index nq = xq.rows() / batch, nk = xc.rows() / batch;
   ad::BoolMatrix hidden(batch * nq, nk);
   for (Eigen::Index r = 0; r < hidden.rows(); ++r)

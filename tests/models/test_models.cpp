@@ -97,13 +97,9 @@ TEST(Attention, LogitsAreTheScaledScoresOfEachBlock) {
     Matrix k = x * model.find("W_K")->value;
     const Matrix v = x * model.find("W_V")->value;
     double s = 1.0;
-    switch (config.scale) {
-      case ScaleMode::None: s = 1.0; break;
-      case ScaleMode::Sqrt: s = 1.0 / std::sqrt(5.0); break;
-      case ScaleMode::Linear: s = 1.0 / 5.0; break;
-      case ScaleMode::Learned:
-      case ScaleMode::QkNorm: s = std::exp(model.find("scale")->value(0, 0)); break;
-    }
+    if (config.scale == ScaleMode::Sqrt) s = 1.0 / std::sqrt(5.0);
+    else if (config.scale == ScaleMode::Linear) s = 1.0 / 5.0;
+    else if (config.scale == ScaleMode::Learned || config.scale == ScaleMode::QkNorm) s = std::exp(model.find("scale")->value(0, 0));
     if (config.scale == ScaleMode::QkNorm) {
       q.rowwise().normalize();
       k.rowwise().normalize();

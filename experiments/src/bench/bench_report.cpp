@@ -214,8 +214,129 @@ void check_out_path(const std::string& path) {
   if (fs::exists(target, ec)) io::H5Reader reader(path);  // UserError unless it is a readable HDF5 file
 }
 
+namespace {
+
+namespace lo = io::layout::bench;
+
+// One column per measure, one row per shape.
+void write_shape_table(H5::Group& bench, const BenchReport& r) {
+  std::vector<std::int64_t> batch, n, d_model, d_k;
+  std::vector<double> flops, engine, reference, ratio, engine_full, reference_full, ratio_full, batch_us, gflops,
+      reference_gflops, fraction, allocations, engine_step_allocations, reference_allocations;
+  for (const ShapeResult& s : r.shapes) {
+    batch.push_back(s.shape.batch);
+    n.push_back(s.shape.n);
+    d_model.push_back(s.shape.d_model);
+    d_k.push_back(s.shape.d_k);
+    flops.push_back(s.flops);
+    engine.push_back(s.engine.us_per_step);
+    reference.push_back(s.reference.us_per_step);
+    ratio.push_back(s.ratio());
+    engine_full.push_back(s.engine_full.us_per_step);
+    reference_full.push_back(s.reference_full.us_per_step);
+    ratio_full.push_back(s.ratio_full());
+    batch_us.push_back(s.batch.us_per_step);
+    gflops.push_back(s.engine_gflops());
+    reference_gflops.push_back(s.reference_gflops());
+    fraction.push_back(s.engine_gflops() / r.gemm_gflops);
+    allocations.push_back(s.engine_full.allocations_per_step);
+    engine_step_allocations.push_back(s.engine.allocations_per_step);
+    reference_allocations.push_back(s.reference.allocations_per_step);
+  }
+  io::write_int_vector(bench, lo::batch, batch);
+  io::write_int_vector(bench, lo::seq_len, n);
+  io::write_int_vector(bench, lo::d_model, d_model);
+  io::write_int_vector(bench, lo::d_k, d_k);
+  io::write_vector(bench, lo::flops, flops);
+  io::write_vector(bench, lo::engine_us, engine);
+  io::write_vector(bench, lo::reference_us, reference);
+  io::write_vector(bench, lo::ratio, ratio);
+  io::write_vector(bench, lo::engine_full_us, engine_full);
+  io::write_vector(bench, lo::reference_full_us, reference_full);
+  io::write_vector(bench, lo::ratio_full, ratio_full);
+  io::write_vector(bench, lo::batch_us, batch_us);
+  io::write_vector(bench, lo::gflops, gflops);
+  io::write_vector(bench, lo::reference_gflops, reference_gflops);
+  io::write_vector(bench, lo::gemm_fraction, fraction);
+  io::write_vector(bench, lo::allocations_per_step, allocations);
+  io::write_vector(bench, lo::engine_step_allocations_per_step, engine_step_allocations);
+  io::write_vector(bench, lo::reference_allocations_per_step, reference_allocations);
+}
+
+// The machine, the plan and the multi-head and threads shapes, as attributes.
+void write_summary(H5::Group& bench, const BenchReport& r) {
+  io::set_attr(bench, lo::gemm_gflops, r.gemm_gflops);
+  io::set_attr(bench, lo::gemm_size, static_cast<std::int64_t>(r.gemm_size));
+  io::set_attr(bench, lo::peak_rss_kib, static_cast<std::int64_t>(r.peak_rss_kib));
+  io::set_attr(bench, lo::lowest_cpu_share, lowest_cpu_share(r));
+  io::set_attr(bench, lo::repeats, static_cast<std::int64_t>(r.plan.repeats));
+  io::set_attr(bench, lo::block_seconds, r.plan.block_seconds);
+  io::set_attr(bench, lo::quick, static_cast<std::int64_t>(r.quick ? 1 : 0));
+  if (!r.heads.empty()) {  // the multi-head shape (one; see cmd_bench.cpp)
+    const HeadsResult& h = r.heads.front();
+    io::set_attr(bench, lo::heads_shape, shape_name(h.shape));
+    io::set_attr(bench, lo::heads, static_cast<std::int64_t>(h.heads));
+    io::set_attr(bench, lo::heads_us_per_step, h.full.us_per_step);
+    io::set_attr(bench, lo::heads_allocations_per_step, h.full.allocations_per_step);
+    io::set_attr(bench, lo::heads_logged_allocations_per_step, h.measured.allocations_per_step);
+  }
+  if (!r.threads.empty()) {  // the first shape of --threads, 4x512x512x64 (see cmd_bench.cpp)
+    const ThreadsResult& t = r.threads.front();
+    io::set_attr(bench, lo::threads_shape, shape_name(t.shape));
+    io::set_attr(bench, lo::threads, static_cast<std::int64_t>(t.threads));
+    io::set_attr(bench, lo::threads_one_us, t.one.us_per_step);
+    io::set_attr(bench, lo::threads_team_us, t.team.us_per_step);
+    io::set_attr(bench, lo::threads_logged_one_us, t.one_logged.us_per_step);
+    io::set_attr(bench, lo::threads_logged_team_us, t.team_logged.us_per_step);
+    io::set_attr(bench, lo::threads_same_bits, static_cast<std::int64_t>(t.same_bits ? 1 : 0));
+  }
+}
+
+// What the numbers mean, which build made them and whether the targets hold.
+void write_provenance(H5::Group& bench, const BenchReport& r) {
+  io::set_attr(bench, lo::timing, "median over repeats of the time per step of a block of steps after warm-up, steady_clock");
+  io::set_attr(bench, lo::engine_us_includes, "forward + backward + Adam on a batch generated beforehand (no batch generation)");
+  io::set_attr(bench, lo::engine_full_us_includes, "the whole TrainingStep::run, including the teacher task's next_batch");
+  io::set_attr(bench, lo::flops_formula, "12*batch*seq_len*d_k*(d_model + seq_len): matrix products of forward + backward");
+  io::set_attr(bench, lo::allocations_counted, r.counts_c_allocations ? "operator new and malloc family" : "operator new only");
+  io::set_attr(bench, io::layout::root::sandbox_version, SANDBOX_VERSION);
+  io::set_attr(bench, io::layout::root::git_commit, SANDBOX_GIT_COMMIT);
+  io::set_attr(bench, io::layout::root::eigen_version, io::eigen_version_string());
+  const auto targets = evaluate_targets(r);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    static const char* names[] = {lo::target_ratio_holds, lo::target_zero_allocations_holds, lo::target_gemm_fraction_holds};
+    io::set_attr(bench, names[i], static_cast<std::int64_t>(targets[i].holds ? 1 : 0));
+  }
+}
+
+// One group per scaling sweep: the time against the variable, and the fitted exponents.
+void write_scaling(H5::Group& bench, const ScalingSweep& sweep) {
+  H5::Group g = bench.createGroup(lo::scaling_prefix + sweep.variable);
+  std::vector<std::int64_t> value;
+  std::vector<double> f, e, ref;
+  for (const ScalingPoint& p : sweep.points) {
+    value.push_back(static_cast<std::int64_t>(sweep.value(p)));
+    f.push_back(p.flops);
+    e.push_back(p.engine.us_per_step);
+    ref.push_back(p.reference.us_per_step);
+  }
+  const BenchShape& s = sweep.points.front().shape;
+  io::write_int_vector(g, sweep.variable == "n" ? lo::seq_len : lo::d_k, value);
+  io::write_vector(g, lo::flops, f);
+  io::write_vector(g, lo::engine_us, e);
+  io::write_vector(g, lo::reference_us, ref);
+  io::set_attr(g, lo::batch, static_cast<std::int64_t>(s.batch));
+  io::set_attr(g, lo::d_model, static_cast<std::int64_t>(s.d_model));
+  if (sweep.variable == "n") io::set_attr(g, lo::d_k, static_cast<std::int64_t>(s.d_k));
+  else io::set_attr(g, lo::seq_len, static_cast<std::int64_t>(s.n));
+  io::set_attr(g, lo::engine_exponent, sweep.engine_exponent());
+  io::set_attr(g, lo::reference_exponent, sweep.reference_exponent());
+  io::set_attr(g, lo::flop_exponent, sweep.flop_exponent());
+}
+
+}  // namespace
+
 void write_h5(const std::string& path, const BenchReport& r) {
-  namespace lo = io::layout::bench;
   io::silence_hdf5_errors();
   io::remove_stale_temps(path);
   io::H5Transaction edit(path);
@@ -223,111 +344,10 @@ void write_h5(const std::string& path, const BenchReport& r) {
     H5::H5File& file = edit.file();
     io::delete_path(file, lo::group);
     H5::Group bench = file.createGroup(lo::group);
-
-    std::vector<std::int64_t> batch, n, d_model, d_k;
-    std::vector<double> flops, engine, reference, ratio, engine_full, reference_full, ratio_full, batch_us, gflops,
-        reference_gflops, fraction, allocations, engine_step_allocations, reference_allocations;
-    for (const ShapeResult& s : r.shapes) {
-      batch.push_back(s.shape.batch);
-      n.push_back(s.shape.n);
-      d_model.push_back(s.shape.d_model);
-      d_k.push_back(s.shape.d_k);
-      flops.push_back(s.flops);
-      engine.push_back(s.engine.us_per_step);
-      reference.push_back(s.reference.us_per_step);
-      ratio.push_back(s.ratio());
-      engine_full.push_back(s.engine_full.us_per_step);
-      reference_full.push_back(s.reference_full.us_per_step);
-      ratio_full.push_back(s.ratio_full());
-      batch_us.push_back(s.batch.us_per_step);
-      gflops.push_back(s.engine_gflops());
-      reference_gflops.push_back(s.reference_gflops());
-      fraction.push_back(s.engine_gflops() / r.gemm_gflops);
-      allocations.push_back(s.engine_full.allocations_per_step);
-      engine_step_allocations.push_back(s.engine.allocations_per_step);
-      reference_allocations.push_back(s.reference.allocations_per_step);
-    }
-    io::write_int_vector(bench, lo::batch, batch);
-    io::write_int_vector(bench, lo::seq_len, n);
-    io::write_int_vector(bench, lo::d_model, d_model);
-    io::write_int_vector(bench, lo::d_k, d_k);
-    io::write_vector(bench, lo::flops, flops);
-    io::write_vector(bench, lo::engine_us, engine);
-    io::write_vector(bench, lo::reference_us, reference);
-    io::write_vector(bench, lo::ratio, ratio);
-    io::write_vector(bench, lo::engine_full_us, engine_full);
-    io::write_vector(bench, lo::reference_full_us, reference_full);
-    io::write_vector(bench, lo::ratio_full, ratio_full);
-    io::write_vector(bench, lo::batch_us, batch_us);
-    io::write_vector(bench, lo::gflops, gflops);
-    io::write_vector(bench, lo::reference_gflops, reference_gflops);
-    io::write_vector(bench, lo::gemm_fraction, fraction);
-    io::write_vector(bench, lo::allocations_per_step, allocations);
-    io::write_vector(bench, lo::engine_step_allocations_per_step, engine_step_allocations);
-    io::write_vector(bench, lo::reference_allocations_per_step, reference_allocations);
-
-    io::set_attr(bench, lo::gemm_gflops, r.gemm_gflops);
-    io::set_attr(bench, lo::gemm_size, static_cast<std::int64_t>(r.gemm_size));
-    io::set_attr(bench, lo::peak_rss_kib, static_cast<std::int64_t>(r.peak_rss_kib));
-    io::set_attr(bench, lo::lowest_cpu_share, lowest_cpu_share(r));
-    io::set_attr(bench, lo::repeats, static_cast<std::int64_t>(r.plan.repeats));
-    io::set_attr(bench, lo::block_seconds, r.plan.block_seconds);
-    io::set_attr(bench, lo::quick, static_cast<std::int64_t>(r.quick ? 1 : 0));
-    if (!r.heads.empty()) {  // the multi-head shape (one; see cmd_bench.cpp)
-      const HeadsResult& h = r.heads.front();
-      io::set_attr(bench, lo::heads_shape, shape_name(h.shape));
-      io::set_attr(bench, lo::heads, static_cast<std::int64_t>(h.heads));
-      io::set_attr(bench, lo::heads_us_per_step, h.full.us_per_step);
-      io::set_attr(bench, lo::heads_allocations_per_step, h.full.allocations_per_step);
-      io::set_attr(bench, lo::heads_logged_allocations_per_step, h.measured.allocations_per_step);
-    }
-    if (!r.threads.empty()) {  // the first shape of --threads, 4x512x512x64 (see cmd_bench.cpp)
-      const ThreadsResult& t = r.threads.front();
-      io::set_attr(bench, lo::threads_shape, shape_name(t.shape));
-      io::set_attr(bench, lo::threads, static_cast<std::int64_t>(t.threads));
-      io::set_attr(bench, lo::threads_one_us, t.one.us_per_step);
-      io::set_attr(bench, lo::threads_team_us, t.team.us_per_step);
-      io::set_attr(bench, lo::threads_logged_one_us, t.one_logged.us_per_step);
-      io::set_attr(bench, lo::threads_logged_team_us, t.team_logged.us_per_step);
-      io::set_attr(bench, lo::threads_same_bits, static_cast<std::int64_t>(t.same_bits ? 1 : 0));
-    }
-    io::set_attr(bench, lo::timing, "median over repeats of the time per step of a block of steps after warm-up, steady_clock");
-    io::set_attr(bench, lo::engine_us_includes, "forward + backward + Adam on a batch generated beforehand (no batch generation)");
-    io::set_attr(bench, lo::engine_full_us_includes, "the whole TrainingStep::run, including the teacher task's next_batch");
-    io::set_attr(bench, lo::flops_formula, "12*batch*seq_len*d_k*(d_model + seq_len): matrix products of forward + backward");
-    io::set_attr(bench, lo::allocations_counted, r.counts_c_allocations ? "operator new and malloc family" : "operator new only");
-    io::set_attr(bench, io::layout::root::sandbox_version, SANDBOX_VERSION);
-    io::set_attr(bench, io::layout::root::git_commit, SANDBOX_GIT_COMMIT);
-    io::set_attr(bench, io::layout::root::eigen_version, io::eigen_version_string());
-    const auto targets = evaluate_targets(r);
-    for (size_t i = 0; i < targets.size(); ++i) {
-      static const char* names[] = {lo::target_ratio_holds, lo::target_zero_allocations_holds, lo::target_gemm_fraction_holds};
-      io::set_attr(bench, names[i], static_cast<std::int64_t>(targets[i].holds ? 1 : 0));
-    }
-
-    for (const ScalingSweep& sweep : r.scaling) {
-      H5::Group g = bench.createGroup(lo::scaling_prefix + sweep.variable);
-      std::vector<std::int64_t> value;
-      std::vector<double> f, e, ref;
-      for (const ScalingPoint& p : sweep.points) {
-        value.push_back(static_cast<std::int64_t>(sweep.value(p)));
-        f.push_back(p.flops);
-        e.push_back(p.engine.us_per_step);
-        ref.push_back(p.reference.us_per_step);
-      }
-      const BenchShape& s = sweep.points.front().shape;
-      io::write_int_vector(g, sweep.variable == "n" ? lo::seq_len : lo::d_k, value);
-      io::write_vector(g, lo::flops, f);
-      io::write_vector(g, lo::engine_us, e);
-      io::write_vector(g, lo::reference_us, ref);
-      io::set_attr(g, lo::batch, static_cast<std::int64_t>(s.batch));
-      io::set_attr(g, lo::d_model, static_cast<std::int64_t>(s.d_model));
-      if (sweep.variable == "n") io::set_attr(g, lo::d_k, static_cast<std::int64_t>(s.d_k));
-      else io::set_attr(g, lo::seq_len, static_cast<std::int64_t>(s.n));
-      io::set_attr(g, lo::engine_exponent, sweep.engine_exponent());
-      io::set_attr(g, lo::reference_exponent, sweep.reference_exponent());
-      io::set_attr(g, lo::flop_exponent, sweep.flop_exponent());
-    }
+    write_shape_table(bench, r);
+    write_summary(bench, r);
+    write_provenance(bench, r);
+    for (const ScalingSweep& sweep : r.scaling) write_scaling(bench, sweep);
   } catch (const H5::Exception& e) {
     throw UserError(path + ": cannot write: " + e.getDetailMsg());
   }

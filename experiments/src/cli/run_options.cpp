@@ -8,7 +8,7 @@ void add_run_options(po::options_description& options, const std::string& prefix
   const RunConfig defaults;
   for (const RunOption& o : run_options()) {
     const std::string name = prefix + o.key;
-    const std::string help = std::string(o.help) + " (default: " + option_text(defaults, o) + ")";
+    const std::string help = o.help + " (default: " + option_text(defaults, o) + ")";
     const bool flag = std::holds_alternative<bool RunConfig::*>(o.field);
     if (flag) options.add_options()(name.c_str(), po::value<std::string>()->implicit_value("true"), help.c_str());
     else options.add_options()(name.c_str(), po::value<std::string>(), help.c_str());

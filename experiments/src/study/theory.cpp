@@ -137,14 +137,8 @@ void row_chunk(std::uint64_t seed, size_t d_index, std::int64_t chunk, Index d, 
 // ---- public helpers -------------------------------------------------------------------------------------
 
 double scale_factor(ScaleMode mode, int d_k) {
-  switch (mode) {
-    case ScaleMode::None: return 1.0;
-    case ScaleMode::Sqrt: return 1.0 / std::sqrt(static_cast<double>(d_k));
-    case ScaleMode::Linear: return 1.0 / static_cast<double>(d_k);
-    case ScaleMode::Learned:
-    case ScaleMode::QkNorm: break;  // not a fixed factor: the study does not use them
-  }
-  return 0.0;
+  const auto factor = mode.rule().fixed_factor;  // learned scales have none: the study does not use them
+  return factor != nullptr ? factor(static_cast<double>(d_k)) : 0.0;
 }
 
 void TheoryConfig::validate() const {
@@ -475,10 +469,7 @@ std::string format_theory_report(const TheoryResult& result) {
   };
   out += std::string(30, ' ');
   for (const ScaleStats& s : result.scales) {
-    const std::string label = s.mode == ScaleMode::None ? "s = 1 (none)"
-                              : s.mode == ScaleMode::Sqrt ? "s = 1/√d_k (sqrt)"
-                                                          : "s = 1/d_k (linear)";
-    out += " |" + centered(label, 23);
+    out += " |" + centered(s.mode.rule().study_label, 23);
   }
   while (out.back() == ' ') out.pop_back();
   out += "\n";

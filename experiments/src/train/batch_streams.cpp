@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <deque>
 
-#include "models/task_streams.hpp"
+#include "models/task_registry.hpp"
 
 namespace sbx {
 
@@ -58,10 +58,10 @@ std::string key_of(const std::string& task_name, const models::TaskConfig& c) {
 BatchStreams::BatchStreams(std::size_t budget_bytes) : budget_(budget_bytes) {}
 BatchStreams::~BatchStreams() = default;
 
-std::shared_ptr<BatchStreams::Stream> BatchStreams::stream(const std::string& task_name, const models::TaskConfig& config,
+std::shared_ptr<BatchStreams::Stream> BatchStreams::stream(const models::TaskEntry& task, const models::TaskConfig& config,
                                                            long batches) {
-  const models::TaskConfig identity = models::stream_identity(task_name, config);
-  const std::string key = key_of(task_name, identity);
+  const models::TaskConfig identity = task.stream_identity(config);
+  const std::string key = key_of(task.name, identity);
   std::lock_guard lock(mutex_);
   auto found = std::find_if(recent_.begin(), recent_.end(), [&](const auto& e) { return e.first == key; });
   std::shared_ptr<Stream> s;
@@ -72,7 +72,7 @@ std::shared_ptr<BatchStreams::Stream> BatchStreams::stream(const std::string& ta
     s = std::make_shared<Stream>();
     // The stream's own task, made from the run's configuration: the fields stream_identity drops do not
     // change its batches, by its definition.
-    s->task = models::make_task(task_name, config);
+    s->task = task.make(config);
     const std::size_t rows = static_cast<std::size_t>(config.batch * config.seq_len);
     s->bytes_per_batch = sizeof(double) * (rows * static_cast<std::size_t>(config.d_model + s->task->output_width()) +
                                            static_cast<std::size_t>(config.batch * config.context_len * config.d_model)) +
@@ -94,15 +94,15 @@ std::shared_ptr<BatchStreams::Stream> BatchStreams::stream(const std::string& ta
   return s;
 }
 
-std::unique_ptr<models::Task> BatchStreams::task(const std::string& task_name, const models::TaskConfig& config, long batches) {
-  std::shared_ptr<Stream> s = stream(task_name, config, batches);
+std::unique_ptr<models::Task> BatchStreams::task(const models::TaskEntry& task, const models::TaskConfig& config, long batches) {
+  std::shared_ptr<Stream> s = stream(task, config, batches);
   if (!s) return nullptr;
   return std::make_unique<ReplayTask>(std::move(s));
 }
 
-std::vector<models::Batch> BatchStreams::first_batches(const std::string& task_name, const models::TaskConfig& config, long count) {
+std::vector<models::Batch> BatchStreams::first_batches(const models::TaskEntry& task, const models::TaskConfig& config, long count) {
   std::vector<models::Batch> out;
-  std::shared_ptr<Stream> s = stream(task_name, config, count);
+  std::shared_ptr<Stream> s = stream(task, config, count);
   if (!s) return out;
   for (long i = 0; i < count; ++i) out.push_back(s->at(static_cast<std::size_t>(i)));
   return out;

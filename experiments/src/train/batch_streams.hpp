@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "models/tasks.hpp"
+#include "models/task_registry.hpp"
 
 namespace sbx {
 
@@ -23,17 +23,17 @@ class BatchStreams {
   explicit BatchStreams(std::size_t budget_bytes = std::size_t{512} << 20);
   ~BatchStreams();
 
-  // A task that replays the shared stream of (task_name, config) from its first batch: next_batch copies
+  // A task that replays the shared stream of (task, config) from its first batch: next_batch copies
   // the stream's next batch (made on first demand by the stream's own task). nullptr when `batches`
   // batches would not fit one stream's share of the budget: the caller then makes its own task.
-  std::unique_ptr<models::Task> task(const std::string& task_name, const models::TaskConfig& config, long batches);
+  std::unique_ptr<models::Task> task(const models::TaskEntry& task, const models::TaskConfig& config, long batches);
   // The first `count` batches of the stream, copied (a run's evaluation set); empty if they do not fit.
-  std::vector<models::Batch> first_batches(const std::string& task_name, const models::TaskConfig& config, long count);
+  std::vector<models::Batch> first_batches(const models::TaskEntry& task, const models::TaskConfig& config, long count);
 
   struct Stream;
 
  private:
-  std::shared_ptr<Stream> stream(const std::string& task_name, const models::TaskConfig& config, long batches);
+  std::shared_ptr<Stream> stream(const models::TaskEntry& task, const models::TaskConfig& config, long batches);
 
   std::mutex mutex_;
   std::list<std::pair<std::string, std::shared_ptr<Stream>>> recent_;  // most recently used first

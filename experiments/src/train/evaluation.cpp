@@ -5,17 +5,17 @@
 
 namespace sbx {
 
-Evaluator::Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches) {
+Evaluator::Evaluator(const models::TaskEntry& task, models::TaskConfig task_config, long batches) {
   task_config.stream = kEvalStream;
-  task_ = models::make_task(task_name, task_config);
+  task_ = task.make(task_config);
   batches_.resize(static_cast<size_t>(batches));
   for (models::Batch& b : batches_) task_->next_batch(b);
 }
 
-Evaluator::Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches, BatchStreams& streams) {
+Evaluator::Evaluator(const models::TaskEntry& task, models::TaskConfig task_config, long batches, BatchStreams& streams) {
   task_config.stream = kEvalStream;
-  batches_ = streams.first_batches(task_name, task_config, batches);
-  task_ = models::make_task(task_name, task_config);  // for the loss (its batches are not drawn)
+  batches_ = streams.first_batches(task, task_config, batches);
+  task_ = task.make(task_config);  // for the loss (its batches are not drawn)
   if (batches_.size() != static_cast<size_t>(batches)) {  // too large to share: drawn here
     batches_.resize(static_cast<size_t>(batches));
     for (models::Batch& b : batches_) task_->next_batch(b);

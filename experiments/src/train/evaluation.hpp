@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "models/attention.hpp"
-#include "models/tasks.hpp"
+#include "models/task_registry.hpp"
 
 namespace sbx {
 
@@ -26,9 +26,9 @@ inline constexpr uint64_t kEvalStream = 1;
 class Evaluator {
  public:
   // Draws `batches` batches from stream kEvalStream of the task described by `task_config`.
-  Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches);
+  Evaluator(const models::TaskEntry& task, models::TaskConfig task_config, long batches);
   // The same batches, taken from (and shared through) a sweep's batch streams.
-  Evaluator(const std::string& task_name, models::TaskConfig task_config, long batches, BatchStreams& streams);
+  Evaluator(const models::TaskEntry& task, models::TaskConfig task_config, long batches, BatchStreams& streams);
 
   EvalResult evaluate(models::Attention& model);
   void set_workers(ad::Workers* workers) { tape_.set_workers(workers); }

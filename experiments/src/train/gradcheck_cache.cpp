@@ -8,9 +8,9 @@ namespace sbx {
 std::string GradcheckCache::key(const models::ModelCheck& check, uint64_t seed) {
   const models::AttentionConfig& c = check.config;
   char text[320];
-  std::snprintf(text, sizeof text, "%ld %ld %ld %ld %ld %d %d %a %d %ld %ld %ld %llu", static_cast<long>(c.d_model),
+  std::snprintf(text, sizeof text, "%ld %ld %ld %ld %ld %s %d %a %d %ld %ld %ld %llu", static_cast<long>(c.d_model),
                 static_cast<long>(c.d_k), static_cast<long>(c.d_v), static_cast<long>(c.heads), static_cast<long>(c.d_out),
-                static_cast<int>(c.scale), c.causal ? 1 : 0, c.init_std, check.cross ? 1 : 0, static_cast<long>(check.batch),
+                c.scale.rule().name, c.causal ? 1 : 0, c.init_std, check.cross ? 1 : 0, static_cast<long>(check.batch),
                 static_cast<long>(check.n_query), static_cast<long>(check.n_key), static_cast<unsigned long long>(seed));
   return text;
 }

@@ -9,6 +9,8 @@
 
 #include "experiments/src/io/layout.hpp"
 #include "experiments/src/user_error.hpp"
+#include "models/model_registry.hpp"
+#include "models/task_registry.hpp"
 
 namespace sbx {
 namespace {
@@ -30,8 +32,8 @@ std::string trim(const std::string& s) {
 
 const std::vector<RunOption>& run_options() {
   static const std::vector<RunOption> table = {
-      {"task", "task", "teacher, recall or sense; lookup with --model cross", &R::task},
-      {"model", "model", "self_attention, or cross: queries from the decoder sequence, keys and values from an encoder sequence", &R::model},
+      {"task", "task", models::task_choices_help(), &R::task},
+      {"model", "model", models::model_choices_help(), &R::model},
       {"d-model", "d_model", "model width d_model", &R::d_model},
       {"heads", "heads", "attention heads h (W^Q, W^K: d_model x h*d_k)", &R::heads},
       {"dk", "d_k", "query/key width d_k per head, or auto: d_model/heads", &R::d_k, {{"auto", 0}}},
@@ -39,7 +41,7 @@ const std::vector<RunOption>& run_options() {
       {"d-out", "d_out", "output width: W^O is h*d_v x d_out (0: no W^O for teacher; classes for recall, sense, lookup)", &R::d_out},
       {"seq-len", "seq_len", "sequence length n (the decoder's, for cross)", &R::seq_len},
       {"context-len", "context_len", "encoder sequence length (--model cross only)", &R::context_len},
-      {"scale", "scale", "logit scale: none, sqrt (1/sqrt d_k), linear (1/d_k), learned or qknorm", &R::scale},
+      {"scale", "scale", "logit scale: " + models::scale_choices_help(), &R::scale},
       {"causal", "causal", "causal mask: query i sees keys j <= i", &R::causal},
       {"init-std", "init_std", "std of the initial weights (0: 1/sqrt(d_model))", &R::init_std},
       {"batch", "batch", "sequences per batch", &R::batch},

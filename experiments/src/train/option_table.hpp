@@ -16,7 +16,7 @@ namespace sbx {
 struct RunOption {
   const char* key;   // command line (--key) and INI
   const char* attr;  // HDF5 attribute of the run
-  const char* help;
+  std::string help;  // the registered tasks, models and scale modes are listed from their registries
   std::variant<long RunConfig::*, double RunConfig::*, std::string RunConfig::*, bool RunConfig::*> field;
   // Integer options with values that stand for a rule are written as words: dk "auto" (0, d_model/heads),
   // dv "auto" (0) and "dk" (−1, the same as d_k).

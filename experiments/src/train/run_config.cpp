@@ -5,6 +5,9 @@
 #include <stdexcept>
 
 #include "experiments/src/user_error.hpp"
+#include "models/model_registry.hpp"
+#include "models/name_list.hpp"
+#include "models/task_registry.hpp"
 
 namespace sbx {
 namespace {
@@ -40,6 +43,11 @@ void require_unit_interval(const char* name, double value) {
 }
 
 }  // namespace
+
+bool RunConfig::cross() const {
+  const models::ModelEntry* entry = models::find_model(model);
+  return entry != nullptr && entry->cross;
+}
 
 std::string RunConfig::default_name() const {
   const RunConfig r = resolved();
@@ -77,22 +85,21 @@ void check_run_name(const std::string& name) {
 }
 
 void RunConfig::validate() const {
-  bool known_task = false;
-  for (const auto& t : models::task_names()) known_task = known_task || t == task;
-  if (!known_task) throw UserError("--task: unknown task '" + task + "' (choose teacher, recall, sense or lookup)");
+  const models::TaskEntry* task_entry = models::find_task(task);
+  if (task_entry == nullptr)
+    throw UserError("--task: unknown task '" + task + "' (choose " + models::join_choices(models::task_names()) + ")");
   try {
     models::parse_scale(scale);
   } catch (const std::invalid_argument& e) {
     throw UserError(std::string("--scale: ") + e.what());
   }
-  if (model != "self_attention" && model != "cross")
-    throw UserError("--model: unknown model '" + model + "' (choose self_attention or cross)");
+  if (models::find_model(model) == nullptr)
+    throw UserError("--model: unknown model '" + model + "' (choose " + models::model_choices() + ")");
   // Multi-head and encoder–decoder settings.
   require_positive("heads", heads);
   if (context_len != 0 && !cross()) throw UserError("--context-len is only for --model cross (the encoder's length)");
   if (cross()) require_positive("context-len", context_len);
-  if (task == "lookup" && !cross()) throw UserError("--task lookup needs --model cross (and --context-len)");
-  if ((task == "recall" || task == "sense") && cross()) throw UserError("--task " + task + " is for self_attention, not --model cross");
+  if (!task_entry->works_with(model)) throw UserError(task_entry->wrong_model_error);
   if (heads > 4096) throw UserError("--heads is absurdly large (" + std::to_string(heads) + ")");
   if ((d_k == 0 || d_v == 0) && d_model % heads != 0)
     throw UserError(std::string(d_k == 0 ? "--dk" : "--dv") + " auto: --d-model " + std::to_string(d_model) +
@@ -126,8 +133,7 @@ void RunConfig::validate() const {
   if (eval_every < 0) throw UserError("--eval-every must be 0 (only at the start and the end) or positive, got " + std::to_string(eval_every));
   if (!run_name.empty()) check_run_name(run_name);
   if (seed < 0) throw UserError("--seed must be 0 or positive");
-  if ((task == "recall" || task == "sense") && seq_len < 2) throw UserError("--seq-len must be at least 2 for task " + task);
-  if (task == "sense" && d_out != 0 && d_out != 2) throw UserError("--d-out: task sense has 2 classes (leave it unset or 2)");
+  if (const std::string error = task_entry->check(task_config()); !error.empty()) throw UserError(error);
   if (steps > 100'000'000) throw UserError("--steps is absurdly large (" + std::to_string(steps) + ")");
   const RunConfig r = resolved();
   const long d_k = r.d_k, d_v = r.d_v, d_out = r.d_out;

@@ -50,7 +50,8 @@ struct RunConfig {
 
   std::string run_name;  // not part of the configuration: empty means default_name()
 
-  bool cross() const { return model == "cross"; }
+  // The model reads an encoder sequence (its registry entry says so); false for an unknown model.
+  bool cross() const;
   // <task>-dk<d_k>-<scale>-seed<seed>
   std::string default_name() const;
   std::string name() const { return run_name.empty() ? default_name() : run_name; }

@@ -11,6 +11,7 @@
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/training_step.hpp"
 #include "models/model_checks.hpp"
+#include "models/task_registry.hpp"
 
 namespace sbx {
 namespace {
@@ -58,155 +59,227 @@ const char* status_name(RunStatus status) {
   return "unknown";
 }
 
+namespace {
+
+// The run checks its own model (same scale, mask and W^O) on small distinct shapes first: the largest
+// error, at least 1 when the check failed (NaN when the run does not check).
+double run_gradcheck(const RunConfig& config, const models::AttentionConfig& attention_config, const RunHooks& hooks) {
+  if (!config.gradcheck) return std::nan("");
+  const models::ModelCheck check = models::small_version(attention_config, config.cross());
+  const uint64_t check_seed = static_cast<uint64_t>(config.seed) + 17;
+  auto compute = [&] {
+    const auto report = models::gradcheck_model(check, check_seed);
+    if (report.passed) return report.max_abs_error;
+    return std::isfinite(report.max_abs_error) ? std::max(report.max_abs_error, 1.0) : report.max_abs_error;
+  };
+  return hooks.gradcheck_cache ? hooks.gradcheck_cache->error(check, check_seed, compute) : compute();
+}
+
+// The run's training batches: a replay of the stream a sweep shares, or the task's own generator.
+std::unique_ptr<models::Task> make_run_task(const models::TaskEntry& entry, const RunConfig& config, const RunHooks& hooks) {
+  std::unique_ptr<models::Task> task;
+  if (hooks.batch_streams) task = hooks.batch_streams->task(entry, config.task_config(), config.steps);
+  if (!task) task = entry.make(config.task_config());
+  return task;
+}
+
+Evaluator make_evaluator(const models::TaskEntry& entry, const RunConfig& config, const RunHooks& hooks) {
+  return hooks.batch_streams ? Evaluator(entry, config.task_config(), config.eval_batches, *hooks.batch_streams)
+                             : Evaluator(entry, config.task_config(), config.eval_batches);
+}
+
+// The series a run logs, created in the order the layout documents them.
+class RunSeries {
+ public:
+  RunSeries(io::RunRecord& record, const std::vector<ad::Parameter*>& parameters, bool classifies, long heads, bool has_scale)
+      : record_(record) {
+    for (const ad::Parameter* p : parameters) grad_norm_.push_back(&record.series_named(lo::run::grad_norm_of(p->name)));
+    loss_ = &record.series_named(lo::run::loss);
+    logit_grad_mean_ = &record.series_named(lo::run::logit_grad_mean);
+    logit_grad_median_ = &record.series_named(lo::run::logit_grad_median);
+    saturated_ = &record.series_named(lo::run::saturated_fraction);
+    entropy_ = &record.series_named(lo::run::attn_entropy);
+    attn_max_ = &record.series_named(lo::run::attn_max);
+    logit_std_ = &record.series_named(lo::run::logit_std);
+    accuracy_ = classifies ? &record.series_named(lo::run::accuracy) : nullptr;
+    // Added with heads and cross-attention: logit magnitude, query gradients, and per head (h > 1).
+    logit_max_abs_ = &record.series_named(lo::run::logit_max_abs);
+    q_grad_mean_ = &record.series_named(lo::run::q_grad_mean);
+    q_grad_median_ = &record.series_named(lo::run::q_grad_median);
+    logit_delta_rms_ = &record.series_named(lo::run::logit_delta_rms);
+    for (long h = 0; heads > 1 && h < heads; ++h) {
+      // head<i>/…, since saturated_fraction and attn_entropy are already datasets (not groups).
+      saturated_head_.push_back(&record.series_named(lo::run::head_series(h, lo::run::saturated_fraction)));
+      entropy_head_.push_back(&record.series_named(lo::run::head_series(h, lo::run::attn_entropy)));
+    }
+    lr_ = &record.series_named(lo::run::lr);
+    scale_ = has_scale ? &record.series_named(lo::run::scale) : nullptr;
+    // The evaluation, on its own clock: eval/step counts the updates applied before it (0: at init).
+    eval_step_ = &record.int_series_named(lo::run::eval_step);
+    eval_loss_ = &record.series_named(lo::run::eval_loss);
+    eval_accuracy_ = classifies ? &record.series_named(lo::run::eval_accuracy) : nullptr;
+  }
+
+  void log_step(long t, double lr, double scale, const StepMeasurement& m) {
+    record_.steps.push_back(t);
+    lr_->push_back(lr);
+    if (scale_) scale_->push_back(scale);
+    loss_->push_back(m.loss);
+    for (size_t i = 0; i < grad_norm_.size(); ++i) grad_norm_[i]->push_back(m.grad_norms[i]);
+    logit_grad_mean_->push_back(m.attention.logit_grad_mean);
+    logit_grad_median_->push_back(m.attention.logit_grad_median);
+    saturated_->push_back(m.attention.saturated_fraction);
+    entropy_->push_back(m.attention.attn_entropy);
+    attn_max_->push_back(m.attention.attn_max);
+    logit_std_->push_back(m.attention.logit_std);
+    if (accuracy_) accuracy_->push_back(m.accuracy);
+    logit_max_abs_->push_back(m.attention.logit_max_abs);
+    q_grad_mean_->push_back(m.attention.q_grad_mean);
+    q_grad_median_->push_back(m.attention.q_grad_median);
+    logit_delta_rms_->push_back(m.logit_delta_rms);
+    for (size_t h = 0; h < saturated_head_.size(); ++h) {
+      saturated_head_[h]->push_back(m.attention.saturated_fraction_head[h]);
+      entropy_head_[h]->push_back(m.attention.attn_entropy_head[h]);
+    }
+  }
+
+  void log_evaluation(long updates, const EvalResult& e) {
+    eval_step_->push_back(updates);
+    eval_loss_->push_back(e.loss);
+    if (eval_accuracy_) eval_accuracy_->push_back(e.accuracy);
+  }
+  // Whether the last evaluation saw exactly `updates` updates.
+  bool evaluated_at(long updates) const { return !eval_step_->empty() && eval_step_->back() == updates; }
+
+ private:
+  io::RunRecord& record_;
+  std::vector<std::vector<double>*> grad_norm_, saturated_head_, entropy_head_;
+  std::vector<double>*loss_, *logit_grad_mean_, *logit_grad_median_, *saturated_, *entropy_, *attn_max_, *logit_std_,
+      *accuracy_, *logit_max_abs_, *q_grad_mean_, *q_grad_median_, *logit_delta_rms_, *lr_, *scale_, *eval_loss_,
+      *eval_accuracy_;
+  std::vector<int64_t>* eval_step_;
+};
+
+// "diverged at step t: <what> is NaN": the first quantity that went non-finite, the loss, else a
+// parameter's gradient.
+std::string divergence_message(long t, const StepMeasurement& m, const std::vector<ad::Parameter*>& parameters) {
+  std::string what = lo::run::loss;
+  double value = m.loss;
+  for (size_t i = 0; std::isfinite(value) && i < parameters.size(); ++i) {
+    what = lo::run::grad_norm_of(parameters[i]->name);
+    value = m.grad_norms[i];
+  }
+  return "diverged at step " + std::to_string(t) + ": " + what + " is " + (std::isnan(value) ? "NaN" : "infinite");
+}
+
+void configure_step(TrainingStep& step, models::Task& task, const RunConfig& config, const RunHooks& hooks, RunProfile& profile) {
+  if (hooks.profile) step.set_profile(&profile);
+  step.set_workers(hooks.workers);
+  task.set_workers(hooks.workers);
+  step.set_clip_grad_norm(config.clip_grad_norm);
+}
+
+// The training loop and what its steps touch.
+struct StepLoop {
+  const RunConfig& config;
+  TrainingStep& step;
+  ad::Optimizer& optimizer;
+  const ad::LrSchedule& schedule;
+  const ad::Parameter* log_scale;
+  const std::vector<ad::Parameter*>& parameters;
+  RunSeries& series;
+
+  // Steps until the last one, a stop request (Interrupted) or a non-finite step (Diverged, named in
+  // out.message); logs every log_every-th step and the last, evaluates every eval_every updates. Returns
+  // the updates applied.
+  long run(const std::function<bool()>& should_stop, const StepCallback& on_step, const std::function<void(long)>& evaluate,
+           RunOutcome& out) {
+    long updates = 0;
+    for (long t = 0; t < config.steps; ++t) {
+      if (should_stop()) {
+        out.status = RunStatus::Interrupted;
+        break;
+      }
+      const bool log_this = t % config.log_every == 0 || t == config.steps - 1;
+      const double lr_now = ad::scheduled_lr(schedule, t);
+      optimizer.set_lr(lr_now);
+      const double scale_now = log_scale ? std::exp(log_scale->value(0, 0)) : 0.0;
+      step.run(log_this);
+      if (!step.finite()) {
+        out.status = RunStatus::Diverged;
+        out.message = divergence_message(t, step.measurement(), parameters);
+        break;
+      }
+      updates = t + 1;
+      if (on_step) on_step(updates, step.measurement().loss);
+      if (config.eval_every > 0 && updates % config.eval_every == 0 && updates != config.steps) evaluate(updates);
+      if (log_this) series.log_step(t, lr_now, scale_now, step.measurement());
+    }
+    return updates;
+  }
+};
+
+// The run's last records: the parameters it ends with, its wall time and how it ended.
+void finish_record(io::RunRecord& record, const std::vector<ad::Parameter*>& parameters, double wall, RunStatus status) {
+  for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);
+  record.set(lo::run::wall_seconds, wall);
+  record.set(lo::run::status, std::string(status_name(status)));
+}
+
+void add_profile(RunProfile& total, RunProfile& run, PhaseClock& whole_run) {
+  whole_run.lap(run.total);
+  run.runs = 1;
+  total += run;
+}
+
+}  // namespace
+
 RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& should_stop, const StepCallback& on_step,
                      const RunHooks& hooks) {
   PhaseClock clock(hooks.profile != nullptr), whole_run(hooks.profile != nullptr);
   RunProfile profile;  // added to hooks.profile at the end
   requested.validate();
   const RunConfig config = requested.resolved();
+  const models::TaskEntry& task_entry = models::task_entry(config.task);
   RunOutcome out;
   io::RunRecord& record = out.record;
   record.name = config.name();
   const models::AttentionConfig attention_config = config.attention();
   set_config_attributes(record, config);
-
-  // The run checks its own model (same scale, mask and W^O) on small distinct shapes first.
-  double gradcheck_error = std::nan("");
-  if (config.gradcheck) {
-    const models::ModelCheck check = models::small_version(attention_config, config.cross());
-    const uint64_t check_seed = static_cast<uint64_t>(config.seed) + 17;
-    auto compute = [&] {
-      const auto report = models::gradcheck_model(check, check_seed);
-      if (report.passed) return report.max_abs_error;
-      return std::isfinite(report.max_abs_error) ? std::max(report.max_abs_error, 1.0) : report.max_abs_error;
-    };
-    gradcheck_error = hooks.gradcheck_cache ? hooks.gradcheck_cache->error(check, check_seed, compute) : compute();
-  }
-  record.set(lo::run::gradcheck_max_error, gradcheck_error);
+  record.set(lo::run::gradcheck_max_error, run_gradcheck(config, attention_config, hooks));
   clock.lap(profile.gradcheck);
 
   ad::Rng rng(static_cast<uint64_t>(config.seed));
   models::Attention model(attention_config, rng);
-  std::unique_ptr<models::Task> task;
-  if (hooks.batch_streams) task = hooks.batch_streams->task(config.task, config.task_config(), config.steps);
-  if (!task) task = models::make_task(config.task, config.task_config());
+  const std::unique_ptr<models::Task> task = make_run_task(task_entry, config, hooks);
   for (const auto& attribute : task->attributes()) record.set(attribute.name, attribute.value);
   const auto optimizer = make_optimizer(config, model);
   const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
                                 config.steps};
   TrainingStep step(model, *task, *optimizer);
-  if (hooks.profile) step.set_profile(&profile);
-  step.set_workers(hooks.workers);
-  task->set_workers(hooks.workers);
-  step.set_clip_grad_norm(config.clip_grad_norm);
-  Evaluator evaluator = hooks.batch_streams ? Evaluator(config.task, config.task_config(), config.eval_batches, *hooks.batch_streams)
-                                            : Evaluator(config.task, config.task_config(), config.eval_batches);
+  configure_step(step, *task, config, hooks, profile);
+  Evaluator evaluator = make_evaluator(task_entry, config, hooks);
   evaluator.set_workers(hooks.workers);
   const auto parameters = model.parameters();
   for (const ad::Parameter* p : parameters) record.params_init.emplace_back(p->name, p->value);
-
-  // The series, in the order the layout documents them.
-  std::vector<std::vector<double>*> grad_norm_series;
-  for (const ad::Parameter* p : parameters) grad_norm_series.push_back(&record.series_named(lo::run::grad_norm_of(p->name)));
-  auto& loss = record.series_named(lo::run::loss);
-  auto& logit_grad_mean = record.series_named(lo::run::logit_grad_mean);
-  auto& logit_grad_median = record.series_named(lo::run::logit_grad_median);
-  auto& saturated = record.series_named(lo::run::saturated_fraction);
-  auto& entropy = record.series_named(lo::run::attn_entropy);
-  auto& attn_max = record.series_named(lo::run::attn_max);
-  auto& logit_std = record.series_named(lo::run::logit_std);
-  std::vector<double>* accuracy = task->classifies() ? &record.series_named(lo::run::accuracy) : nullptr;
-  // Added with heads and cross-attention: logit magnitude, query gradients, and per head (h > 1).
-  auto& logit_max_abs = record.series_named(lo::run::logit_max_abs);
-  auto& q_grad_mean = record.series_named(lo::run::q_grad_mean);
-  auto& q_grad_median = record.series_named(lo::run::q_grad_median);
-  auto& logit_delta_rms = record.series_named(lo::run::logit_delta_rms);
-  std::vector<std::vector<double>*> saturated_head, entropy_head;
-  for (long h = 0; config.heads > 1 && h < config.heads; ++h) {
-    // head<i>/…, since saturated_fraction and attn_entropy are already datasets (not groups).
-    saturated_head.push_back(&record.series_named(lo::run::head_series(h, lo::run::saturated_fraction)));
-    entropy_head.push_back(&record.series_named(lo::run::head_series(h, lo::run::attn_entropy)));
-  }
-  auto& lr_series = record.series_named(lo::run::lr);
   ad::Parameter* log_scale = model.find("scale");
-  std::vector<double>* scale_series = log_scale ? &record.series_named(lo::run::scale) : nullptr;
-  // The evaluation, on its own clock: eval/step counts the updates applied before it (0: at init).
-  auto& eval_step = record.int_series_named(lo::run::eval_step);
-  auto& eval_loss = record.series_named(lo::run::eval_loss);
-  std::vector<double>* eval_accuracy = task->classifies() ? &record.series_named(lo::run::eval_accuracy) : nullptr;
+  RunSeries series(record, parameters, task->classifies(), config.heads, log_scale != nullptr);
   double elsewhere = 0.0;
   auto evaluate = [&](long updates) {
     clock.lap(elsewhere);  // the training loop's own phases are timed by the step
-    const EvalResult e = evaluator.evaluate(model);
-    eval_step.push_back(updates);
-    eval_loss.push_back(e.loss);
-    if (eval_accuracy) eval_accuracy->push_back(e.accuracy);
+    series.log_evaluation(updates, evaluator.evaluate(model));
     clock.lap(profile.evaluation);
   };
   clock.lap(profile.setup);
   evaluate(0);
-  long updates = 0;
-
   const auto started = std::chrono::steady_clock::now();
-  for (long t = 0; t < config.steps; ++t) {
-    if (should_stop()) {
-      out.status = RunStatus::Interrupted;
-      break;
-    }
-    const bool log_this = t % config.log_every == 0 || t == config.steps - 1;
-    const double lr_now = ad::scheduled_lr(schedule, t);
-    optimizer->set_lr(lr_now);
-    const double scale_now = log_scale ? std::exp(log_scale->value(0, 0)) : 0.0;
-    step.run(log_this);
-    const StepMeasurement& m = step.measurement();
-    if (!step.finite()) {
-      // Name the first quantity that went non-finite: the loss, else a parameter's gradient.
-      std::string what = lo::run::loss;
-      double value = m.loss;
-      for (size_t i = 0; std::isfinite(value) && i < parameters.size(); ++i) {
-        what = lo::run::grad_norm_of(parameters[i]->name);
-        value = m.grad_norms[i];
-      }
-      out.status = RunStatus::Diverged;
-      out.message = "diverged at step " + std::to_string(t) + ": " + what + " is " + (std::isnan(value) ? "NaN" : "infinite");
-      break;
-    }
-    updates = t + 1;
-    if (on_step) on_step(updates, m.loss);
-    if (config.eval_every > 0 && updates % config.eval_every == 0 && updates != config.steps) evaluate(updates);
-    if (!log_this) continue;
-    record.steps.push_back(t);
-    lr_series.push_back(lr_now);
-    if (scale_series) scale_series->push_back(scale_now);
-    loss.push_back(m.loss);
-    for (size_t i = 0; i < parameters.size(); ++i) grad_norm_series[i]->push_back(m.grad_norms[i]);
-    logit_grad_mean.push_back(m.attention.logit_grad_mean);
-    logit_grad_median.push_back(m.attention.logit_grad_median);
-    saturated.push_back(m.attention.saturated_fraction);
-    entropy.push_back(m.attention.attn_entropy);
-    attn_max.push_back(m.attention.attn_max);
-    logit_std.push_back(m.attention.logit_std);
-    if (accuracy) accuracy->push_back(m.accuracy);
-    logit_max_abs.push_back(m.attention.logit_max_abs);
-    q_grad_mean.push_back(m.attention.q_grad_mean);
-    q_grad_median.push_back(m.attention.q_grad_median);
-    logit_delta_rms.push_back(m.logit_delta_rms);
-    for (size_t h = 0; h < saturated_head.size(); ++h) {
-      saturated_head[h]->push_back(m.attention.saturated_fraction_head[h]);
-      entropy_head[h]->push_back(m.attention.attn_entropy_head[h]);
-    }
-  }
+  StepLoop loop{config, step, *optimizer, schedule, log_scale, parameters, series};
+  const long updates = loop.run(should_stop, on_step, evaluate, out);
   // The final evaluation, with the parameters the run ends with (unless the last one already was).
-  if (out.status != RunStatus::Diverged && (eval_step.empty() || eval_step.back() != updates)) evaluate(updates);
+  if (out.status != RunStatus::Diverged && !series.evaluated_at(updates)) evaluate(updates);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);
-  record.set(lo::run::wall_seconds, wall);
-  record.set(lo::run::status, std::string(status_name(out.status)));
-  if (hooks.profile) {
-    whole_run.lap(profile.total);
-    profile.runs = 1;
-    *hooks.profile += profile;
-  }
+  finish_record(record, parameters, wall, out.status);
+  if (hooks.profile) add_profile(*hooks.profile, profile, whole_run);
   return out;
 }
 

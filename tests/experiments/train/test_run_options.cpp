@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "experiments/src/train/evaluation.hpp"
+#include "models/task_registry.hpp"
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/run_identity.hpp"
 #include "experiments/src/train/sweep.hpp"
@@ -280,7 +281,8 @@ TEST(Evaluation, TheSetDependsOnTheSeedOnlyNotOnScaleOrLearningRate) {
     RunConfig other_seed = a;
     other_seed.seed = 4;
     const auto ra = a.resolved(), rb = b.resolved(), rs = other_seed.resolved();
-    sbx::Evaluator ea(task, ra.task_config(), 3), eb(task, rb.task_config(), 3), es(task, rs.task_config(), 3);
+    const models::TaskEntry& entry = models::task_entry(task);
+    sbx::Evaluator ea(entry, ra.task_config(), 3), eb(entry, rb.task_config(), 3), es(entry, rs.task_config(), 3);
     EXPECT_TRUE(same_batches(ea.batches(), eb.batches())) << task << ": scale or lr changed the evaluation data";
     EXPECT_FALSE(same_batches(ea.batches(), es.batches())) << task << ": the seed did not change the evaluation data";
     // Independent of the training stream: no evaluation input row appears among the first training batches.
@@ -328,7 +330,7 @@ TEST(Evaluation, RunsRecordTheEvaluationAtTheStartEveryNStepsAndTheEnd) {
   const RunConfig r = c.resolved();
   models::Attention model(r.attention(), rng);
   for (const auto& [name, m] : out.record.params_final) model.find(name)->value = m;
-  sbx::Evaluator evaluator(r.task, r.task_config(), r.eval_batches);
+  sbx::Evaluator evaluator(models::task_entry(r.task), r.task_config(), r.eval_batches);
   const sbx::EvalResult e = evaluator.evaluate(model);
   EXPECT_EQ(e.loss, loss->back());
   EXPECT_EQ(e.accuracy, accuracy->back());

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "experiments/src/train/batch_streams.hpp"
+#include "models/task_registry.hpp"
 #include "experiments/src/train/gradcheck_cache.hpp"
 #include "experiments/src/train/trainer.hpp"
 #include "models/attention.hpp"
@@ -92,8 +93,8 @@ bool same_batch(const models::Batch& a, const models::Batch& b) {
 TEST(BatchStreams, ReplayGivesTheTasksOwnBatchesAndRecallSharesAcrossDk) {
   for (const std::string task : {"teacher", "recall", "sense"}) {
     sbx::BatchStreams streams;
-    auto first = streams.task(task, stream_config(2, 1), 6);
-    auto second = streams.task(task, stream_config(2, 1), 6);  // a second run of the same data
+    auto first = streams.task(models::task_entry(task), stream_config(2, 1), 6);
+    auto second = streams.task(models::task_entry(task), stream_config(2, 1), 6);  // a second run of the same data
     auto own = models::make_task(task, stream_config(2, 1));
     ASSERT_TRUE(first && second) << task;
     EXPECT_EQ(first->name(), own->name());
@@ -108,8 +109,8 @@ TEST(BatchStreams, ReplayGivesTheTasksOwnBatchesAndRecallSharesAcrossDk) {
   }
   // recall's data does not depend on d_k or heads: a run with other ones replays the same stream.
   sbx::BatchStreams streams;
-  auto dk2 = streams.task("recall", stream_config(2, 1), 3);
-  auto dk8 = streams.task("recall", stream_config(8, 2), 3);
+  auto dk2 = streams.task(models::task_entry("recall"), stream_config(2, 1), 3);
+  auto dk8 = streams.task(models::task_entry("recall"), stream_config(8, 2), 3);
   auto own = models::make_task("recall", stream_config(8, 2));
   models::Batch a, b, want;
   for (int i = 0; i < 3; ++i) {
@@ -123,15 +124,15 @@ TEST(BatchStreams, ReplayGivesTheTasksOwnBatchesAndRecallSharesAcrossDk) {
 
 TEST(BatchStreams, TheTeachersDataDependsOnDkAndARunTooLargeForTheBudgetGetsNone) {
   sbx::BatchStreams streams;
-  auto dk2 = streams.task("teacher", stream_config(2, 1), 2);
-  auto dk4 = streams.task("teacher", stream_config(4, 1), 2);
+  auto dk2 = streams.task(models::task_entry("teacher"), stream_config(2, 1), 2);
+  auto dk4 = streams.task(models::task_entry("teacher"), stream_config(4, 1), 2);
   models::Batch a, b;
   dk2->next_batch(a);
   dk4->next_batch(b);
   EXPECT_FALSE(same_batch(a, b));  // the teacher has the student's shapes: other targets
   sbx::BatchStreams tiny(4096);
-  EXPECT_EQ(tiny.task("teacher", stream_config(2, 1), 1000), nullptr);
-  EXPECT_TRUE(tiny.first_batches("teacher", stream_config(2, 1), 1000).empty());
+  EXPECT_EQ(tiny.task(models::task_entry("teacher"), stream_config(2, 1), 1000), nullptr);
+  EXPECT_TRUE(tiny.first_batches(models::task_entry("teacher"), stream_config(2, 1), 1000).empty());
 }
 
 TEST(BatchStreams, ASweepsRunsLogWhatTheyLogAlone) {
