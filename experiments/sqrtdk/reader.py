@@ -369,7 +369,7 @@ def _write_csv(df, out, force):
     if not os.path.isdir(directory):
         raise InputError(f"--csv {out}: directory {directory} does not exist")
     # Written next to OUT and renamed into place: OUT is never half-written.
-    fd, tmp = tempfile.mkstemp(prefix=".sandbox_runs.", suffix=".csv", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".sqrtdk-table.", suffix=".csv", dir=directory)
     try:
         with os.fdopen(fd, "w", newline="") as f:
             df.to_csv(f, index=False)
