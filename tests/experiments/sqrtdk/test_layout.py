@@ -38,7 +38,7 @@ def dump():
 
 
 def readme_table(text):
-    """[(section, path, kind, type, length, when, meaning)] and the run-options line of the README."""
+    """[(section, path, kind, type, length, when, meaning)] and the run-options line of results/README.md."""
     start = text.index("<!-- layout table:")
     end = text.index("<!-- end of layout table -->")
     rows, options = [], None
