@@ -44,7 +44,7 @@ def run_cli(main_fn, argv, prog):
 
 def main(argv):
     if not argv:
-        sys.stderr.write(usage())
+        sys.stderr.write(f"sqrtdk: error: no command given (commands: {', '.join(COMMANDS)}; --help says more)\n")
         return 2
     if argv[0] in ("-h", "--help"):
         sys.stdout.write(usage())
