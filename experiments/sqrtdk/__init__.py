@@ -9,6 +9,13 @@ Modules: `reader` (run files -> Run records, filters, the table), `stats` (inter
 any sweep). `python3 -m sqrtdk --help` lists the commands.
 """
 
-from .reader import InputError, Run, load, load_runs, parse_where, sweep_grids, table, where
-
 __all__ = ["InputError", "Run", "load", "load_runs", "parse_where", "sweep_grids", "table", "where"]
+
+
+def __getattr__(name):
+    # The reader's names are imported on first use, not with the package: `python3 -m sqrtdk` under an
+    # interpreter without h5py must get as far as saying so in one line (__main__.py).
+    if name in __all__:
+        from . import reader
+        return getattr(reader, name)
+    raise AttributeError(f"module 'sqrtdk' has no attribute '{name}'")

@@ -179,6 +179,15 @@ class ReaderTest(unittest.TestCase):
         with open(out, newline="") as f:
             self.assertEqual(len(list(csv.DictReader(f))), N_CONFIGS + 1)
 
+    def test_an_interpreter_without_h5py_is_one_line_and_exit_2(self):
+        # h5py made unimportable, as in an interpreter that lacks it.
+        block = ("import sys, runpy; sys.modules['h5py'] = None; "
+                 "runpy.run_module('sqrtdk', run_name='__main__', alter_sys=True)")
+        r = subprocess.run([sys.executable, "-c", block, "table", self.sweep], capture_output=True, text=True)
+        self.assertEqual((r.returncode, r.stderr.count("\n")), (2, 1), r.stderr)
+        self.assertIn("has no h5py", r.stderr)
+        self.assertIn("find_python.sh", r.stderr)
+
     def test_cli_bad_input_is_one_line_and_exit_2(self):
         notes = os.path.join(self.tmp.name, "notes.txt")
         with open(notes, "w") as f:
