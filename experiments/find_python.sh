@@ -8,7 +8,7 @@
 # Use it either way:
 #   PY=$(experiments/find_python.sh) || exit 1            # run as a script
 #   source experiments/find_python.sh; PY=$(find_python) || exit 1   # or as a function
-#   "$PY" experiments/plots/plot_study.py --sweep results/sqrt_dk.h5 --out results/figures
+#   PYTHONPATH=experiments "$PY" -m sqrtdk figures --sweep results/sqrt_dk.h5 --out results/figures
 #
 # Candidates, in order: /usr/bin/python3, python3, python. FIND_PYTHON_CANDIDATES (space-separated)
 # replaces that list; it exists so the failure path can be tested.

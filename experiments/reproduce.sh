@@ -94,7 +94,7 @@ for d in "${mup_dks[@]}"; do
 done
 
 step "figures and summary into $out/figures/ and $out/summary.md"
-"$PY" experiments/plots/plot_study.py --theory "$out/theory.h5" --out "$out/figures"
-"$PY" experiments/study/analyze.py --study "$out/study" --out "$out"
+PYTHONPATH="$root/experiments${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m sqrtdk figures --theory "$out/theory.h5" --out "$out/figures"
+PYTHONPATH="$root/experiments${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m sqrtdk study --study "$out/study" --out "$out"
 
 printf '\ndone in %d s: %s/theory.h5, %s/study/*.h5, %s/figures/, %s/summary.md\n' $((SECONDS - started)) "$out" "$out" "$out" "$out"

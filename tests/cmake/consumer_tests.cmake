@@ -14,6 +14,6 @@ add_test(NAME consumer.subdirectory
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/consumer/consumer_test.sh subdirectory ${PROJECT_BINARY_DIR}
                  ${PROJECT_SOURCE_DIR} ${CMAKE_CXX_COMPILER} "${sandbox_consumer_flags}")
 set_tests_properties(consumer.find_package consumer.subdirectory PROPERTIES TIMEOUT 600)
-#   consumer.readme_example the README's C++ example is tests/consumer/mlp.cpp word for word
+#   consumer.readme_example autodiff/README.md's C++ example is tests/consumer/mlp.cpp word for word
 add_test(NAME consumer.readme_example
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/consumer/readme_example_test.sh ${PROJECT_SOURCE_DIR})

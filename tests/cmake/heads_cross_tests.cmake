@@ -1,5 +1,5 @@
 # Multi-head and encoder–decoder runs from the command line.
-#   cli.heads_cross   tests/experiments/cli/heads_cross_test.sh: the README's example commands run and record heads,
+#   cli.heads_cross   tests/experiments/cli/heads_cross_test.sh: models/README.md's example commands run and record heads,
 #                     context_len, the lookup task's attributes and the new series; bad --heads/--dk auto/
 #                     --context-len/--model settings exit 2 with one line and create no file.
 add_test(NAME cli.heads_cross

@@ -1,6 +1,6 @@
-# The README's scale-out recipes (experiments/scaleout/) run for real, included by tests/scripts.cmake. Both
-# shard a 6-run grid, merge it and compare it bit for bit with the grid swept at once; both check that the
-# README shows their scripts verbatim. Exit 77 (one line "SKIPPED: ...") is a skip: a daemon that cannot start
+# The scale-out recipes (experiments/scaleout/, linked from experiments/README.md) run for real, included by tests/scripts.cmake. Both
+# shard a 6-run grid, merge it and compare it bit for bit with the grid swept at once; both check that
+# experiments/README.md links their scripts. Exit 77 (one line "SKIPPED: ...") is a skip: a daemon that cannot start
 # here, or (outside CI) a tool that is not installed; `experiments/install_deps.sh scaleout` installs them.
 #   scaleout.parallel   tests/experiments/cli/scaleout_parallel_test.sh: experiments/scaleout/parallel.sh with GNU parallel
 #   scaleout.slurm      tests/experiments/cli/scaleout_slurm_test.sh: experiments/scaleout/slurm_submit.sh (job array and

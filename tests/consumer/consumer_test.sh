@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds tests/consumer/ (a project outside the sandbox) against the sandbox and runs it: a 2-layer MLP from
-# the engine's ops, gradient-checked and trained (mlp.cpp, the README's example), and a program that links
+# the engine's ops, gradient-checked and trained (mlp.cpp, autodiff/README.md's example), and a program that links
 # sandbox::models (install mode only).
 #
 # Usage: consumer_test.sh install       BUILD_DIR SOURCE_DIR CXX [CXXFLAGS]

@@ -73,7 +73,7 @@ PYEOF
   bad "grad: X_context of another batch" "X_context" -- grad --in grad_context_batch.h5 --out g.h5
 fi
 
-# The README's two example commands (shortened), and what they record.
+# models/README.md's two example commands (shortened), and what they record.
 if "$SANDBOX" train --task teacher --d-model 32 --heads 4 --dk auto --dv auto --steps 3 --out multi.h5 >/dev/null 2>err.txt; then
   hx_pass "multi-head example runs"
 else

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The README's Slurm recipe, experiments/scaleout/slurm_submit.sh (a job array of shards from
+# The Slurm recipe, experiments/scaleout/slurm_submit.sh (a job array of shards from
 # experiments/scaleout/slurm_array.sbatch, then a job that merges them), run for real on a single-node Slurm
 # that this test starts from Debian's packages: munged with a fresh key, slurmctld and slurmd on free ports,
 # their configuration, state and logs in a temporary directory; a system Slurm or munged is neither used
 # nor disturbed. A tiny grid (6 runs) in 3 shards, merged by the merge job, equals the same grid swept in one
 # go, bit for bit (every dataset and attribute but wall_seconds), and the shards split the grid. An array
 # numbered 1-3 (shard 0 would go unrun) is refused by the array script: its tasks fail, saying why, and run
-# no shard. The README shows both scripts verbatim. Every daemon is stopped on every way out (trap).
+# no shard. experiments/README.md links both scripts. Every daemon is stopped on every way out (trap).
 #   bash tests/experiments/cli/scaleout_slurm_test.sh SANDBOX_BINARY SOURCE_DIR     (ctest: scaleout.slurm)
 # Exit 0 passed, 1 failed ("FAIL: ..."), 77 skipped: a daemon cannot start here, or (outside CI) Slurm or
 # MUNGE is not installed; one line "SKIPPED: ..." says which and why.
@@ -19,8 +19,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
 source "$ROOT/tests/experiments/cli/scaleout_lib.sh"
 SANDBOX=$SANDBOX_REAL ROOT=$(cd "$ROOT" && pwd)  # absolute: the test runs in its temporary directory
 
-readme_shows experiments/scaleout/slurm_submit.sh
-readme_shows experiments/scaleout/slurm_array.sbatch
+readme_links experiments/scaleout/slurm_submit.sh
+readme_links experiments/scaleout/slurm_array.sbatch
 need_tools "MUNGE (Debian package munge)" munged mungekey munge unmunge
 need_tools "Slurm (Debian packages slurmctld, slurmd, slurm-client)" slurmctld slurmd sbatch scontrol sinfo scancel
 
@@ -192,4 +192,4 @@ wait_until 30 finished "$bad" || fail "the array 1-3 did not finish within 30 s:
 [[ $(job_state "$bad") == FAILED ]] || fail "an array numbered 1-3 ended $(job_state "$bad" | tr '\n' ' '), not FAILED"
 grep -q "the array must be 0-N-1" bad.parts/slurm-1.out || fail "array 1-3: no message saying why: $(cat bad.parts/slurm-1.out)"
 compgen -G "bad.parts/*.h5" >/dev/null && fail "an array numbered 1-3 ran shards: $(ls bad.parts)"
-echo "the README's Slurm recipe: a 3-task job array and its merge job equal the unsharded sweep bit for bit: ok"
+echo "the Slurm recipe: a 3-task job array and its merge job equal the unsharded sweep bit for bit: ok"

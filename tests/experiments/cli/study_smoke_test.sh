@@ -6,6 +6,7 @@ set -euo pipefail
 sandbox=$1
 src=$2
 PY=$("$src/experiments/find_python.sh")
+export PYTHONPATH="$src/experiments${PYTHONPATH:+:$PYTHONPATH}"  # the sqrtdk package, from the checkout
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -26,7 +27,7 @@ INI
 grep -q "16 complete" "$work/sweep.out" || fail "sweep did not complete 16 runs: $(cat "$work/sweep.out")"
 "$sandbox" theory --out "$work/theory.h5" --max-dk 64 --samples 4000 > /dev/null
 
-"$PY" "$src/experiments/plots/plot_study.py" --sweep "$work/sweep.h5" --theory "$work/theory.h5" --out "$work/fig" > "$work/plot.out"
+"$PY" -m sqrtdk figures --sweep "$work/sweep.h5" --theory "$work/theory.h5" --out "$work/fig" > "$work/plot.out"
 for name in loss_vs_step logit_grad_vs_dk saturation_vs_dk grad_norms_vs_dk entropy_vs_dk; do
   for task in teacher recall; do
     for ext in png svg; do
@@ -37,7 +38,7 @@ done
 for name in theory_var_qk theory_saturation; do
   [[ -s "$work/fig/$name.png" && -s "$work/fig/$name.svg" ]] || fail "missing figure $name"
 done
-"$PY" "$src/experiments/plots/summary_table.py" --sweep "$work/sweep.h5" > "$work/table.txt"
+"$PY" -m sqrtdk scale-table --sweep "$work/sweep.h5" > "$work/table.txt"
 for dk in 2 16; do
   grep -Eq "^teacher +$dk " "$work/table.txt" || fail "summary table has no teacher row for d_k = $dk"
 done

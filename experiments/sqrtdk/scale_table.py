@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Scaled (sqrt) vs unscaled (none) attention, one row per task and d_k.
 
     PY=$(experiments/find_python.sh)
-    $PY experiments/plots/summary_table.py --sweep results/sqrt_dk.h5 [more.h5 ...] [--task teacher] [--markdown]
+    PYTHONPATH=experiments $PY -m sqrtdk scale-table --sweep results/sqrt_dk.h5 [more.h5 ...] [--task teacher] [--markdown]
         [--where KEY=VALUE ...] [--group-by KEY ...]
 
 Columns, each the mean over seeds of the complete runs, for scale sqrt (QK^T/sqrt(d_k)) and none (QK^T):
@@ -12,20 +11,17 @@ Columns, each the mean over seeds of the complete runs, for scale sqrt (QK^T/sqr
   ‖∇W_Q‖ @init          Frobenius norm of the gradient w.r.t. W^Q at step 0
 Numbers have 3 significant digits (scientific below 0.01). After the table, one note per task:
 "unscaled/scaled final-loss ratio at the largest d_k". Plain aligned text by default; --markdown
-prints a Markdown table whose first line is the header row. --where and --group-by as in plot_study.py
+prints a Markdown table whose first line is the header row. --where and --group-by as in `sqrtdk figures`
 (grouped rows are labelled "teacher lr=0.01"); runs that would be averaged into one cell but differ in a
 setting that is neither filtered nor grouped are refused (one line naming it, exit 2). The last note lists
 the settings every run shares ("fixed: ..."). Bad input: one line on stderr, exit 2.
 """
 
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import common  # noqa: E402
-from common import Sweep, fmt3  # noqa: E402
+from . import sweep as sweeps
+from .stats import fmt3
+from .sweep import Sweep
 
 PAIR = ("sqrt", "none")      # scaled, unscaled
 
@@ -40,7 +36,7 @@ METRICS = [
 
 
 def mean_or_none(runs, reduce):
-    agg = common.aggregate_scalar(runs, reduce)
+    agg = sweeps.aggregate_scalar(runs, reduce)
     return None if agg is None else float(agg.mean)
 
 
@@ -48,7 +44,7 @@ def build_rows(sweep, tasks):
     """Rows of (task, d_k, seeds text, {(metric index, scale): value}) and the per-task notes."""
     rows, notes = [], []
     for task, label, runs in ((t, label, runs) for t in tasks for label, runs in sweep.groups(t)):
-        groups = common.group_by_config(runs)
+        groups = sweeps.group_by_config(runs)
         task = f"{task} {label}" if label else task
         dks = sorted({r.d_k for r in runs if r.scale in PAIR})
         if not dks:
@@ -124,7 +120,7 @@ def render_markdown(rows):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(prog="sqrtdk scale-table", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sweep", required=True, nargs="+", action="extend", metavar="FILE",
                    help="run files with /runs (e.g. results/sqrt_dk.h5), one or more")
@@ -138,12 +134,12 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     group_by = [k for text in args.group_by for k in text.split(",") if k]
     sweep = Sweep(args.sweep, where=args.where, group_by=group_by)
     if args.task:
         sweep.check_task(args.task)
-    common.check_curves([r for t in ([args.task] if args.task else sweep.all_tasks()) for r in sweep.for_task(t)],
+    sweeps.check_curves([r for t in ([args.task] if args.task else sweep.all_tasks()) for r in sweep.for_task(t)],
                         group_by)  # refuses to average runs of different settings
     tasks = [args.task] if args.task else sweep.all_tasks()
     rows, notes = build_rows(sweep, tasks)
@@ -151,7 +147,7 @@ def main(argv=None):
     used = sum(len(sweep.for_task(t)) for t in tasks)
     notes.append(f"runs: {used} complete used; " + (skipped if skipped else "none skipped")
                  + "; every cell is the mean over seeds; seeds s/n = number of sqrt/none seeds")
-    notes.append(common.fixed_text([r for t in tasks for r in sweep.for_task(t)], width=10**6))
+    notes.append(sweeps.fixed_text([r for t in tasks for r in sweep.for_task(t)], width=10**6))
     if args.markdown:
         lines = render_markdown(rows) if rows else []
         lines += [""] + [f"- {n}" for n in notes]
@@ -161,6 +157,3 @@ def main(argv=None):
     print("\n".join(lines).lstrip("\n"))
     return 0 if rows else 1
 
-
-if __name__ == "__main__":
-    common.run_cli(main)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Tests of experiments/sandbox_runs.py (the run-file reader) on the fixtures of make_fixture.py.
+"""Tests of the run-file reader (experiments/sqrtdk/reader.py, `python3 -m sqrtdk table`) on the fixtures of
+make_fixture.py.
 
-    $PY tests/py/test_sandbox_runs.py        (exit 0 = pass; ctest: py.sandbox_runs)
+    PYTHONPATH=experiments $PY tests/experiments/sqrtdk/test_reader.py   (exit 0 = pass; ctest: py.reader)
 
 Expected values come from the fixture's constants and from reading the files with h5py directly, never
 from the reader itself.
@@ -18,14 +19,11 @@ import unittest
 import h5py
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "experiments"))
-sys.path.insert(0, HERE)
-import make_fixture as fx  # noqa: E402
-import sandbox_runs as sr  # noqa: E402
+import pandas as pd
 
-READER = os.path.join(ROOT, "experiments", "sandbox_runs.py")
+import make_fixture as fx  # next to this file, so on the path of the script
+import sqrtdk  # the package: PYTHONPATH=experiments (ctest sets it) or pip install -e experiments
+from sqrtdk import reader as sr
 
 
 def read(path):
@@ -39,7 +37,7 @@ N_CONFIGS = len(fx.TASKS) * len(fx.DKS) * len(fx.SCALES) * len(fx.SEEDS)
 class ReaderTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="test_sandbox_runs.")
+        cls.tmp = tempfile.TemporaryDirectory(prefix="test_reader.")
         cls.sweep = os.path.join(cls.tmp.name, "sweep.h5")
         cls.mixed = os.path.join(cls.tmp.name, "mixed.h5")
         fx.write_sweep(cls.sweep)
@@ -50,11 +48,11 @@ class ReaderTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def cli(self, *args):
-        return subprocess.run([sys.executable, READER, *args], capture_output=True, text=True)
+        return subprocess.run([sys.executable, "-m", "sqrtdk", *args], capture_output=True, text=True)
 
     # ---- records ---------------------------------------------------------------------------------------
     def test_loads_every_run_with_attributes_and_series(self):
-        runs = sr.load(self.sweep)
+        runs = sr.load_runs(self.sweep)
         self.assertEqual(len(runs), N_CONFIGS + 1)  # + the interrupted run
         with h5py.File(self.sweep) as f:
             names = sorted(f["runs"])
@@ -71,7 +69,7 @@ class ReaderTest(unittest.TestCase):
         self.assertEqual(sum(r.status == "interrupted" for r in runs), 1)
 
     def test_several_files_and_the_eval_time_axis(self):
-        runs = sr.load([self.sweep, self.mixed])
+        runs = sr.load_runs([self.sweep, self.mixed])
         self.assertEqual(len(runs), N_CONFIGS + 1 + N_CONFIGS * len(fx.MIXED_LRS))
         self.assertEqual({r.file for r in runs}, {self.sweep, self.mixed})
         with_eval = [r for r in runs if r.has("eval/loss")]
@@ -90,13 +88,13 @@ class ReaderTest(unittest.TestCase):
             g["loss"] = np.ones(4)       # a writer stopped between two appends
             g["eval/step"] = np.arange(3)
             g["eval/loss"] = np.ones(2)
-        (run,) = sr.load(path)
+        (run,) = sr.load_runs(path)
         self.assertEqual((len(run.series["step"]), len(run.series["loss"])), (4, 4))
         self.assertEqual((len(run.series["eval/step"]), len(run.series["eval/loss"])), (2, 2))
 
     # ---- filters ---------------------------------------------------------------------------------------
     def test_where_selects_by_any_attribute_numbers_as_numbers(self):
-        runs = sr.load(self.mixed)
+        runs = sr.load_runs(self.mixed)
         low = sr.where(runs, lr=fx.MIXED_LRS[1])
         self.assertEqual(len(low), N_CONFIGS)
         self.assertTrue(all(r["lr"] == fx.MIXED_LRS[1] for r in low))
@@ -110,7 +108,7 @@ class ReaderTest(unittest.TestCase):
         self.assertEqual(sr.where(runs, task="nosuchtask"), [])
 
     def test_where_refuses_unknown_keys_and_non_numbers(self):
-        runs = sr.load(self.mixed)
+        runs = sr.load_runs(self.mixed)
         with self.assertRaisesRegex(sr.InputError, "no run has an attribute 'learning_rate'"):
             sr.where(runs, learning_rate=0.01)
         with self.assertRaisesRegex(sr.InputError, "lr is a number"):
@@ -120,14 +118,25 @@ class ReaderTest(unittest.TestCase):
                 sr.parse_where([bad])
 
     def test_varying_and_fixed_attributes(self):
-        runs = sr.where(sr.load(self.mixed), task="teacher", d_k=16, scale="none")
+        runs = sr.where(sr.load_runs(self.mixed), task="teacher", d_k=16, scale="none")
         self.assertEqual(set(sr.varying(runs)), {"lr", "seed"})
         self.assertEqual(sr.fixed(runs)["d_k"], 16)
         self.assertNotIn("wall_seconds", sr.varying(runs))  # an outcome, not a setting
 
+    # ---- the package's load: a DataFrame -----------------------------------------------------------------
+    def test_package_load_gives_a_dataframe_of_the_matching_runs(self):
+        df = sqrtdk.load(self.mixed, task="teacher", lr=1e-3)
+        self.assertIsInstance(df, pd.DataFrame)
+        with h5py.File(self.mixed) as f:
+            want = sorted(n for n, g in f["runs"].items()
+                          if g.attrs["task"] in ("teacher", b"teacher") and math.isclose(g.attrs["lr"], 1e-3))
+        self.assertTrue(want)
+        self.assertEqual(sorted(df["run"]), want)
+        self.assertEqual(len(sqrtdk.load([self.sweep, self.mixed])), N_CONFIGS + 1 + N_CONFIGS * len(fx.MIXED_LRS))
+
     # ---- table and CSV ---------------------------------------------------------------------------------
     def test_table_has_final_metrics_from_eval_when_present(self):
-        df = sr.table(sr.load([self.sweep, self.mixed]))
+        df = sr.table(sr.load_runs([self.sweep, self.mixed]))
         self.assertEqual(len(df), N_CONFIGS + 1 + N_CONFIGS * len(fx.MIXED_LRS))
         with h5py.File(self.mixed) as f:
             for name in ("recall-dk16-none-seed0-lr0.001", "recall-dk16-none-seed0-lr0.01",
@@ -170,15 +179,27 @@ class ReaderTest(unittest.TestCase):
         with open(out, newline="") as f:
             self.assertEqual(len(list(csv.DictReader(f))), N_CONFIGS + 1)
 
+    def test_an_interpreter_without_h5py_is_one_line_and_exit_2(self):
+        # h5py made unimportable, as in an interpreter that lacks it.
+        block = ("import sys, runpy; sys.modules['h5py'] = None; "
+                 "runpy.run_module('sqrtdk', run_name='__main__', alter_sys=True)")
+        r = subprocess.run([sys.executable, "-c", block, "table", self.sweep], capture_output=True, text=True)
+        self.assertEqual((r.returncode, r.stderr.count("\n")), (2, 1), r.stderr)
+        self.assertIn("has no h5py", r.stderr)
+        self.assertIn("find_python.sh", r.stderr)
+
     def test_cli_bad_input_is_one_line_and_exit_2(self):
         notes = os.path.join(self.tmp.name, "notes.txt")
         with open(notes, "w") as f:
             f.write("not hdf5\n")
-        for args, says in (([os.path.join(self.tmp.name, "missing.h5")], "no such file"),
-                           ([notes], "not an HDF5 file"),
-                           ([self.sweep, "--where", "colour=red"], "no run has an attribute 'colour'"),
-                           ([self.sweep, "--where", "task=nosuchtask"], "no run matches")):
-            r = self.cli("table", *args)
+        table = "table"
+        for args, says in (([table, os.path.join(self.tmp.name, "missing.h5")], "no such file"),
+                           ([table, notes], "not an HDF5 file"),
+                           ([table, self.sweep, "--where", "colour=red"], "no run has an attribute 'colour'"),
+                           ([table, self.sweep, "--where", "task=nosuchtask"], "no run matches"),
+                           ([], "no command given"),
+                           (["nosuchcommand"], "unknown command")):
+            r = self.cli(*args)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
             self.assertIn(says, r.stderr)

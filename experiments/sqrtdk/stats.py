@@ -1,4 +1,5 @@
-"""Intervals over seeds for the √d_k study (experiments/study/analyze.py), and the LR-sensitivity number.
+"""Statistics over seeds: intervals for the √d_k study (study.py), the LR-sensitivity number, and the
+number formats of the summary and the tables.
 
 Every number the study reports is a statistic over seeds with a 95% interval:
   * `geomean_interval`: the geometric mean and the t interval computed on log values, for positive
@@ -121,3 +122,20 @@ def fmt_interval(iv):
     if iv.n == 1 or not np.isfinite(iv.lo):
         return fmt(iv.value)
     return f"{fmt(iv.value)} [{fmt(iv.lo)}, {fmt(iv.hi)}]"
+
+
+def fmt3(x):
+    """3 significant digits; scientific notation for small (< 0.01) or large (>= 1e4) magnitudes."""
+    if x is None:
+        return "n/a"
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-2 or abs(x) >= 1e4:
+        return f"{x:.2e}"
+    text = f"{x:#.3g}"
+    return text[:-1] if text.endswith(".") else text

@@ -1,12 +1,11 @@
-#!/usr/bin/env python3
 """The √d_k study's figures and summary, from the run files of experiments/study/*.ini.
 
     PY=$(experiments/find_python.sh)
-    $PY experiments/study/analyze.py --study results/study --out results
+    PYTHONPATH=experiments $PY -m sqrtdk study --study results/study --out results
 
 reads results/study/{dk,heads,lr}.h5 (whichever exist) and writes results/summary.md and
 results/figures/<name>.png|svg. Every number is a statistic over seeds with its 95% interval
-(experiments/study/stats.py says which statistic for which quantity). Per task:
+(sqrtdk/stats.py says which statistic for which quantity). Per task:
   final_loss_vs_dk      final held-out loss against d_k, one line per scale (dk.h5)
   loss_vs_step          held-out loss against step at three d_k (dk.h5)
   init_gradients_vs_dk  at initialisation: per-row ‖∂L/∂S‖ and ‖∂L/∂q‖ (median, mean) and ‖∇W^Q‖ (dk.h5)
@@ -23,44 +22,23 @@ initialisation (it learned nothing), as in the LR-sensitivity number. Bad input:
 import argparse
 import math
 import os
-import sys
-import textwrap
 from collections import defaultdict
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.dirname(HERE))
+import numpy as np
+import matplotlib.pyplot as plt
 
-import stats  # noqa: E402
-from stats import fmt, fmt_interval, geomean_interval, mean_interval  # noqa: E402
-
-try:
-    import numpy as np
-    import matplotlib
-    matplotlib.use("Agg")
-    matplotlib.rcParams["svg.hashsalt"] = "sandbox-study"  # SVG ids that do not change from run to run
-    import matplotlib.pyplot as plt
-    import sandbox_runs  # noqa: E402
-except ImportError as missing:  # pragma: no cover
-    sys.stderr.write(f"analyze.py: this interpreter ({sys.executable}) has no {missing.name}; "
-                     "use the one experiments/find_python.sh prints\n")
-    sys.exit(2)
+from . import reader, stats, style
+from .reader import InputError  # one line on stderr and exit 2
+from .stats import fmt, fmt_interval, geomean_interval, mean_interval
+from .style import COLORS, MUP_ARM, STEP_COLORS
 
 COORD_STEPS = (0, 1, 10, 100, "end")
-SCALES = ("none", "sqrt", "linear", "learned", "qknorm")
-MUP_ARM = "sqrt, qk lr/√d_k"
+SCALES = tuple(style.SCALE_ORDER)
 ARMS = ("none", "sqrt", "linear", MUP_ARM)
-COLORS = {"none": "tab:red", "sqrt": "tab:blue", "linear": "tab:green", "learned": "tab:purple",
-          "qknorm": "tab:orange", MUP_ARM: "tab:cyan"}
-STEP_COLORS = {0: "#c6dbef", 1: "#6baed6", 10: "#2171b5", 100: "#08519c", "end": "#08306b"}
-DPI = 110
 UNIT = (0.0, 1.0)  # fractions and accuracies: intervals clipped to their range
 T_NOTE = ("95% interval over seeds: geometric mean and t interval of the logs for positive quantities that span decades "
           "(losses, gradient norms, logit std, max |S|, the change of S), arithmetic mean and t interval for the rest "
           "(accuracies, fractions, entropies, LR sensitivity, differences)")
-
-
-InputError = sandbox_runs.InputError  # one line on stderr and exit 2 (sandbox_runs.run_cli)
 
 
 # ---- One row per run -----------------------------------------------------------------------------------
@@ -111,11 +89,7 @@ def run_row(run):
 def load_rows(path):
     if not os.path.exists(path):
         return None
-    try:
-        runs = sandbox_runs.load([path])
-    except sandbox_runs.InputError as e:
-        raise InputError(str(e)) from None
-    return [run_row(r) for r in runs]
+    return [run_row(r) for r in reader.load_runs([path])]
 
 
 def cells(rows, keys):
@@ -133,17 +107,11 @@ def complete(rows):
 # ---- Figures -------------------------------------------------------------------------------------------
 
 def save(fig, out, name, written):
-    title = fig._suptitle
-    if title is not None:  # long titles would widen the figure
-        title.set_text("\n".join(textwrap.fill(line, 150) for line in title.get_text().split("\n")))
-    for ext in ("png", "svg"):
-        path = os.path.join(out, "figures", f"{name}.{ext}")
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+    style.save(fig, os.path.join(out, "figures"), name)
     written.append(name)
-    plt.close(fig)
 
 
-def line_with_band(ax, xs, intervals, color, label, style="-"):
+def line_with_band(ax, xs, intervals, color, label, dash="-"):
     xs = np.asarray(xs, dtype=float)
     v = np.array([iv.value for iv in intervals])
     lo = np.array([iv.lo for iv in intervals])
@@ -151,10 +119,10 @@ def line_with_band(ax, xs, intervals, color, label, style="-"):
     ok = np.isfinite(v)
     if not ok.any():
         return
-    ax.plot(xs[ok], v[ok], style, color=color, label=label, marker="o", ms=3)
+    ax.plot(xs[ok], v[ok], dash, color=color, label=label, marker="o", ms=3)
     band = ok & np.isfinite(lo) & np.isfinite(hi)
     if band.any():
-        ax.fill_between(xs[band], lo[band], hi[band], color=color, alpha=0.18, linewidth=0)
+        style.band(ax, xs[band], lo[band], hi[band], color)
 
 
 def log_dk_axis(ax, dks, d_model=None):
@@ -251,9 +219,9 @@ def fig_saturation(rows, task, out, written):
     for ax, key, title in ((axes[0], "saturated_fraction", "share of rows with max weight > 0.99"),
                            (axes[1], "attn_entropy", "attention entropy (nats)")):
         for scale in ("none", "sqrt", "linear"):
-            for when, style in (("0", "--"), ("end", "-")):
+            for when, dash in (("0", "--"), ("end", "-")):
                 line_with_band(ax, dks, [mean_interval([r[f"{key}@{when}"] for r in by.get((scale, d), [])], UNIT if key == "saturated_fraction" else (0, math.inf)) for d in dks],
-                               COLORS[scale], f"{scale} at {'init' if when == '0' else 'end'}", style)
+                               COLORS[scale], f"{scale} at {'init' if when == '0' else 'end'}", dash)
         ax.set_title(title, fontsize=9)
         log_dk_axis(ax, dks, rows[0]["d_model"])
     axes[1].axhline(math.log(16), color="0.5", lw=0.8, ls=":")
@@ -534,7 +502,7 @@ def settings_line(rows):
 # ---- Main ----------------------------------------------------------------------------------------------
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="sqrtdk study", description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--study", required=True, help="directory with dk.h5, heads.h5, lr.h5 (any of them)")
     p.add_argument("--out", required=True, help="writes OUT/summary.md and OUT/figures/*.png|svg")
     args = p.parse_args(argv)
@@ -546,14 +514,14 @@ def main(argv=None):
     os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)
     written = []
     sections = ["# The √d_k study: summary", "",
-                "Generated by `experiments/study/analyze.py` from the run files of `experiments/study/*.ini` "
+                "Generated by `python3 -m sqrtdk study` (`experiments/sqrtdk/study.py`) from the run files of `experiments/study/*.ini` "
                 "(run by `experiments/reproduce.sh`). Losses are the held-out evaluation's (`eval/loss`) at the "
                 "end of training. Intervals: " + T_NOTE + "."]
 
     rows = data["dk"]
     if rows:
         runs_by_name = {}
-        for r, run in zip(rows, sandbox_runs.load([os.path.join(args.study, "dk.h5")])):
+        for r, run in zip(rows, reader.load_runs([os.path.join(args.study, "dk.h5")])):
             r["_name"] = run.name
             runs_by_name[run.name] = run
         tasks = sorted({r["task"] for r in rows}, key=lambda t: (t != "teacher", t))
@@ -591,7 +559,3 @@ def main(argv=None):
     print(f"wrote {os.path.join(args.out, 'summary.md')} and {len(written)} figures (PNG + SVG) in "
           f"{os.path.join(args.out, 'figures')}")
     return 0
-
-
-if __name__ == "__main__":
-    sandbox_runs.run_cli(main)

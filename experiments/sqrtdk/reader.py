@@ -1,19 +1,20 @@
-#!/usr/bin/env python3
 """Read the sandbox's run files (`sandbox train`, `sweep`, `merge`) into Python: run records, filters, a table.
 
-As a module (h5py and NumPy; pandas only for `table`), after adding experiments/ to the path:
+As a library (h5py and NumPy; pandas only for `table`), with the package installed (`pip install -e
+experiments`) or run from the checkout with PYTHONPATH=experiments:
 
-    import sys; sys.path.insert(0, "experiments")
-    import sandbox_runs
-    runs = sandbox_runs.load(["results/sqrt_dk.h5", "more_runs.h5"])   # every run of every file
-    runs = sandbox_runs.where(runs, task="teacher", scale=["none", "sqrt"], lr=1e-2, status="complete")
+    from sqrtdk import load, load_runs, where, table, sweep_grids
+    df = load(["results/sqrt_dk.h5", "more_runs.h5"])       # pandas DataFrame, one row per run (see `table`)
+    df = load("results/sqrt_dk.h5", task="teacher", lr=1e-2)  # only the runs that match (as `where`)
+    runs = load_runs(["results/sqrt_dk.h5"])                # the Run records themselves
+    runs = where(runs, task="teacher", scale=["none", "sqrt"], lr=1e-2, status="complete")
     run = runs[0]
     run.file, run.name            # the file it came from, its group name under /runs
     run.attrs["d_k"], run["lr"]   # its attributes (str, int or float)
     run.series["loss"]            # its series as NumPy arrays: "step", "loss", "grad_norm/W_Q", "eval/loss" ...
     run.sweep_grid                # (INI text, overrides) of the sweep that wrote it; None for `sandbox train`
-    sandbox_runs.sweep_grids(runs)  # [(INI text, overrides, [runs]), ...]: the distinct grids behind the runs
-    df = sandbox_runs.table(runs)                 # pandas DataFrame, one row per run
+    sweep_grids(runs)  # [(INI text, overrides, [runs]), ...]: the distinct grids behind the runs
+    df = table(runs)   # the DataFrame of these runs
     df.to_csv("runs.csv", index=False)
 
 `where` also takes the command line's "key=value" texts: `where(runs, **parse_where(["lr=0.01",
@@ -31,10 +32,11 @@ Missing values are NaN.
 
 From the command line (exit 2 and one line on stderr for bad input):
 
-    python3 experiments/sandbox_runs.py table FILES... [--where KEY=VALUE]... [--csv OUT.csv] [--force]
+    python3 -m sqrtdk table FILES... [--where KEY=VALUE]... [--csv OUT.csv] [--force]
 
 prints the table of the runs that match every --where (or writes it as CSV to OUT.csv, which must not
-exist unless --force; "-" is stdout). Run it with the interpreter experiments/find_python.sh prints.
+exist unless --force; "-" is stdout). Run it with the interpreter experiments/find_python.sh prints, from
+experiments/ or with PYTHONPATH=experiments.
 
 Series: every 1-D dataset of a run group except params/ and params_init/. The series of one time axis
 (the training series and `step`; eval/* and `eval/step`) are truncated to their shortest, so a run being
@@ -47,16 +49,11 @@ import os
 import sys
 import tempfile
 
-try:
-    import numpy as np
-    import h5py
-except ImportError as _missing:  # pragma: no cover - depends on the interpreter
-    sys.stderr.write(f"{os.path.basename(sys.argv[0])}: error: this interpreter ({sys.executable}) has no "
-                     f"{_missing.name}; use the interpreter printed by experiments/find_python.sh\n")
-    sys.exit(2)
+import h5py
+import numpy as np
 
 # The names of the run-file layout this reader relies on. The layout is defined in
-# experiments/src/io/layout.hpp (`sandbox layout` prints it); tests/py/test_layout.py checks that these
+# experiments/src/io/layout.hpp (`sandbox layout` prints it); tests/experiments/sqrtdk/test_layout.py checks that these
 # agree with it, role by role.
 RUNS_GROUP = "runs"
 STEP, LOSS, ACCURACY = "step", "loss", "accuracy"
@@ -224,14 +221,20 @@ def read_file(path):
     return file_attrs, runs
 
 
-def load(paths):
-    """Every run of one file (a path) or of several (a list of paths), in the order given."""
+def load_runs(paths):
+    """Every run (a Run record) of one file (a path) or of several (a list of paths), in the order given."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     runs = []
     for path in paths:
         runs += read_file(os.fspath(path))[1]
     return runs
+
+
+def load(paths, **criteria):
+    """The table (a pandas DataFrame, one row per run) of the runs of `paths` that match `criteria` (as
+    in `where`); every run without criteria."""
+    return table(where(load_runs(paths), **criteria))
 
 
 # ---- Filters -------------------------------------------------------------------------------------------
@@ -366,7 +369,7 @@ def _write_csv(df, out, force):
     if not os.path.isdir(directory):
         raise InputError(f"--csv {out}: directory {directory} does not exist")
     # Written next to OUT and renamed into place: OUT is never half-written.
-    fd, tmp = tempfile.mkstemp(prefix=".sandbox_runs.", suffix=".csv", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".sqrtdk-table.", suffix=".csv", dir=directory)
     try:
         with os.fdopen(fd, "w", newline="") as f:
             df.to_csv(f, index=False)
@@ -377,17 +380,15 @@ def _write_csv(df, out, force):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="sandbox_runs.py", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("table", help="one row per run: attributes and final metrics")
+    t = argparse.ArgumentParser(prog="sqrtdk table", description="One row per run: attributes and final metrics.")
     t.add_argument("files", nargs="+", metavar="FILE", help="run files (HDF5 with /runs)")
     t.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                    help="keep runs whose attribute KEY is VALUE (KEY=V1,V2: any of them); repeatable")
     t.add_argument("--csv", metavar="OUT", help="write CSV to OUT ('-': stdout) instead of printing the table")
     t.add_argument("--force", action="store_true", help="replace an existing --csv file")
-    args = p.parse_args(argv)
+    args = t.parse_args(argv)
     criteria = parse_where(args.where)
-    runs = where(load(args.files), **criteria)
+    runs = where(load_runs(args.files), **criteria)
     if not runs:
         raise InputError("no run matches " + " ".join(f"--where {w}" for w in args.where) if args.where
                          else "the files have no runs")
@@ -401,24 +402,3 @@ def main(argv=None):
         with pd.option_context("display.max_columns", None, "display.width", 250):
             print(df.to_string(index=False))
     return 0
-
-
-def run_cli(main_fn, argv=None):
-    """main_fn(argv) with InputError as one line on stderr and exit code 2."""
-    prog = os.path.basename(sys.argv[0])
-    try:
-        code = main_fn(argv)
-    except InputError as exc:
-        sys.stderr.write(f"{prog}: error: {exc}\n")
-        code = 2
-    except BrokenPipeError:
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        code = 0
-    sys.exit(code or 0)
-
-
-if __name__ == "__main__":
-    run_cli(main)

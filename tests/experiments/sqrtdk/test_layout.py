@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The HDF5 layout is defined once (experiments/src/io/layout.hpp); this checks that what repeats it agrees:
 
-    $PY tests/py/test_layout.py SANDBOX        (exit 0 = pass; ctest: py.layout)
+    PYTHONPATH=experiments:tests/py $PY tests/experiments/sqrtdk/test_layout.py SANDBOX   (ctest: py.layout)
 
-  * the README's layout table is the table `SANDBOX layout --json` dumps, row for row, and its line of run
+  * results/README.md's layout table is the table `SANDBOX layout --json` dumps, row for row, and its line of run
     options lists the option table's attributes with their types;
-  * the Python reader's constants (experiments/sandbox_runs.py) name rows of that table with the roles it
+  * the Python reader's constants (experiments/sqrtdk/reader.py) name rows of that table with the roles it
     gives them, and tests/py/check_run_layout.py's lists are the table's (and the options') attributes
     and series of each type;
   * a sweep records its grid in every run (sweep_ini, sweep_overrides), the reader exposes it, and merge
@@ -22,12 +22,11 @@ import unittest
 
 import h5py
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "experiments"))
-sys.path.insert(0, HERE)
-import check_run_layout as checker  # noqa: E402
-import sandbox_runs as sr  # noqa: E402
+import check_run_layout as checker  # tests/py, on PYTHONPATH (ctest sets it)
+from sqrtdk import reader as sr  # experiments/, on PYTHONPATH (or pip install -e experiments)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+LAYOUT_README = os.path.join(ROOT, "results", "README.md")  # the file layout is documented next to the files
 
 SANDBOX = None  # set from the command line
 RUN = "/runs/<name>"
@@ -39,7 +38,7 @@ def dump():
 
 
 def readme_table(text):
-    """[(section, path, kind, type, length, when, meaning)] and the run-options line of the README."""
+    """[(section, path, kind, type, length, when, meaning)] and the run-options line of results/README.md."""
     start = text.index("<!-- layout table:")
     end = text.index("<!-- end of layout table -->")
     rows, options = [], None
@@ -59,7 +58,7 @@ class LayoutAgreement(unittest.TestCase):
         cls.layout = dump()
         cls.entries = cls.layout["entries"]
         cls.options = [(o["name"], o["type"]) for o in cls.layout["run_options"]]
-        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        with open(LAYOUT_README, encoding="utf-8") as f:
             cls.readme = f.read()
 
     def run_rows(self, **match):
@@ -122,14 +121,14 @@ class SweepRecordsItsGrid(unittest.TestCase):
         self.sandbox("sweep", "--config", self.ini, "--out", "a.h5", "--jobs", "1", "--quiet", "--grid.seed", "0 1",
                      "--run.lr", "0.02")
         self.sandbox("sweep", "--config", self.ini, "--out", "b.h5", "--jobs", "1", "--quiet", "--grid.seed", "2")
-        runs = sr.load(os.path.join(self.tmp.name, "a.h5"))
+        runs = sr.load_runs(os.path.join(self.tmp.name, "a.h5"))
         self.assertEqual(len(runs), 4)
         for run in runs:
             self.assertEqual(run.sweep_grid, (self.INI, "--run.lr=0.02\n--grid.seed=0 1\n"), run.name)
         with h5py.File(os.path.join(self.tmp.name, "a.h5")) as f:  # as stored, not only as the reader says
             self.assertEqual(f["runs"][runs[0].name].attrs["sweep_ini"], self.INI)
         self.sandbox("merge", "all.h5", "a.h5", "b.h5")
-        merged = sr.load(os.path.join(self.tmp.name, "all.h5"))
+        merged = sr.load_runs(os.path.join(self.tmp.name, "all.h5"))
         grids = sr.sweep_grids(merged)
         self.assertEqual([(ini, overrides, len(members)) for ini, overrides, members in grids],
                          [(self.INI, "--run.lr=0.02\n--grid.seed=0 1\n", 4), (self.INI, "--grid.seed=2\n", 2)])
@@ -138,7 +137,7 @@ class SweepRecordsItsGrid(unittest.TestCase):
         self.sandbox("sweep", "--config", self.ini, "--out", "c.h5", "--jobs", "1", "--quiet", "--grid.seed", "0",
                      "--run.lr", "0.02")
         self.sandbox("merge", "all.h5", "c.h5")
-        self.assertEqual([(len(m), o) for _, o, m in sr.sweep_grids(sr.load(os.path.join(self.tmp.name, "all.h5")))],
+        self.assertEqual([(len(m), o) for _, o, m in sr.sweep_grids(sr.load_runs(os.path.join(self.tmp.name, "all.h5")))],
                          [(4, "--run.lr=0.02\n--grid.seed=0 1\n"), (2, "--grid.seed=2\n")])
         # Not a setting: runs of one configuration from two sweeps are still one configuration.
         self.assertNotIn("sweep_ini", sr.varying(merged))
@@ -147,7 +146,7 @@ class SweepRecordsItsGrid(unittest.TestCase):
     def test_a_train_run_has_no_grid(self):
         self.sandbox("train", "--d-model", "4", "--dk", "2", "--seq-len", "3", "--batch", "2", "--steps", "2",
                      "--no-gradcheck", "--out", "t.h5")
-        runs = sr.load(os.path.join(self.tmp.name, "t.h5"))
+        runs = sr.load_runs(os.path.join(self.tmp.name, "t.h5"))
         self.assertEqual([r.sweep_grid for r in runs], [None])
         self.assertEqual(sr.sweep_grids(runs), [])
 

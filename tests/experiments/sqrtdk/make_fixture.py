@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write small synthetic sweep and theory HDF5 files that follow the sandbox's layout exactly.
 
-    $PY tests/py/make_fixture.py OUT_SWEEP.h5 OUT_THEORY.h5
+    $PY tests/experiments/sqrtdk/make_fixture.py OUT_SWEEP.h5 OUT_THEORY.h5
 
 Sweep: tasks teacher + recall, d_k in 1, 4, 16, scales none / sqrt / linear, seeds 0 and 1, 20 steps
 logged every 2 steps (11 points, index 0 = step 0 = initialisation), plus one interrupted run
@@ -11,7 +11,7 @@ so it saturates at large d_k, its logit gradients collapse and its loss stalls; 
 Half the runs store their string attributes as fixed-length strings (as a C++ writer may) and the
 rest as variable-length ones, so the readers are exercised on both.
 
-    $PY tests/py/make_fixture.py --mixed OUT_MIXED.h5
+    $PY tests/experiments/sqrtdk/make_fixture.py --mixed OUT_MIXED.h5
 
 Mixed: the same sweep at two learning rates, one of them with an eval/ group (see write_mixed_sweep).
 

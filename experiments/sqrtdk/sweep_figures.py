@@ -1,12 +1,11 @@
-#!/usr/bin/env python3
-"""Figures for the 1/sqrt(d_k) study: why scaling QK^T matters.
+"""Figures of any sweep (and of a theory file): why scaling QK^T matters.
 
     PY=$(experiments/find_python.sh)
-    $PY experiments/plots/plot_study.py --sweep results/sqrt_dk.h5 [more.h5 ...] --theory results/theory.h5 \
+    PYTHONPATH=experiments $PY -m sqrtdk figures --sweep results/sqrt_dk.h5 [more.h5 ...] --theory results/theory.h5 \
         --out results/figures [--task teacher] [--where KEY=VALUE ...] [--group-by KEY ...]
 
 Either input may be left out; the figures that need it are then skipped (and listed). Without --task
-every task in the sweep file is plotted. Each figure is written as NAME.png (dpi 120) and NAME.svg:
+every task in the sweep file is plotted. Each figure is written as NAME.png and NAME.svg (style.py):
 
   per task T (sweep file):
     loss_vs_step_T        loss vs step, colour = d_k, solid = sqrt, dashed = none (+ one panel per d_k)
@@ -33,34 +32,19 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+import numpy as np
 
-import common  # noqa: E402  (first: checks h5py/matplotlib are importable and selects Agg)
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator  # noqa: E402
-import numpy as np  # noqa: E402
-
-from common import (BAND_TEXT, SCALE_COLOR, SCALE_LABEL, SCALE_STYLE, InputError,  # noqa: E402
-                    Sweep, Theory)
-
-DPI = 120
-plt.rcParams.update({
-    "font.size": 10,
-    "axes.titlesize": 10.5,
-    "axes.labelsize": 10,
-    "legend.fontsize": 8.5,
-    "legend.framealpha": 0.9,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "grid.linewidth": 0.6,
-    "svg.fonttype": "none",      # keep text as text in the SVG
-    "svg.hashsalt": "sqrt-dk",   # stable ids, so reruns give identical SVGs
-})
+from . import sweep as sweeps
+from .reader import InputError
+from . import style
+from .style import color, positive
+from .style import line_style, scale_label
+from .sweep import BAND_TEXT, Sweep
+from .theory import Theory
 
 LOGIT_GRAD_LABEL = r"median over rows of $\Vert\partial L/\partial S_{i,:}\Vert_2$"
 
@@ -72,18 +56,6 @@ class Skip(Exception):
 # --------------------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------------------
-
-def color(scale):
-    return SCALE_COLOR.get(scale, "#7f7f7f")
-
-
-def style(scale):
-    return SCALE_STYLE.get(scale, "-")
-
-
-def label(scale):
-    return SCALE_LABEL.get(scale, scale)
-
 
 def dk_axis(ax, dks):
     """log2 x axis with ticks at the d_k values (thinned when there are many)."""
@@ -100,34 +72,24 @@ def dk_axis(ax, dks):
     ax.set_xlabel(r"$d_k$ (key/query dimension)")
 
 
-def positive(values):
-    """Mask non-positive values so log axes do not draw them at the clip floor."""
-    values = np.asarray(values, dtype=np.float64)
-    return np.where(values > 0, values, np.nan)
-
-
 def band(ax, x, lo, hi, c, log=False):
     if log:
         lo, hi = positive(lo), positive(hi)
-    ax.fill_between(x, lo, hi, color=c, alpha=0.18, linewidth=0)
+    style.band(ax, x, lo, hi, c)
 
 
 def subtitle(sweep, task, seed_counts, runs):
     if seed_counts and max(seed_counts) > 1:
-        parts = [f"mean over {common.seeds_text(seed_counts)}, shaded band = {BAND_TEXT}"]
+        parts = [f"mean over {sweeps.seeds_text(seed_counts)}, shaded band = {BAND_TEXT}"]
     else:
         parts = ["one seed per point, so no band"]
     note = sweep.skipped_note(task)
     parts.append(note if note else "no runs skipped")
-    return "; ".join(parts) + "\n" + common.fixed_text(runs)
+    return "; ".join(parts) + "\n" + sweeps.fixed_text(runs)
 
 
 def save(fig, out_dir, name, written):
-    for ext in ("png", "svg"):
-        path = os.path.join(out_dir, f"{name}.{ext}")
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
-        written.append(path)
-    plt.close(fig)
+    written += style.save(fig, out_dir, name)
 
 
 def final_step(runs):
@@ -139,9 +101,9 @@ def final_step(runs):
 # --------------------------------------------------------------------------------------------------
 
 def fig_loss_vs_step(sweep, task, runs):
-    groups = common.group_by_config(runs)
-    dks = common.dks_of(runs)
-    scales = common.scales_of(runs)
+    groups = sweeps.group_by_config(runs)
+    dks = sweeps.dks_of(runs)
+    scales = sweeps.scales_of(runs)
     if not any(r.has("loss") for r in runs):
         raise Skip("no loss series")
     cmap = plt.get_cmap("viridis")
@@ -158,22 +120,22 @@ def fig_loss_vs_step(sweep, task, runs):
     seed_counts = []
     for d_k in dks:
         for scale in main_scales:
-            agg = common.aggregate_series(groups.get((scale, d_k), []), "loss")
+            agg = sweeps.aggregate_series(groups.get((scale, d_k), []), "loss")
             if agg is None:
                 continue
             steps, a = agg
             seed_counts.append(a.n)
             band(ax, steps, a.lo, a.hi, dk_color[d_k], log=True)
-            ax.plot(steps, positive(a.mean), color=dk_color[d_k], linestyle=style(scale), linewidth=1.8)
+            ax.plot(steps, positive(a.mean), color=dk_color[d_k], linestyle=line_style(scale), linewidth=1.8)
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
-    ax.set_title("all $d_k$ together, " + ", ".join(f"{'solid' if style(s) == '-' else 'dashed'} = {label(s)}"
+    ax.set_title("all $d_k$ together, " + ", ".join(f"{'solid' if line_style(s) == '-' else 'dashed'} = {scale_label(s)}"
                                                     for s in main_scales))
     dk_handles = [Line2D([], [], color=dk_color[d], linewidth=2.5, label=f"$d_k$ = {d}") for d in dks]
-    style_handles = [Line2D([], [], color="0.2", linestyle=style(s), linewidth=1.8,
-                            label=label(s) + ("" if s in main_scales else " (panels below only)"))
+    style_handles = [Line2D([], [], color="0.2", linestyle=line_style(s), linewidth=1.8,
+                            label=scale_label(s) + ("" if s in main_scales else " (panels below only)"))
                      for s in scales]
     style_handles.append(Patch(color="0.5", alpha=0.3, label=f"band: {BAND_TEXT}"))
     leg1 = ax.legend(handles=dk_handles, title="colour", loc="upper left", bbox_to_anchor=(1.01, 1.0),
@@ -189,14 +151,14 @@ def fig_loss_vs_step(sweep, task, runs):
                               sharey=small_axes[0] if small_axes else None)
         small_axes.append(sub)
         for scale in scales:
-            agg = common.aggregate_series(groups.get((scale, d_k), []), "loss")
+            agg = sweeps.aggregate_series(groups.get((scale, d_k), []), "loss")
             if agg is None:
                 continue
             steps, a = agg
             if scale not in main_scales:
                 seed_counts.append(a.n)
             band(sub, steps, a.lo, a.hi, dk_color[d_k], log=True)
-            sub.plot(steps, positive(a.mean), color=dk_color[d_k], linestyle=style(scale), linewidth=1.6)
+            sub.plot(steps, positive(a.mean), color=dk_color[d_k], linestyle=line_style(scale), linewidth=1.6)
         sub.set_yscale("log")
         sub.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True, steps=[1, 2, 5, 10]))
         sub.set_title(f"$d_k$ = {d_k}")
@@ -212,7 +174,7 @@ def fig_loss_vs_step(sweep, task, runs):
 
 def two_panel_vs_dk(sweep, task, runs, key, title, ylabel, log_y, reducers, ylim=None, hline=None):
     """Panels (one per reducer: init / end ...) of key vs d_k, one line per scale with a seed band."""
-    scales = common.scales_of(runs)
+    scales = sweeps.scales_of(runs)
     if not any(r.has(key) for r in runs):
         raise Skip(f"no '{key}' series")
     fig, axes = plt.subplots(1, len(reducers), figsize=(5.2 * len(reducers) + 2.4, 4.4), sharey=True,
@@ -221,15 +183,15 @@ def two_panel_vs_dk(sweep, task, runs, key, title, ylabel, log_y, reducers, ylim
     seed_counts = []
     for ax, (panel_title, reduce) in zip(axes, reducers):
         for scale in scales:
-            curve = common.curve_over_dk(runs, scale, reduce)
+            curve = sweeps.curve_over_dk(runs, scale, reduce)
             if curve is None:
                 continue
             dks, mean, lo, hi, n = curve
             seed_counts += list(n)
             band(ax, dks, lo, hi, color(scale), log=log_y)
-            ax.plot(dks, positive(mean) if log_y else mean, color=color(scale), linestyle=style(scale),
-                    marker="o", markersize=4.5, linewidth=1.8, label=label(scale))
-        dk_axis(ax, common.dks_of(runs))
+            ax.plot(dks, positive(mean) if log_y else mean, color=color(scale), linestyle=line_style(scale),
+                    marker="o", markersize=4.5, linewidth=1.8, label=scale_label(scale))
+        dk_axis(ax, sweeps.dks_of(runs))
         if log_y:
             ax.set_yscale("log")
         if ylim is not None:
@@ -284,14 +246,14 @@ def fig_grad_norms(sweep, task, runs):
     keys = [f"grad_norm/{m}" for m, _ in mats]
     if not any(r.has(k) for r in runs for k in keys):
         raise Skip("no grad_norm/W_Q, W_K, W_V series")
-    scales = common.scales_of(runs)
+    scales = sweeps.scales_of(runs)
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), sharey=True, constrained_layout=True)
     seed_counts = []
     for ax, (mat, tex), key in zip(axes, mats, keys):
         for scale in scales:
             for when, reduce, ls, marker in (("init", lambda r, k=key: r.at_init(k), "-", "o"),
                                              ("train", lambda r, k=key: r.train_mean(k), "--", "s")):
-                curve = common.curve_over_dk(runs, scale, reduce)
+                curve = sweeps.curve_over_dk(runs, scale, reduce)
                 if curve is None:
                     continue
                 dks, mean, lo, hi, n = curve
@@ -299,11 +261,11 @@ def fig_grad_norms(sweep, task, runs):
                 band(ax, dks, lo, hi, color(scale), log=True)
                 ax.plot(dks, positive(mean), color=color(scale), linestyle=ls, marker=marker,
                         markersize=4.5, linewidth=1.6, markerfacecolor="white" if when == "train" else None)
-        dk_axis(ax, common.dks_of(runs))
+        dk_axis(ax, sweeps.dks_of(runs))
         ax.set_yscale("log")
         ax.set_title(f"gradient w.r.t. {tex}")
     axes[0].set_ylabel("Frobenius norm of the gradient")
-    handles = [Line2D([], [], color=color(s), linewidth=2.5, label=label(s)) for s in scales]
+    handles = [Line2D([], [], color=color(s), linewidth=2.5, label=scale_label(s)) for s in scales]
     handles += [Line2D([], [], color="0.2", linestyle="-", marker="o", label="at initialisation (step 0)"),
                 Line2D([], [], color="0.2", linestyle="--", marker="s", markerfacecolor="white",
                        label="mean over training (logged steps after 0)"),
@@ -368,8 +330,8 @@ def fig_theory_saturation(theory):
             stats = theory.per_scale[scale]
             if key in stats:
                 values = stats[key]
-                ax.plot(d, positive(values) if log_y else values, color=color(scale), linestyle=style(scale),
-                        marker="o", markersize=4, linewidth=1.8, label=label(scale))
+                ax.plot(d, positive(values) if log_y else values, color=color(scale), linestyle=line_style(scale),
+                        marker="o", markersize=4, linewidth=1.8, label=scale_label(scale))
                 drawn += 1
             if key2 and key2 in stats:
                 ax.plot(d, stats[key2], color=color(scale), linestyle="none", marker="x", markersize=5)
@@ -405,7 +367,7 @@ THEORY_FIGURES = [("theory_var_qk", fig_theory_var_qk), ("theory_saturation", fi
 # --------------------------------------------------------------------------------------------------
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(prog="sqrtdk figures", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sweep", nargs="+", action="extend", metavar="FILE",
                    help="run files with /runs (e.g. results/sqrt_dk.h5), one or more")
@@ -420,7 +382,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
     if not args.sweep and not args.theory:
         raise InputError("nothing to plot: give --sweep FILE.h5 and/or --theory FILE.h5")
     if (args.task or args.where or args.group_by) and not args.sweep:
@@ -435,7 +397,7 @@ def main(argv=None):
     if sweep is not None and args.task:
         sweep.check_task(args.task)
     if sweep is not None:
-        common.check_curves(sweep.runs, group_by)  # refuses to average runs of different settings
+        sweeps.check_curves(sweep.runs, group_by)  # refuses to average runs of different settings
     tasks = ([args.task] if args.task else sweep.all_tasks()) if sweep is not None else []
 
     os.makedirs(args.out, exist_ok=True)
@@ -478,10 +440,7 @@ def main(argv=None):
     n_figs = len(written) // 2
     print(f"{n_figs} figure{'s' if n_figs != 1 else ''} (PNG + SVG) in {args.out}; {len(skipped)} skipped")
     if not written:
-        print(f"{os.path.basename(sys.argv[0])}: no figure could be drawn", file=sys.stderr)
+        print("sqrtdk figures: no figure could be drawn", file=sys.stderr)
         return 1
     return 0
 
-
-if __name__ == "__main__":
-    common.run_cli(main)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Test of the plotting and summary scripts on a synthetic fixture.
-#   bash tests/py/test_plots.sh        (from anywhere; exit 0 = pass, non-zero = fail, each failure printed)
+# Test of `python3 -m sqrtdk figures` and `scale-table` (experiments/sqrtdk) on a synthetic fixture.
+#   bash tests/experiments/sqrtdk/test_plots.sh   (from anywhere; exit 0 = pass, non-zero = fail, each failure printed)
 # Keeps its temporary directory when KEEP_TMP=1 (path printed), for looking at the figures.
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PLOTS="$ROOT/experiments/plots"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+HERE="$ROOT/tests/experiments/sqrtdk"
+# The package is imported from the checkout, as the scripts run it.
+export PYTHONPATH="$ROOT/experiments${PYTHONPATH:+:$PYTHONPATH}"
 FAILS=0
 CHECKS=0
 
@@ -31,20 +33,20 @@ rc=$?
 # --- fixture ------------------------------------------------------------------------------------
 SWEEP="$TMP/sweep.h5"
 THEORY="$TMP/theory.h5"
-if ! "$PY" "$ROOT/tests/py/make_fixture.py" "$SWEEP" "$THEORY" >"$TMP/fixture.log" 2>&1; then
+if ! "$PY" "$HERE/make_fixture.py" "$SWEEP" "$THEORY" >"$TMP/fixture.log" 2>&1; then
   cat "$TMP/fixture.log"; echo "FAIL: make_fixture.py"; exit 1
 fi
 
-# --- plot_study.py: every figure as a real PNG and an SVG ---------------------------------------
+# --- sqrtdk figures: every figure as a real PNG and an SVG ---------------------------------------
 FIGS="$TMP/figs"
-if ! "$PY" "$PLOTS/plot_study.py" --sweep "$SWEEP" --theory "$THEORY" --out "$FIGS" >"$TMP/plot.out" 2>"$TMP/plot.err"; then
-  fail "plot_study.py exited non-zero"; cat "$TMP/plot.out" "$TMP/plot.err"
+if ! "$PY" -m sqrtdk figures --sweep "$SWEEP" --theory "$THEORY" --out "$FIGS" >"$TMP/plot.out" 2>"$TMP/plot.err"; then
+  fail "sqrtdk figures exited non-zero"; cat "$TMP/plot.out" "$TMP/plot.err"
 fi
 check
-grep -q Traceback "$TMP/plot.err" && fail "plot_study.py printed a traceback"
+grep -q Traceback "$TMP/plot.err" && fail "sqrtdk figures printed a traceback"
 check
 grep -q "1 non-complete run skipped (1 interrupted)" "$TMP/plot.out" \
-  || fail "plot_study.py does not report the skipped interrupted run"
+  || fail "sqrtdk figures does not report the skipped interrupted run"
 
 PNG_MAGIC="89504e470d0a1a0a"
 expected=(theory_var_qk theory_saturation)
@@ -74,28 +76,28 @@ n_files=$(find "$FIGS" -type f | wc -l)
 
 # Only the theory file: theory figures written, the per-task ones reported as skipped.
 check
-if "$PY" "$PLOTS/plot_study.py" --theory "$THEORY" --out "$TMP/theory_only" >"$TMP/t.out" 2>&1; then
+if "$PY" -m sqrtdk figures --theory "$THEORY" --out "$TMP/theory_only" >"$TMP/t.out" 2>&1; then
   if ! [[ -s "$TMP/theory_only/theory_var_qk.png" && ! -e "$TMP/theory_only/loss_vs_step_teacher.png" ]] \
      || ! grep -q "^skipped .*no --sweep file" "$TMP/t.out"; then
     fail "--theory only: wrong figures or no 'skipped' line"
   fi
 else
-  fail "plot_study.py --theory only exited non-zero"; cat "$TMP/t.out"
+  fail "sqrtdk figures --theory only exited non-zero"; cat "$TMP/t.out"
 fi
 
 # --task restricts the figures to that task.
 check
-if "$PY" "$PLOTS/plot_study.py" --sweep "$SWEEP" --task recall --out "$TMP/recall_only" >/dev/null 2>&1; then
+if "$PY" -m sqrtdk figures --sweep "$SWEEP" --task recall --out "$TMP/recall_only" >/dev/null 2>&1; then
   [[ -s "$TMP/recall_only/loss_vs_step_recall.svg" && ! -e "$TMP/recall_only/loss_vs_step_teacher.png" ]] \
     || fail "--task recall: wrong set of figures"
 else
-  fail "plot_study.py --task recall exited non-zero"
+  fail "sqrtdk figures --task recall exited non-zero"
 fi
 
-# --- summary_table.py -------------------------------------------------------------------------------
+# --- sqrtdk scale-table -------------------------------------------------------------------------------
 DKS=(1 4 16)
-if ! "$PY" "$PLOTS/summary_table.py" --sweep "$SWEEP" >"$TMP/table.txt" 2>"$TMP/table.err"; then
-  fail "summary_table.py exited non-zero"; cat "$TMP/table.txt" "$TMP/table.err"
+if ! "$PY" -m sqrtdk scale-table --sweep "$SWEEP" >"$TMP/table.txt" 2>"$TMP/table.err"; then
+  fail "sqrtdk scale-table exited non-zero"; cat "$TMP/table.txt" "$TMP/table.err"
 fi
 for task in teacher recall; do
   for dk in "${DKS[@]}"; do
@@ -116,8 +118,8 @@ grep -q '|' "$TMP/table.txt" && fail "plain table contains '|' (looks like Markd
 check
 grep -Eq '^teacher +16 +2/2 ' "$TMP/table.txt" || fail "plain table: teacher d_k=16 should use 2/2 seeds (interrupted run skipped)"
 
-if ! "$PY" "$PLOTS/summary_table.py" --sweep "$SWEEP" --task teacher --markdown >"$TMP/table.md" 2>"$TMP/md.err"; then
-  fail "summary_table.py --markdown exited non-zero"; cat "$TMP/table.md" "$TMP/md.err"
+if ! "$PY" -m sqrtdk scale-table --sweep "$SWEEP" --task teacher --markdown >"$TMP/table.md" 2>"$TMP/md.err"; then
+  fail "sqrtdk scale-table --markdown exited non-zero"; cat "$TMP/table.md" "$TMP/md.err"
 fi
 check
 head -n 1 "$TMP/table.md" | grep -Eq '^\| *task *\|' || fail "--markdown output does not start with a '|' header row"
@@ -152,35 +154,35 @@ bad_case() {   # label, then the command (its --out, if any, must be $TMP/bad_ou
   [[ -s "$TMP/bad.out" ]] && fail "$label: printed on stdout"
 }
 for f in "$TMP/missing.h5" "$TMP/notes.txt" "$TMP/noruns.h5"; do
-  bad_case "plot_study --sweep $(basename "$f")" "$PY" "$PLOTS/plot_study.py" --sweep "$f" --theory "$THEORY" --out "$TMP/bad_out"
-  bad_case "summary_table --sweep $(basename "$f")" "$PY" "$PLOTS/summary_table.py" --sweep "$f"
+  bad_case "figures --sweep $(basename "$f")" "$PY" -m sqrtdk figures --sweep "$f" --theory "$THEORY" --out "$TMP/bad_out"
+  bad_case "scale-table --sweep $(basename "$f")" "$PY" -m sqrtdk scale-table --sweep "$f"
   # The error line names the file.
   check
-  grep -q "$(basename "$f")" "$TMP/bad.err" || fail "summary_table error does not name $(basename "$f")"
+  grep -q "$(basename "$f")" "$TMP/bad.err" || fail "scale-table error does not name $(basename "$f")"
 done
-bad_case "plot_study --theory <sweep file>" "$PY" "$PLOTS/plot_study.py" --theory "$SWEEP" --out "$TMP/bad_out"
-bad_case "plot_study --task unknown" "$PY" "$PLOTS/plot_study.py" --sweep "$SWEEP" --task nosuchtask --out "$TMP/bad_out"
-bad_case "summary_table --task unknown" "$PY" "$PLOTS/summary_table.py" --sweep "$SWEEP" --task nosuchtask
+bad_case "figures --theory <sweep file>" "$PY" -m sqrtdk figures --theory "$SWEEP" --out "$TMP/bad_out"
+bad_case "figures --task unknown" "$PY" -m sqrtdk figures --sweep "$SWEEP" --task nosuchtask --out "$TMP/bad_out"
+bad_case "scale-table --task unknown" "$PY" -m sqrtdk scale-table --sweep "$SWEEP" --task nosuchtask
 
 # --- several files, --where, --group-by, and runs of different settings -----------------------------
 # MIXED has every configuration at two learning rates (make_fixture.py --mixed): averaging them over seeds
 # would mix the two, so both scripts refuse, naming lr, unless lr is filtered or grouped.
 MIXED="$TMP/mixed.h5"
-"$PY" "$ROOT/tests/py/make_fixture.py" --mixed "$MIXED" >>"$TMP/fixture.log" 2>&1 || fail "make_fixture.py --mixed"
-bad_case "plot_study on mixed learning rates" "$PY" "$PLOTS/plot_study.py" --sweep "$MIXED" --out "$TMP/bad_out"
+"$PY" "$HERE/make_fixture.py" --mixed "$MIXED" >>"$TMP/fixture.log" 2>&1 || fail "make_fixture.py --mixed"
+bad_case "figures on mixed learning rates" "$PY" -m sqrtdk figures --sweep "$MIXED" --out "$TMP/bad_out"
 check
-grep -q "differ in lr (0.001, 0.01" "$TMP/bad.err" || fail "plot_study refusal does not name lr: $(cat "$TMP/bad.err")"
-bad_case "summary_table on mixed learning rates" "$PY" "$PLOTS/summary_table.py" --sweep "$MIXED"
+grep -q "differ in lr (0.001, 0.01" "$TMP/bad.err" || fail "figures refusal does not name lr: $(cat "$TMP/bad.err")"
+bad_case "scale-table on mixed learning rates" "$PY" -m sqrtdk scale-table --sweep "$MIXED"
 check
-grep -q "differ in lr" "$TMP/bad.err" || fail "summary_table refusal does not name lr: $(cat "$TMP/bad.err")"
-bad_case "plot_study with one file twice" "$PY" "$PLOTS/plot_study.py" --sweep "$SWEEP" "$SWEEP" --out "$TMP/bad_out"
+grep -q "differ in lr" "$TMP/bad.err" || fail "scale-table refusal does not name lr: $(cat "$TMP/bad.err")"
+bad_case "figures with one file twice" "$PY" -m sqrtdk figures --sweep "$SWEEP" "$SWEEP" --out "$TMP/bad_out"
 check
-grep -q "counted twice" "$TMP/bad.err" || fail "plot_study with a file twice: $(cat "$TMP/bad.err")"
-bad_case "plot_study --where unknown attribute" "$PY" "$PLOTS/plot_study.py" --sweep "$MIXED" --where colour=red --out "$TMP/bad_out"
+grep -q "counted twice" "$TMP/bad.err" || fail "figures with a file twice: $(cat "$TMP/bad.err")"
+bad_case "figures --where unknown attribute" "$PY" -m sqrtdk figures --sweep "$MIXED" --where colour=red --out "$TMP/bad_out"
 
 # --group-by lr: one set of figures per learning rate, each titled with the settings it holds fixed.
 check
-if "$PY" "$PLOTS/plot_study.py" --sweep "$MIXED" --group-by lr --task teacher --out "$TMP/by_lr" >"$TMP/by_lr.out" 2>&1; then
+if "$PY" -m sqrtdk figures --sweep "$MIXED" --group-by lr --task teacher --out "$TMP/by_lr" >"$TMP/by_lr.out" 2>&1; then
   for lr in 0.001 0.01; do
     check
     [[ -s "$TMP/by_lr/loss_vs_step_teacher_lr$lr.png" && -s "$TMP/by_lr/saturation_vs_dk_teacher_lr$lr.svg" ]] \
@@ -190,11 +192,11 @@ if "$PY" "$PLOTS/plot_study.py" --sweep "$MIXED" --group-by lr --task teacher --
       || fail "--group-by lr: the title of the lr=$lr figure does not show lr=$lr as fixed"
   done
 else
-  fail "plot_study.py --group-by lr exited non-zero"; cat "$TMP/by_lr.out"
+  fail "sqrtdk figures --group-by lr exited non-zero"; cat "$TMP/by_lr.out"
 fi
 # Several files and --where: the lr=1e-3 runs of MIXED only (SWEEP has lr 0.01 alone).
 check
-if "$PY" "$PLOTS/plot_study.py" --sweep "$SWEEP" "$MIXED" --where lr=1e-3 --where task=recall --out "$TMP/where" \
+if "$PY" -m sqrtdk figures --sweep "$SWEEP" "$MIXED" --where lr=1e-3 --where task=recall --out "$TMP/where" \
      >"$TMP/where.out" 2>&1; then
   n_used=$("$PY" -c 'import sys, h5py
 with h5py.File(sys.argv[1]) as f:
@@ -205,14 +207,14 @@ with h5py.File(sys.argv[1]) as f:
   [[ -s "$TMP/where/loss_vs_step_recall.png" && ! -e "$TMP/where/loss_vs_step_teacher.png" ]] \
     || fail "--where task=recall: wrong set of figures"
 else
-  fail "plot_study.py with two files and --where exited non-zero"; cat "$TMP/where.out"
+  fail "sqrtdk figures with two files and --where exited non-zero"; cat "$TMP/where.out"
 fi
 check
-"$PY" "$PLOTS/summary_table.py" --sweep "$MIXED" --group-by lr >"$TMP/by_lr.txt" 2>&1 || fail "summary_table --group-by lr failed"
+"$PY" -m sqrtdk scale-table --sweep "$MIXED" --group-by lr >"$TMP/by_lr.txt" 2>&1 || fail "scale-table --group-by lr failed"
 for lr in 0.001 0.01; do
   check
   n=$(grep -Ec "^teacher lr=$lr +[0-9]+ " "$TMP/by_lr.txt")
-  [[ $n -eq 3 ]] || fail "summary_table --group-by lr: $n rows for teacher lr=$lr (want 3 d_k)"
+  [[ $n -eq 3 ]] || fail "scale-table --group-by lr: $n rows for teacher lr=$lr (want 3 d_k)"
 done
 
 echo "$CHECKS checks, $FAILS failed"

@@ -1,93 +1,29 @@
-#!/usr/bin/env python3
-"""Shared loading and aggregation code for plot_study.py and summary_table.py.
+"""Runs of one or more run files prepared for the figures and tables of any sweep (sweep_figures.py,
+scale_table.py).
 
-Reads the HDF5 files written by the C++ sandbox (layout in the README):
-  run files  : /runs/<name> groups, read by experiments/sandbox_runs.py (any number of files, --where)
-  theory file: /theory/{d_k,var_qk,var_qk_scaled} and /theory/<scale>/<stat>
+Run files (/runs/<name> groups) are read by reader.py (any number of files, --where). Only runs whose
+`status` attribute is "complete" are used; the others are counted so the commands can say how many were
+skipped. Seeds are aggregated per (task, scale, d_k) and per value of every --group-by attribute: mean,
+min, max and std. Runs that would be averaged together but differ in any other setting (e.g. two learning
+rates) are refused (check_curves), never silently mixed.
 
-Only runs whose `status` attribute is "complete" are used; the others are counted so the scripts can
-say how many were skipped. Seeds are aggregated per (task, scale, d_k) and per value of every --group-by
-attribute: mean, min, max and std. Runs that would be averaged together but differ in any other setting
-(e.g. two learning rates) are refused (check_curves), never silently mixed.
-
-Bad input (missing file, not HDF5, no /runs or /theory) raises InputError; `run_cli` turns it into one
-line on stderr and exit code 2, before any output is written.
+Bad input (missing file, not HDF5, no /runs) raises InputError: one line on stderr and exit code 2, before
+any output is written.
 """
 
-import math
-import os
-import sys
 import textwrap
 from collections import Counter, defaultdict
 
-try:
-    import numpy as np
-    import h5py
-    import matplotlib
-except ImportError as _missing:  # pragma: no cover - depends on the interpreter
-    sys.stderr.write(
-        f"{os.path.basename(sys.argv[0])}: error: this interpreter ({sys.executable}) has no {_missing.name}; "
-        "run the script with the interpreter printed by experiments/find_python.sh\n")
-    sys.exit(2)
-matplotlib.use("Agg")   # no display needed, ever
+import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import sandbox_runs  # noqa: E402  (experiments/sandbox_runs.py: loading, --where filters)
+from . import reader
+from .reader import InputError
+from .style import scale_sort_key, task_sort_key
 
-# --------------------------------------------------------------------------------------------------
-# Vocabulary shared by the figures and the table
-# --------------------------------------------------------------------------------------------------
-
-SCALE_ORDER = ["none", "sqrt", "linear", "learned", "qknorm"]
-SCALE_LABEL = {
-    "none": "none: QKᵀ (unscaled)",
-    "sqrt": "sqrt: QKᵀ/√d_k",
-    "linear": "linear: QKᵀ/d_k",
-    "learned": "learned scale",
-    "qknorm": "QK-norm",
-}
-SCALE_COLOR = {
-    "none": "#d62728",     # red: the problem case
-    "sqrt": "#1f77b4",     # blue: the standard fix
-    "linear": "#2ca02c",
-    "learned": "#9467bd",
-    "qknorm": "#ff7f0e",
-}
-SCALE_STYLE = {
-    "sqrt": "-",
-    "none": "--",
-    "linear": ":",
-    "learned": "-.",
-    "qknorm": (0, (5, 1, 1, 1, 1, 1)),
-}
-TASK_ORDER = ["teacher", "recall", "sense"]
-BAND_TEXT = "min–max over seeds"   # what the shaded bands show
+BAND_TEXT = "min–max over seeds"   # what the shaded bands of these figures span
 
 # Series that every run of the contract has (others are optional and used when present).
 REQUIRED_ATTRS = ("task", "scale", "d_k", "seed", "status")
-
-
-def scale_sort_key(scale):
-    return (SCALE_ORDER.index(scale), scale) if scale in SCALE_ORDER else (len(SCALE_ORDER), scale)
-
-
-def task_sort_key(task):
-    return (TASK_ORDER.index(task), task) if task in TASK_ORDER else (len(TASK_ORDER), task)
-
-
-# The reader's error is this module's error: either one is one line on stderr and exit code 2.
-InputError = sandbox_runs.InputError
-
-
-# --------------------------------------------------------------------------------------------------
-# Files
-# --------------------------------------------------------------------------------------------------
-
-_first_line = sandbox_runs._first_line  # the first line of an exception's message
-open_h5 = sandbox_runs.open_h5  # read-only, checked to hold a top-level group; one-line InputError otherwise
-
-
-decode = sandbox_runs.decode  # HDF5 attribute -> plain Python value, as the reader decodes it
 
 
 class Run:
@@ -145,14 +81,14 @@ class Sweep:
         self.attrs = {}
         loaded = []
         for path in paths:
-            file_attrs, runs = sandbox_runs.read_file(path)
+            file_attrs, runs = reader.read_file(path)
             if not runs:
                 raise InputError(f"{path}: /runs has no run groups")
             self.attrs.update(file_attrs)
             loaded += runs
         self.where = list(where)
-        criteria = sandbox_runs.parse_where(self.where)
-        selected = sandbox_runs.where(loaded, **criteria)
+        criteria = reader.parse_where(self.where)
+        selected = reader.where(loaded, **criteria)
         if not selected:
             raise InputError(f"{self.path}: no run matches " + " ".join(f"--where {w}" for w in self.where))
         known = set().union(*(r.attrs for r in loaded))
@@ -189,7 +125,7 @@ class Sweep:
             combos[tuple(r.attrs.get(k) for k in self.group_by)].append(r)
         out = []
         for values in sorted(combos, key=lambda vs: tuple((v is None, str(type(v)), v) for v in vs)):
-            label = " ".join(f"{k}={sandbox_runs.format_value(v)}" for k, v in zip(self.group_by, values))
+            label = " ".join(f"{k}={reader.format_value(v)}" for k, v in zip(self.group_by, values))
             out.append((label, combos[values]))
         return out
 
@@ -247,7 +183,7 @@ def group_by_config(runs):
 
 
 # Attributes that may differ between runs averaged into one curve: the seed, and the outcomes of a run.
-AVERAGED_OVER = ("seed",) + sandbox_runs.NOT_SETTINGS
+AVERAGED_OVER = ("seed",) + reader.NOT_SETTINGS
 
 
 def _refuse_duplicates(runs):
@@ -255,7 +191,7 @@ def _refuse_duplicates(runs):
     shard and the merged file): averaging them would count one configuration twice."""
     seen = {}
     for r in runs:
-        key = tuple(sorted((k, str(v)) for k, v in r.attrs.items() if k not in sandbox_runs.NOT_SETTINGS))
+        key = tuple(sorted((k, str(v)) for k, v in r.attrs.items() if k not in reader.NOT_SETTINGS))
         if key in seen:
             first = seen[key]
             raise InputError(f"runs {first.name} ({first.file}) and {r.name} ({r.file}) have the same settings, "
@@ -273,10 +209,10 @@ def check_curves(runs, group_by=()):
     for r in runs:
         cells[tuple(r.attrs.get(k) for k in ("task", "scale", "d_k", *group_by))].append(r)
     for cell, members in sorted(cells.items(), key=lambda kv: str(kv[0])):
-        differing = sandbox_runs.varying(members, ignore=AVERAGED_OVER + tuple(group_by))
+        differing = reader.varying(members, ignore=AVERAGED_OVER + tuple(group_by))
         if differing:
             key, values = next(iter(differing.items()))
-            shown = ", ".join(sandbox_runs.format_value(v) for v in values)
+            shown = ", ".join(reader.format_value(v) for v in values)
             where = f"task {cell[0]}, scale {cell[1]}, d_k {cell[2]}"
             raise InputError(f"runs averaged into one curve differ in {key} ({shown}; {where}): "
                              f"keep one with --where {key}=VALUE or split them with --group-by {key}")
@@ -284,10 +220,10 @@ def check_curves(runs, group_by=()):
 
 def fixed_text(runs, width=110):
     """'fixed: lr=0.01, model=single_head, ...' (the settings every run shares), wrapped to `width`."""
-    settings = sandbox_runs.fixed(runs, ignore=AVERAGED_OVER + ("task",))
+    settings = reader.fixed(runs, ignore=AVERAGED_OVER + ("task",))
     if not settings:
         return "fixed: nothing"
-    text = "fixed: " + ", ".join(f"{k}={sandbox_runs.format_value(v)}" for k, v in settings.items())
+    text = "fixed: " + ", ".join(f"{k}={reader.format_value(v)}" for k, v in settings.items())
     return "\n".join(textwrap.wrap(text, width))
 
 
@@ -338,77 +274,3 @@ def seeds_text(counts):
         return "0 seeds"
     span = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
     return f"{span} seed{'s' if counts[-1] != 1 else ''}"
-
-
-# --------------------------------------------------------------------------------------------------
-# Theory file
-# --------------------------------------------------------------------------------------------------
-
-THEORY_STATS = ("max_weight_mean", "max_weight_median", "entropy_mean", "saturated_fraction",
-                "jacobian_norm_mean", "jacobian_norm_median", "logit_grad_mean", "logit_grad_median")
-
-
-class Theory:
-    """The /theory group: d_k, var_qk, var_qk_scaled, keys, and per-scale statistics over d_k."""
-
-    def __init__(self, path):
-        self.path = path
-        self.warnings = []
-        with open_h5(path, "theory", "theory") as f:
-            try:
-                t = f["theory"]
-                if "d_k" not in t or not isinstance(t["d_k"], h5py.Dataset):
-                    raise InputError(f"{path}: no /theory/d_k dataset")
-                self.d_k = np.asarray(t["d_k"][()], dtype=np.float64).reshape(-1)
-                keys = decode(t.attrs["keys"]) if "keys" in t.attrs else None
-                self.keys = int(keys) if keys is not None else None
-                self.var_qk = self._series(t, "var_qk")
-                self.var_qk_scaled = self._series(t, "var_qk_scaled")
-                self.per_scale = {}
-                for scale, g in t.items():
-                    if isinstance(g, h5py.Group):
-                        stats = {s: self._series(g, s) for s in g if isinstance(g[s], h5py.Dataset)}
-                        stats = {s: v for s, v in stats.items() if v is not None}
-                        if stats:
-                            self.per_scale[scale] = stats
-            except (OSError, KeyError, ValueError, TypeError) as exc:
-                raise InputError(f"{path}: unreadable theory data ({_first_line(exc)})") from None
-
-    def _series(self, group, name):
-        if name not in group:
-            return None
-        values = np.asarray(group[name][()], dtype=np.float64).reshape(-1)
-        if len(values) != len(self.d_k):
-            self.warnings.append(f"{self.path}: {group.name}/{name} has {len(values)} values for "
-                                 f"{len(self.d_k)} d_k values; ignored")
-            return None
-        return values
-
-    def scales(self):
-        return sorted(self.per_scale, key=scale_sort_key)
-
-
-# --------------------------------------------------------------------------------------------------
-# Formatting and the command-line wrapper
-# --------------------------------------------------------------------------------------------------
-
-def fmt3(x):
-    """3 significant digits; scientific notation for small (< 0.01) or large (>= 1e4) magnitudes."""
-    if x is None:
-        return "n/a"
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    if abs(x) < 1e-2 or abs(x) >= 1e4:
-        return f"{x:.2e}"
-    text = f"{x:#.3g}"
-    return text[:-1] if text.endswith(".") else text
-
-
-def run_cli(main):
-    """Run main(); InputError -> one line on stderr, exit 2 (the reader's run_cli, for a main without argv)."""
-    sandbox_runs.run_cli(lambda _argv: main())
