@@ -1,12 +1,11 @@
 #include "experiments/src/cli/commands.hpp"
 
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <new>
 
+#include "experiments/src/io/child_process.hpp"
 #include "experiments/src/user_error.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 
@@ -47,20 +46,11 @@ int run_reporting_errors(const std::string& command, const std::function<int()>&
 
 int run_in_child(const std::string& command, const std::string& what, const std::function<int()>& body,
                  const std::function<void()>& on_crash) {
-  std::fflush(nullptr);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    const int code = run_reporting_errors(command, body);
-    std::fflush(nullptr);
-    std::_Exit(code);  // no exit-time clean-up of what the parent owns
-  }
-  if (child < 0) return body();  // no fork to be had: do it here
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  const auto status = io::run_forked([&] { return run_reporting_errors(command, body); });
+  if (!status) return body();  // no fork to be had: do it here
+  if (WIFEXITED(*status)) return WEXITSTATUS(*status);
   on_crash();
-  throw UserError(what + ": reading it crashed the process (signal " + std::to_string(WTERMSIG(status)) +
+  throw UserError(what + ": reading it crashed the process (signal " + std::to_string(WTERMSIG(*status)) +
                   "): the file is damaged; nothing was written");
 }
 
