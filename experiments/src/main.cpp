@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) would kill the process with SIGXFSZ mid-write; ignored, the write fails
   // with EFBIG instead and is reported like a full disk, the trained runs going to a fallback file.
   std::signal(SIGXFSZ, SIG_IGN);
+  // A reader that closes the pipe (`| head -n 1`) must not kill training or saving: ignored, a write to
+  // it fails with EPIPE and what is printed is lost, nothing else.
+  std::signal(SIGPIPE, SIG_IGN);
   // HDF5's clean-up at exit closes every file still open; a damaged file abandoned after a failed close
   // (io::H5Transaction) would crash it, so such a process ends with _Exit.
   const int code = run_command(argc, argv);

@@ -20,7 +20,8 @@ void die_with_parent(pid_t parent) {
 
 }  // namespace
 
-std::optional<int> run_forked(const std::function<int()>& in_child, const std::function<void()>& while_running) {
+std::optional<int> run_forked(const std::function<int()>& in_child, const std::function<void()>& while_running,
+                              const std::function<void(pid_t)>& on_start) {
   std::fflush(nullptr);  // what is buffered would otherwise be printed twice
   const pid_t parent = ::getpid();
   const pid_t child = ::fork();
@@ -35,6 +36,7 @@ std::optional<int> run_forked(const std::function<int()>& in_child, const std::f
     std::fflush(nullptr);
     std::_Exit(code);
   }
+  if (on_start) on_start(child);
   if (while_running) while_running();
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -63,7 +64,12 @@ void check_target(const std::string& final_path) {
                     " characters; this file system allows " + std::to_string(name_max) + ")");
   if (::access(dir.c_str(), W_OK | X_OK) != 0)
     throw UserError(final_path + ": directory " + dir.string() + " is not writable (" + std::strerror(errno) + ")");
-  if (fs::exists(target, ec)) open_existing(final_path).close();
+  if (fs::exists(target, ec)) {
+    // The directory lets us replace the file by a rename, but the file says we may not change it.
+    if (::access(final_path.c_str(), W_OK) != 0)
+      throw UserError(final_path + ": is not writable (" + std::strerror(errno) + "); it was left as it is");
+    open_existing(final_path).close();
+  }
 }
 
 // "<dir>/.sbx-<hash>.tmp-<pid>-<random>": short whatever the length of the final name.
@@ -93,6 +99,15 @@ std::string write_failure(int err) {
 void write_image(const std::string& temp, const std::string& final_path, const std::vector<unsigned char>& buf) {
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw UserError(write_failure(errno) + " while creating a temporary file for " + final_path);
+  // The rename replaces the file: the replacement gets its permissions, so that a private (0600) file
+  // stays private.
+  struct stat old {};
+  if (::stat(final_path.c_str(), &old) == 0 && ::fchmod(fd, old.st_mode & 07777) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(temp.c_str());
+    throw UserError(final_path + ": cannot give the new file the old one's permissions: " + std::strerror(err));
+  }
   std::size_t done = 0;
   int err = 0;
   while (done < buf.size() && err == 0) {
