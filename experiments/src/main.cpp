@@ -20,7 +20,7 @@ namespace {
 // any code of the process runs: the dynamic loader calls this from the executable's .preinit_array before
 // the initialisers of the ~40 shared libraries (HDF5 and its libcurl, TLS, ...) and main. Only the
 // loader's own mapping of those libraries comes earlier (tens of milliseconds on a busy machine, the
-// window of issue 12); no code of any program runs then. Other commands keep the default action until
+// window a sweep's SIGINT test once hit); no code of any program runs then. Other commands keep the default action until
 // they install their own handlers (train: once it starts training).
 void install_early_stop_handlers(int argc, char** argv, char**) {
   if (argc >= 2 && std::strcmp(argv[1], "sweep") == 0) sbx::install_stop_handlers();

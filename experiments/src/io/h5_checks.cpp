@@ -31,12 +31,40 @@ hsize_t checked_count(const std::vector<hsize_t>& dims, const std::string& where
   return count;
 }
 
+namespace {
+
+// The size of the file `obj` is in (for a transaction, its in-memory image); 0 if HDF5 cannot say.
+hsize_t file_size_of(const H5::H5Object& obj) {
+  const hid_t file = H5Iget_file_id(obj.getId());
+  if (file < 0) return 0;
+  hsize_t size = 0;
+  if (H5Fget_filesize(file, &size) < 0) size = 0;
+  H5Fclose(file);
+  return size;
+}
+
+// A dataset stored in one piece (contiguous, or compact in its header) lies inside the file: a damaged
+// extent claiming more bytes than the whole file holds is refused before a buffer of that size is
+// allocated (a 300 KB file claiming (8, 3120562180) would otherwise cost gigabytes first).
+void check_fits_in_file(const H5::DataSet& ds, hsize_t count, const std::string& where) {
+  const hsize_t element = ds.getDataType().getSize();  // at most 16 (check_numeric)
+  const hsize_t file_size = file_size_of(ds);
+  if (file_size > 0 && count > file_size / std::max<hsize_t>(element, 1))
+    throw UserError(where + " is damaged: it claims " + std::to_string(count) + " values, more than the file's " +
+                    std::to_string(file_size) + " bytes can hold");
+}
+
+}  // namespace
+
 // A damaged extent can claim hundreds of millions of values for a chunked dataset that stores a few
-// bytes (issue 12's fuzz: a series of 3 became 301989891), and HDF5 then fills them chunk by chunk for
+// bytes (a fuzzed file: a series of 3 became 301989891), and HDF5 then fills them chunk by chunk for
 // minutes. Deflate packs at most 1032:1, so more than that over the stored bytes (plus one chunk) is damage.
 void check_storage_plausible(const H5::DataSet& ds, hsize_t count, const std::string& where) {
   const H5::DSetCreatPropList plist = ds.getCreatePlist();
-  if (plist.getLayout() != H5D_CHUNKED) return;
+  if (plist.getLayout() != H5D_CHUNKED) {
+    check_fits_in_file(ds, count, where);
+    return;
+  }
   std::vector<hsize_t> chunk(static_cast<std::size_t>(std::max(plist.getChunk(0, nullptr), 0)));
   if (!chunk.empty()) plist.getChunk(static_cast<int>(chunk.size()), chunk.data());
   const hsize_t element = ds.getDataType().getSize();  // at most 16 (check_numeric)
@@ -137,7 +165,7 @@ std::vector<char> read_file_bytes(const std::string& path) {
 // HDF5 1.10 parses a global heap collection (where variable-length strings live) by walking its objects
 // (index u16, references u16, reserved u32, size u64, data padded to 8 bytes; the free space, index 0,
 // counts its size alone) and loops forever on a free-space object of size 0, which one flipped bit in an
-// object's size can bring about (issue 12's fuzz: grad hung inside H5Aread). That walk is done here
+// object's size can bring about (a fuzzed file: grad hung inside H5Aread). That walk is done here
 // first, on every collection HDF5 would accept (signature "GCOL", version 1, inside the file): one whose
 // walk would not end, or whose objects overrun it, is refused before HDF5 sees the file.
 void refuse_looping_global_heaps(const std::vector<char>& bytes, const std::string& path) {

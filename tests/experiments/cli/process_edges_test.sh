@@ -69,8 +69,14 @@ print("locked", flush=True)
 time.sleep(600)
 PY
   HOLDER=$!
-  for ((i = 0; i < 4000; i++)); do grep -q locked holder.out && break; sleep 0.005; done
-  grep -q locked holder.out || fail "the Python lock holder did not start: $(cat holder.out)"
+  local alive=yes
+  for ((i = 0; i < 2000; i++)); do
+    grep -qs locked holder.out && break
+    kill -0 "$HOLDER" 2>/dev/null || alive=no
+    [[ $alive == no ]] && break
+    sleep 0.01
+  done
+  grep -qs locked holder.out || fail "the Python lock holder did not lock (running: $alive): $(cat holder.out)"
 }
 # Starts a merge into held.h5 in the background (pid in MERGE) and waits until it waits for the lock.
 start_merge() {
