@@ -20,7 +20,7 @@ namespace {
 // any code of the process runs: the dynamic loader calls this from the executable's .preinit_array before
 // the initialisers of the ~40 shared libraries (HDF5 and its libcurl, TLS, ...) and main. Only the
 // loader's own mapping of those libraries comes earlier (tens of milliseconds on a busy machine, the
-// window of issue 12); no code of any program runs then. Other commands keep the default action until
+// window a sweep's SIGINT test once hit); no code of any program runs then. Other commands keep the default action until
 // they install their own handlers (train: once it starts training).
 void install_early_stop_handlers(int argc, char** argv, char**) {
   if (argc >= 2 && std::strcmp(argv[1], "sweep") == 0) sbx::install_stop_handlers();
@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) would kill the process with SIGXFSZ mid-write; ignored, the write fails
   // with EFBIG instead and is reported like a full disk, the trained runs going to a fallback file.
   std::signal(SIGXFSZ, SIG_IGN);
+  // A reader that closes the pipe (`| head -n 1`) must not kill training or saving: ignored, a write to
+  // it fails with EPIPE and what is printed is lost, nothing else.
+  std::signal(SIGPIPE, SIG_IGN);
   // HDF5's clean-up at exit closes every file still open; a damaged file abandoned after a failed close
   // (io::H5Transaction) would crash it, so such a process ends with _Exit.
   const int code = run_command(argc, argv);

@@ -35,3 +35,13 @@ set_tests_properties(robust.sigint_sweep PROPERTIES TIMEOUT 300)
 add_test(NAME robust.final_save
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/final_save_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(robust.final_save PROPERTIES TIMEOUT 120)
+#   robust.process_edges       tests/experiments/cli/process_edges_test.sh: `| head -n 1` costs no run, rewrites keep
+#                              the file's permissions, kill -9 and SIGINT on merge change nothing, --lock-timeout checked
+add_test(NAME robust.process_edges
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/process_edges_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(robust.process_edges PROPERTIES TIMEOUT 180)
+#   robust.claimed_sizes       tests/experiments/cli/claimed_sizes_test.sh: damaged extents refused by merge in under
+#                              100 MB, long grid axes parsed in n log n, grid size and --eval-batches in the memory limit
+add_test(NAME robust.claimed_sizes
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/claimed_sizes_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(robust.claimed_sizes PROPERTIES TIMEOUT 180)

@@ -105,7 +105,13 @@ int run_sweep(const Args& args) {
   if (out.empty()) throw UserError("sandbox sweep: --out FILE.h5 is required");
   if (jobs < 1 || jobs > 1024) throw UserError("sandbox sweep: --jobs must be in 1..1024");
   GridSource source;
-  const SweepGrid grid = build_grid(config_file, vm, name_template, &source);
+  SweepGrid grid;
+  try {
+    grid = build_grid(config_file, vm, name_template, &source);
+  } catch (const GridReadStopped&) {  // Ctrl-C while a huge grid is read: nothing ran yet
+    std::fprintf(stderr, "sandbox sweep: interrupted while reading the grid; nothing was run\n");
+    return 130;
+  }
   const Shard shard = Shard::parse(shard_text);
 
   io::check_can_save(out, {}, true);

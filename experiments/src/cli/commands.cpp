@@ -1,12 +1,14 @@
 #include "experiments/src/cli/commands.hpp"
 
+#include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <csignal>
+
 #include <cstdio>
 #include <new>
 
+#include "experiments/src/io/child_process.hpp"
 #include "experiments/src/user_error.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 
@@ -45,22 +47,61 @@ int run_reporting_errors(const std::string& command, const std::function<int()>&
   }
 }
 
+namespace {
+
+// While a command's child does the work, SIGINT or SIGTERM to the parent kills the child before it
+// can replace the file (an edit is all-or-nothing: its temporary file is then removed), and the command
+// ends with exit 130.
+volatile std::sig_atomic_t g_interrupted = 0;
+volatile pid_t g_worker = 0;
+
+extern "C" void stop_worker(int) {
+  g_interrupted = 1;
+  if (g_worker > 0) ::kill(g_worker, SIGKILL);
+}
+
+struct StopWorkerOnSignal {
+  struct sigaction old_int {}, old_term {};
+  StopWorkerOnSignal() {
+    struct sigaction action {};
+    action.sa_handler = stop_worker;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &old_int);
+    ::sigaction(SIGTERM, &action, &old_term);
+  }
+  ~StopWorkerOnSignal() {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+    g_worker = 0;
+  }
+};
+
+}  // namespace
+
 int run_in_child(const std::string& command, const std::string& what, const std::function<int()>& body,
                  const std::function<void()>& on_crash) {
-  std::fflush(nullptr);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    const int code = run_reporting_errors(command, body);
-    std::fflush(nullptr);
-    std::_Exit(code);  // no exit-time clean-up of what the parent owns
-  }
-  if (child < 0) return body();  // no fork to be had: do it here
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  g_interrupted = 0;
+  const StopWorkerOnSignal stop_worker_on_signal;
+  const auto status = io::run_forked(
+      [&] {
+        // The child does the work; a signal to it (the terminal's SIGINT reaches both) ends it.
+        std::signal(SIGINT, SIG_DFL);
+        std::signal(SIGTERM, SIG_DFL);
+        return run_reporting_errors(command, body);
+      },
+      {},
+      [](pid_t child) {
+        g_worker = child;
+        if (g_interrupted) ::kill(child, SIGKILL);  // the signal came before the pid was known
+      });
+  if (!status) return body();  // no fork to be had: do it here
+  if (WIFEXITED(*status)) return WEXITSTATUS(*status);
   on_crash();
-  throw UserError(what + ": reading it crashed the process (signal " + std::to_string(WTERMSIG(status)) +
+  if (g_interrupted || WTERMSIG(*status) == SIGINT || WTERMSIG(*status) == SIGTERM) {
+    std::fprintf(stderr, "sandbox %s: interrupted; nothing was written\n", command.c_str());
+    return 130;
+  }
+  throw UserError(what + ": reading it crashed the process (signal " + std::to_string(WTERMSIG(*status)) +
                   "): the file is damaged; nothing was written");
 }
 

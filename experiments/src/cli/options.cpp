@@ -6,6 +6,19 @@
 
 namespace sbx::cli {
 
+namespace {
+
+// -1 is the internal "wait as long as it takes"; a user's negative or NaN is a mistake, not that.
+void check_lock_timeout(const std::string& command, const po::variables_map& vm) {
+  const auto it = vm.find("lock-timeout");
+  if (it == vm.end() || it->second.defaulted()) return;
+  const double seconds = it->second.as<double>();
+  if (!(seconds >= 0))
+    throw UserError("sandbox " + command + ": --lock-timeout must be a number of seconds >= 0 (leave it out to wait as long as it takes)");
+}
+
+}  // namespace
+
 bool parse_options(const std::string& command, const Args& args, po::options_description& options,
                    po::variables_map& vm, const po::positional_options_description* positional) {
   options.add_options()("help,h", "show this help");
@@ -20,6 +33,7 @@ bool parse_options(const std::string& command, const Args& args, po::options_des
       return false;
     }
     po::notify(vm);
+    check_lock_timeout(command, vm);
   } catch (const po::too_many_positional_options_error&) {
     // Name the stray word rather than Boost's "too many positional options".
     // The first word that is neither an option nor an option's value, and what came before it.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "experiments/src/io/child_process.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::io {
@@ -32,53 +33,62 @@ void crash_quietly() {
   if (__sanitizer_set_report_path) __sanitizer_set_report_path("/dev/null");
 }
 
+// What the child hands back: 'O' and the text, or 'E' and the one-line error to throw again.
+std::string reply_of(const std::function<std::string()>& work) {
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on "O" + work().
+  std::string reply;
+  try {
+    const std::string body = work();
+    reply.reserve(body.size() + 1);
+    reply += 'O';
+    reply += body;
+  } catch (const UserError& e) {
+    reply = 'E';
+    reply += e.what();
+  } catch (const std::exception& e) {
+    reply = 'E';
+    reply += "cannot be read (";
+    reply += e.what();
+    reply += ")";
+  }
+  return reply;
+}
+
+std::string read_all(int fd) {
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) != 0;) {
+    if (n > 0) text.append(buf, static_cast<std::size_t>(n));
+    else if (errno != EINTR) break;
+  }
+  return text;
+}
+
 }  // namespace
 
 std::optional<std::string> run_isolated(const std::function<std::string()>& work) {
   int fds[2];
   if (::pipe(fds) != 0) return work();
-  std::fflush(nullptr);
-  const pid_t child = ::fork();
-  if (child < 0) {
+  std::string text;
+  const auto status = run_forked(
+      [&] {
+        ::close(fds[0]);
+        crash_quietly();
+        write_all(fds[1], reply_of(work));
+        ::close(fds[1]);
+        return 0;
+      },
+      [&] {
+        ::close(fds[1]);
+        text = read_all(fds[0]);
+        ::close(fds[0]);
+      });
+  if (!status) {
     ::close(fds[0]);
     ::close(fds[1]);
     return work();
   }
-  if (child == 0) {
-    ::close(fds[0]);
-    crash_quietly();
-    // Built by appending: GCC 12 warns falsely (-Wrestrict) on "O" + work().
-    std::string reply;
-    try {
-      const std::string body = work();
-      reply.reserve(body.size() + 1);
-      reply += 'O';
-      reply += body;
-    } catch (const UserError& e) {
-      reply = 'E';
-      reply += e.what();
-    } catch (const std::exception& e) {
-      reply = 'E';
-      reply += "cannot be read (";
-      reply += e.what();
-      reply += ")";
-    }
-    write_all(fds[1], reply);
-    ::close(fds[1]);
-    std::_Exit(0);  // no exit-time clean-up of what the parent owns (open HDF5 files among them)
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
-    if (n > 0) text.append(buf, static_cast<std::size_t>(n));
-    else if (errno != EINTR) break;
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty()) return std::nullopt;
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0 || text.empty()) return std::nullopt;
   if (text[0] == 'E') throw UserError(text.substr(1));
   return text.substr(1);
 }

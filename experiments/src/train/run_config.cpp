@@ -141,12 +141,18 @@ void RunConfig::validate() const {
   const double h = static_cast<double>(heads), keys = static_cast<double>(cross() ? context_len : seq_len);
   const double width = static_cast<double>(d_model) + 3.0 * h * static_cast<double>(d_k) + 3.0 * h * static_cast<double>(d_v) +
                        static_cast<double>(d_out);
+  // The evaluation batches are drawn once and kept for the whole run: inputs, targets and labels of each.
+  const double context_rows = cross() ? static_cast<double>(batch) * static_cast<double>(context_len) : 0.0;
+  const double eval_bytes = static_cast<double>(eval_batches) *
+                            (8.0 * (rows * static_cast<double>(d_model + d_out) + context_rows * static_cast<double>(d_model)) + 4.0 * rows);
   const double bytes = 8.0 * 4.0 * (rows * width + 4.0 * h * rows * keys) +
-                       8.0 * 8.0 * static_cast<double>(d_model) * h * (2.0 * static_cast<double>(d_k) + static_cast<double>(d_v));
+                       8.0 * 8.0 * static_cast<double>(d_model) * h * (2.0 * static_cast<double>(d_k) + static_cast<double>(d_v)) +
+                       eval_bytes;
   if (bytes > kMaxBytes)
     throw UserError("these sizes would need about " + std::to_string(static_cast<long long>(bytes / (1 << 30))) +
                     " GiB (batch " + std::to_string(batch) + ", seq-len " + std::to_string(seq_len) +
-                    ", d-model " + std::to_string(d_model) + ", dk " + std::to_string(d_k) + "): more than the 8 GiB a run may use");
+                    ", d-model " + std::to_string(d_model) + ", dk " + std::to_string(d_k) + ", eval-batches " +
+                    std::to_string(eval_batches) + "): more than the 8 GiB a run may use");
 }
 
 models::AttentionConfig RunConfig::attention() const {

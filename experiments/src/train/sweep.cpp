@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "experiments/src/io/file_lock.hpp"
@@ -17,9 +18,21 @@
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/run_identity.hpp"
+#include "experiments/src/train/stop_signal.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx {
+
+namespace {
+
+// How many runs the axes already on the grid make.
+std::size_t grid_size(const std::vector<GridAxis>& axes) {
+  std::size_t runs = 1;
+  for (const GridAxis& axis : axes) runs *= axis.values.size();  // each product stays <= kMaxGridRuns
+  return runs;
+}
+
+}  // namespace
 
 void SweepGrid::add_axis(const std::string& key, const std::string& list, const std::string& where) {
   const RunOption* option = find_run_option(key);
@@ -31,17 +44,23 @@ void SweepGrid::add_axis(const std::string& key, const std::string& list, const 
     if (c == ',') c = ' ';
   std::istringstream in(spaced);
   GridAxis axis{key, {}};
+  const std::size_t others = grid_size(axes);
+  std::set<std::string> seen;  // a set, not a scan of the values so far: a long axis parses in n log n
   for (std::string item; in >> item;) {
+    // A sweep's SIGINT handler is installed before the grid is read: a huge list stops when asked to.
+    if (axis.values.size() % 1024 == 0 && stop_requested()) throw GridReadStopped(where + ": interrupted while reading the grid");
+    if ((axis.values.size() + 1) * others > kMaxGridRuns)
+      throw UserError(where + ": the grid would have more than " + std::to_string(kMaxGridRuns) + " runs (" + key +
+                      " lists more than " + std::to_string(axis.values.size()) + " values); split it into several sweeps");
     RunConfig probe = base;
     try {
       set_option(probe, *option, item);
     } catch (const UserError& e) {
       throw UserError(where + ": " + e.what());
     }
-    const std::string canonical = option_text(probe, *option);  // 0.01 and 1e-2 are the same value
-    for (const std::string& v : axis.values)
-      if (v == canonical) throw UserError(where + ": " + key + " lists the value " + item + " twice");
-    axis.values.push_back(canonical);
+    std::string canonical = option_text(probe, *option);  // 0.01 and 1e-2 are the same value
+    if (!seen.insert(canonical).second) throw UserError(where + ": " + key + " lists the value " + item + " twice");
+    axis.values.push_back(std::move(canonical));
   }
   if (axis.values.empty()) throw UserError(where + ": " + key + " has no values");
   axes.push_back(std::move(axis));

@@ -2,6 +2,7 @@
 // A sweep: the product of any number of option axes over fixed settings, run in parallel worker threads
 // while one thread (the caller's) writes HDF5. Runs are deterministic given their configuration, so the
 // results do not depend on the number of threads.
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "experiments/src/io/run_saver.hpp"
 #include "experiments/src/train/run_config.hpp"
 #include "experiments/src/train/trainer.hpp"
+#include "experiments/src/user_error.hpp"
 
 namespace sbx {
 
@@ -18,13 +20,22 @@ struct GridAxis {
   std::vector<std::string> values;
 };
 
+// A grid holds at most this many runs: beyond, its configurations alone fill gigabytes before any run.
+inline constexpr std::size_t kMaxGridRuns = 1'000'000;
+
+// Reading a grid was given up because the user asked to (SIGINT or SIGTERM, see stop_signal.hpp).
+struct GridReadStopped : UserError {
+  using UserError::UserError;
+};
+
 struct SweepGrid {
   RunConfig base;               // everything that is not on the grid
   std::vector<GridAxis> axes;   // in option-table order
   std::string name_template;    // empty: default_sweep_name() over the axes with more than one value
 
   // Adds an axis from a list of values (separated by spaces or commas). Throws UserError for an unknown
-  // option, a value of the wrong kind, a repeated value or an empty list; `where` names the origin.
+  // option, a value of the wrong kind, a repeated value, an empty list or a grid of more than kMaxGridRuns
+  // runs; `where` names the origin. GridReadStopped once stop_requested() says true.
   void add_axis(const std::string& key, const std::string& list, const std::string& where);
 
   // The product of the axes, first axis (in table order) outermost, in a fixed order so that shards and
