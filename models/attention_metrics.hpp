@@ -51,5 +51,8 @@ double median_in_place(std::vector<double>& values);  // reorders values
 // update moved the scaled logits S on the same batch. NaN when the shapes differ.
 template <class S>
 double visible_rms_change(const ad::MatrixOf<S>& after, const ad::MatrixOf<S>& before, const ad::BoolMatrix* hidden);
+inline double visible_rms_change(const Matrix& after, const Matrix& before, const ad::BoolMatrix* hidden) {
+  return visible_rms_change<double>(after, before, hidden);
+}
 
 }  // namespace models

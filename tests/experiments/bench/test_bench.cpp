@@ -140,8 +140,10 @@ TEST(BenchReference, AWarmedUpEngineStepAllocatesNothingAtASmallShape) {
 }
 
 // The same with heads: self- and cross-attention with 3 heads (the split/merge moves and h·B blocks), on
-// unlogged and logged steps (the per-head metrics keep their storage), stay allocation-free once warm.
-TEST(BenchReference, AWarmedUpMultiHeadStepAllocatesNothingLoggedOrNot) {
+// unlogged and logged steps (the per-head metrics keep their storage), stay allocation-free once warm, in
+// float64 and in float32 (whose batches are rounded into buffers the step keeps).
+template <class S>
+void expect_warm_multi_head_steps_allocate_nothing() {
   for (const bool cross : {false, true}) {
     models::AttentionConfig a;
     a.d_model = 12, a.d_k = 4, a.d_v = 4, a.heads = 3, a.d_out = 5, a.causal = !cross;
@@ -149,18 +151,26 @@ TEST(BenchReference, AWarmedUpMultiHeadStepAllocatesNothingLoggedOrNot) {
     t.d_model = 12, t.d_k = 4, t.d_v = 4, t.heads = 3, t.d_out = 5, t.seq_len = 6, t.batch = 4, t.causal = !cross;
     t.context_len = cross ? 7 : 0;
     ad::Rng rng(1);
-    models::Attention model(a, rng);
+    models::AttentionOf<S> model(a, rng);
     auto task = models::make_task(cross ? "lookup" : "teacher", t);
-    ad::Adam adam(1e-2);
-    sbx::TrainingStep step(model, *task, adam);
+    ad::AdamOf<S> adam(1e-2);
+    sbx::TrainingStepOf<S> step(model, *task, adam);
     for (int i = 0; i < 3; ++i) step.run(true, true);
     const auto before = sbx::bench::heap_allocations();
     for (int i = 0; i < 3; ++i) {
       step.run(false, true);
       step.run(true, true);
     }
-    EXPECT_EQ(sbx::bench::heap_allocations() - before, 0u) << (cross ? "cross" : "self");
+    EXPECT_EQ(sbx::bench::heap_allocations() - before, 0u) << (cross ? "cross" : "self") << " in " << sizeof(S) * 8 << " bits";
   }
+}
+
+TEST(BenchReference, AWarmedUpMultiHeadStepAllocatesNothingLoggedOrNot) {
+  expect_warm_multi_head_steps_allocate_nothing<double>();
+}
+
+TEST(BenchReference, AWarmedUpFloat32StepAllocatesNothingLoggedOrNot) {
+  expect_warm_multi_head_steps_allocate_nothing<float>();
 }
 
 // With a team of threads (train --threads) every op splits (min_work 0), and a warmed-up step, logged or
