@@ -140,8 +140,9 @@ void print_float32(std::FILE* out, const BenchReport& r) {
     double f64 = std::nan("");  // the float64 step of the same shape, when it was timed
     for (const ShapeResult& s : r.shapes)
       if (shape_name(s.shape) == shape_name(f.shape)) f64 = s.engine.us_per_step;
-    std::fprintf(out, "%-16s | %10.1f %8.2f %6.2fx | %10.1f %11.2f | %10.1f\n", shape_name(f.shape).c_str(), f.step.us_per_step,
-                 f.gflops(), f64 / f.step.us_per_step, f.full.us_per_step, f.full.allocations_per_step, f.logged.us_per_step);
+    const std::string speedup = std::isnan(f64) ? "-" : fixed(f64 / f.step.us_per_step, 2) + "x";
+    std::fprintf(out, "%-16s | %10.1f %8.2f %7s | %10.1f %11.2f | %10.1f\n", shape_name(f.shape).c_str(), f.step.us_per_step,
+                 f.gflops(), speedup.c_str(), f.full.us_per_step, f.full.allocations_per_step, f.logged.us_per_step);
   }
   std::fflush(out);
 }
