@@ -1,6 +1,8 @@
 // Tests of `sandbox bench`: the hand-derived reference step against the engine, the allocation counter,
 // the benchmark's arithmetic, and the command's handling of a bad --out path. No timing is asserted.
 #include <gtest/gtest.h>
+
+#include <regex>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -284,6 +286,30 @@ class BenchCli : public ::testing::Test {
 };
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+// --shape times one shape, --precision float32 the float engine alone: the float32 table has that one row,
+// and the float64 table (and its targets) is not printed. Bad values are one line and exit 2.
+TEST_F(BenchCli, OneShapeInFloat32PrintsOneFloat32Row) {
+  const fs::path printed = dir_ / "out.txt";
+  const std::string command = std::string("'") + SANDBOX_BINARY + "' bench --quick --shape 4x8x16x4 --precision float32 >'" +
+                              printed.string() + "'";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(printed);
+  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(out.find("float32 (train --precision float32)"), std::string::npos) << out;
+  const std::regex row(R"(\n4x8x16x4 +\| +[0-9.]+ +[0-9.]+ +- +\| +[0-9.]+ +0\.00 \| +[0-9.]+\n)");
+  EXPECT_TRUE(std::regex_search(out, row)) << out;
+  EXPECT_EQ(out.find("engine us     ref us"), std::string::npos) << "the float64 table was printed";
+  EXPECT_EQ(out.find("targets:"), std::string::npos);
+  fs::remove(printed);
+  sbx::test::CommandResult r;
+  for (const std::string bad : {"--shape 3x4", "--shape 0x8x16x4", "--precision half", "--precision float32 --out x.h5"}) {
+    r = run_sandbox("bench --quick " + bad, dir_);
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_EQ(count_lines(r.err), 1) << bad << ": " << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "x.h5"));
+}
 
 TEST_F(BenchCli, BadOutPathIsOneLineExitTwoAndNoFile) {
   const fs::path missing_dir = dir_ / "no" / "such" / "bench.h5";
