@@ -27,9 +27,11 @@ Evaluator::Evaluator(const models::TaskEntry& task, models::TaskConfig task_conf
 template <class S>
 EvalResult Evaluator::evaluate(models::AttentionOf<S>& model) {
   ad::TapeOf<S>* tape = nullptr;
-  if constexpr (std::is_same_v<S, double>) tape = &tape_;
-  else tape = &tape_f_;
-  BatchInputs<S> inputs;
+  BatchInputs<double> inputs_d;  // points at the batches: nothing to keep
+  BatchInputs<S>* inputs_p = nullptr;
+  if constexpr (std::is_same_v<S, double>) tape = &tape_, inputs_p = &inputs_d;
+  else tape = &tape_f_, inputs_p = &inputs_f_;
+  BatchInputs<S>& inputs = *inputs_p;
   EvalResult result;
   double right = 0.0, labelled = 0.0;
   for (const models::Batch& b : batches_) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/src/train/batch_inputs.hpp"
 #include "models/attention.hpp"
 #include "models/task_registry.hpp"
 
@@ -44,6 +45,7 @@ class Evaluator {
   std::vector<models::Batch> batches_;
   ad::Tape tape_;
   ad::TapeF tape_f_;  // for a float model
+  BatchInputs<float> inputs_f_;  // its batches rounded to float, storage kept between evaluations
 };
 
 }  // namespace sbx
