@@ -23,16 +23,17 @@ double median_in_place(std::vector<double>& values) {
 struct VisibleMax {
   double largest = 0.0, seen = 0.0;
 };
-static VisibleMax visible_max(const Matrix& s, const ad::BoolMatrix* hidden) {
+template <class S>
+static VisibleMax visible_max(const ad::MatrixOf<S>& s, const ad::BoolMatrix* hidden) {
   VisibleMax out;
-  const double* v = s.data();
+  const S* v = s.data();
   const Eigen::Index size = s.size();
   if (!hidden) {
     double m[4] = {0.0, 0.0, 0.0, 0.0};
     Eigen::Index i = 0;
     for (; i + 4 <= size; i += 4)
-      for (int j = 0; j < 4; ++j) m[j] = std::max(m[j], std::abs(v[i + j]));
-    for (; i < size; ++i) m[0] = std::max(m[0], std::abs(v[i]));
+      for (int j = 0; j < 4; ++j) m[j] = std::max(m[j], static_cast<double>(std::abs(v[i + j])));
+    for (; i < size; ++i) m[0] = std::max(m[0], static_cast<double>(std::abs(v[i])));
     out.largest = std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
     out.seen = static_cast<double>(size);  // a count: exact, as the sum of ones it replaces
     return out;
@@ -41,7 +42,7 @@ static VisibleMax visible_max(const Matrix& s, const ad::BoolMatrix* hidden) {
   const bool* h = hidden->data();
   for (Eigen::Index i = 0; i < size; ++i)
     if (!h[i]) {
-      out.largest = std::max(out.largest, std::abs(v[i]));
+      out.largest = std::max(out.largest, static_cast<double>(std::abs(v[i])));
       ++seen;
     }
   out.seen = static_cast<double>(seen);
@@ -53,36 +54,40 @@ static VisibleMax visible_max(const Matrix& s, const ad::BoolMatrix* hidden) {
 // magnitude so that neither the sum nor the squares can overflow. (These loops are written as they were
 // when the study's numbers were first logged: the compiler's choice of fused multiply-adds follows the
 // source, and a rewrite moved one logged value by an ulp.)
-static double visible_std(const Matrix& s, const ad::BoolMatrix* hidden, const VisibleMax& vm) {
+template <class S>
+static double visible_std(const ad::MatrixOf<S>& s, const ad::BoolMatrix* hidden, const VisibleMax& vm) {
   auto visible = [&](Eigen::Index r, Eigen::Index c) { return !hidden || !(*hidden)(r, c); };
   const double largest = vm.largest, seen = vm.seen;
   if (!(largest > 0.0) || !std::isfinite(largest)) return largest > 0.0 ? largest : 0.0;  // all zero, or inf/NaN
   double mean = 0.0;
   for (Eigen::Index c = 0; c < s.cols(); ++c)
     for (Eigen::Index r = 0; r < s.rows(); ++r)
-      if (visible(r, c)) mean += s(r, c) / largest;
+      if (visible(r, c)) mean += static_cast<double>(s(r, c)) / largest;
   mean /= seen;
   double sum_sq = 0.0;
   for (Eigen::Index c = 0; c < s.cols(); ++c)
     for (Eigen::Index r = 0; r < s.rows(); ++r)
-      if (visible(r, c)) sum_sq += (s(r, c) / largest - mean) * (s(r, c) / largest - mean);
+      if (visible(r, c))
+        sum_sq += (static_cast<double>(s(r, c)) / largest - mean) * (static_cast<double>(s(r, c)) / largest - mean);
   return largest * std::sqrt(sum_sq / seen);
 }
 
-AttentionMetrics AttentionMeter::measure(const AttentionNodes& nodes, const ad::BoolMatrix* hidden,
+template <class S>
+AttentionMetrics AttentionMeter::measure(const AttentionNodesOf<S>& nodes, const ad::BoolMatrix* hidden,
                                          const std::vector<int>* labels) {
   AttentionMetrics m;
   measure_into(m, nodes, hidden, labels);
   return m;
 }
 
-double visible_rms_change(const Matrix& after, const Matrix& before, const ad::BoolMatrix* hidden) {
+template <class S>
+double visible_rms_change(const ad::MatrixOf<S>& after, const ad::MatrixOf<S>& before, const ad::BoolMatrix* hidden) {
   if (after.rows() != before.rows() || after.cols() != before.cols()) return std::nan("");
   double sum_sq = 0.0, seen = 0.0;
   for (Eigen::Index c = 0; c < after.cols(); ++c)
     for (Eigen::Index r = 0; r < after.rows(); ++r)
       if (!hidden || !(*hidden)(r, c)) {
-        const double d = after(r, c) - before(r, c);
+        const double d = static_cast<double>(after(r, c)) - static_cast<double>(before(r, c));
         sum_sq += d * d;
         seen += 1.0;
       }
@@ -95,10 +100,11 @@ static double mean_of(const std::vector<double>& values) {
   return values.empty() ? 0.0 : total / static_cast<double>(values.size());
 }
 
-void AttentionMeter::measure_into(AttentionMetrics& m, const AttentionNodes& nodes, const ad::BoolMatrix* hidden,
+template <class S>
+void AttentionMeter::measure_into(AttentionMetrics& m, const AttentionNodesOf<S>& nodes, const ad::BoolMatrix* hidden,
                                   const std::vector<int>* labels) {
-  const Matrix& ds = nodes.logits.grad();
-  const Matrix& a = nodes.weights.value();
+  const ad::MatrixOf<S>& ds = nodes.logits.grad();
+  const ad::MatrixOf<S>& a = nodes.weights.value();
   const Eigen::Index rows = a.rows();
   const bool has_queries = nodes.queries.tape() != nullptr;
   // Rows of S and A are head-major: head i owns rows i·R .. i·R+R−1, R = B·n_query, and row r is query
@@ -120,7 +126,7 @@ void AttentionMeter::measure_into(AttentionMetrics& m, const AttentionNodes& nod
   ad::Workers* workers = nodes.weights.tape() ? nodes.weights.tape()->workers() : nullptr;
   ad::parallel_ranges(workers, rows, ad::kRowGranule, static_cast<double>(a.size()), [&](Eigen::Index first, Eigen::Index count) {
     for (Eigen::Index c = 0; c < a.cols(); ++c) {
-      const double* column = a.col(c).data();
+      const S* column = a.col(c).data();
       for (Eigen::Index r = first; r < first + count; ++r) {
         const double p = column[r];
         // A row's running max as Eigen's maxCoeff along the row keeps it: std::max(running, next).
@@ -131,7 +137,7 @@ void AttentionMeter::measure_into(AttentionMetrics& m, const AttentionNodes& nod
     }
     // blueNorm: finite for finite entries, where the plain sum of squares overflows past ~1e154.
     for (Eigen::Index r = first; r < first + count; ++r)
-      if (reaches_loss(r)) row_grad_norm_[static_cast<size_t>(r)] = ds.row(r).blueNorm();
+      if (reaches_loss(r)) row_grad_norm_[static_cast<size_t>(r)] = static_cast<double>(ds.row(r).blueNorm());
   });
   for (Eigen::Index r = 0; r < rows; ++r) {
     if (reaches_loss(r)) row_norms_.push_back(row_grad_norm_[static_cast<size_t>(r)]);
@@ -158,14 +164,24 @@ void AttentionMeter::measure_into(AttentionMetrics& m, const AttentionNodes& nod
 
   q_norms_.clear();
   if (has_queries) {
-    const Matrix& dq = nodes.queries.grad();
+    const ad::MatrixOf<S>& dq = nodes.queries.grad();
     const Eigen::Index d_k = dq.cols() / heads;
     for (Eigen::Index r = 0; r < dq.rows(); ++r)
       if (reaches_loss(r))
-        for (Eigen::Index h = 0; h < heads; ++h) q_norms_.push_back(dq.row(r).segment(h * d_k, d_k).blueNorm());
+        for (Eigen::Index h = 0; h < heads; ++h)
+          q_norms_.push_back(static_cast<double>(dq.row(r).segment(h * d_k, d_k).blueNorm()));
   }
   m.q_grad_mean = mean_of(q_norms_);
   m.q_grad_median = median_in_place(q_norms_);
 }
+
+template AttentionMetrics AttentionMeter::measure(const AttentionNodesOf<double>&, const ad::BoolMatrix*, const std::vector<int>*);
+template AttentionMetrics AttentionMeter::measure(const AttentionNodesOf<float>&, const ad::BoolMatrix*, const std::vector<int>*);
+template void AttentionMeter::measure_into(AttentionMetrics&, const AttentionNodesOf<double>&, const ad::BoolMatrix*,
+                                           const std::vector<int>*);
+template void AttentionMeter::measure_into(AttentionMetrics&, const AttentionNodesOf<float>&, const ad::BoolMatrix*,
+                                           const std::vector<int>*);
+template double visible_rms_change(const ad::Matrix&, const ad::Matrix&, const ad::BoolMatrix*);
+template double visible_rms_change(const ad::MatrixF&, const ad::MatrixF&, const ad::BoolMatrix*);
 
 }  // namespace models

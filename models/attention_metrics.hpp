@@ -26,16 +26,19 @@ struct AttentionMetrics {
 };
 
 // Keeps a buffer for the median between calls, so that measuring allocates nothing once warmed up.
+// Measures the nodes of either precision (compiled for float and double); the metrics are double either way.
 class AttentionMeter {
  public:
   // `hidden`: the causal mask, if any (hidden logits are left out of logit_std). `labels`: for
   // classification, the rows with a label ≥ 0 are the ones the logit-gradient statistics cover.
   // The number of heads is read from the nodes (rows of A over rows of Q); nodes without `queries` (hand-
   // built ones) count as one head with no query gradients.
-  AttentionMetrics measure(const AttentionNodes& nodes, const ad::BoolMatrix* hidden = nullptr,
+  template <class S>
+  AttentionMetrics measure(const AttentionNodesOf<S>& nodes, const ad::BoolMatrix* hidden = nullptr,
                            const std::vector<int>* labels = nullptr);
   // The same, written into `m`, whose per-head vectors keep their storage: no allocation once warmed up.
-  void measure_into(AttentionMetrics& m, const AttentionNodes& nodes, const ad::BoolMatrix* hidden = nullptr,
+  template <class S>
+  void measure_into(AttentionMetrics& m, const AttentionNodesOf<S>& nodes, const ad::BoolMatrix* hidden = nullptr,
                     const std::vector<int>* labels = nullptr);
 
  private:
@@ -46,6 +49,10 @@ double median_in_place(std::vector<double>& values);  // reorders values
 
 // The root mean square of after − before over the entries no mask hides (`hidden` may be null): how far one
 // update moved the scaled logits S on the same batch. NaN when the shapes differ.
-double visible_rms_change(const Matrix& after, const Matrix& before, const ad::BoolMatrix* hidden);
+template <class S>
+double visible_rms_change(const ad::MatrixOf<S>& after, const ad::MatrixOf<S>& before, const ad::BoolMatrix* hidden);
+inline double visible_rms_change(const Matrix& after, const Matrix& before, const ad::BoolMatrix* hidden) {
+  return visible_rms_change<double>(after, before, hidden);
+}
 
 }  // namespace models

@@ -18,11 +18,17 @@ uint64_t data_seed(const TaskConfig& config) {
 }
 
 ad::Var Task::loss(ad::Tape& tape, ad::Var prediction, const Batch& batch) const {
-  if (classifies()) return ad::cross_entropy(prediction, batch.labels);
-  return ad::mean_squared_error(prediction, tape.constant(batch.targets));
+  return loss(tape, prediction, batch, batch.targets);
 }
 
-double Task::accuracy(const Matrix& logits, const std::vector<int>& labels) {
+template <class S>
+ad::VarOf<S> Task::loss(ad::TapeOf<S>& tape, ad::VarOf<S> prediction, const Batch& batch, const ad::MatrixOf<S>& targets) const {
+  if (classifies()) return ad::cross_entropy(prediction, batch.labels);
+  return ad::mean_squared_error(prediction, tape.constant(targets));
+}
+
+template <class S>
+double Task::accuracy(const ad::MatrixOf<S>& logits, const std::vector<int>& labels) {
   double right = 0.0, counted = 0.0;
   for (Eigen::Index r = 0; r < logits.rows(); ++r) {
     const int label = labels[static_cast<size_t>(r)];
@@ -34,5 +40,10 @@ double Task::accuracy(const Matrix& logits, const std::vector<int>& labels) {
   }
   return counted > 0 ? right / counted : 0.0;
 }
+
+template ad::Var Task::loss(ad::Tape&, ad::Var, const Batch&, const ad::Matrix&) const;
+template ad::VarF Task::loss(ad::TapeF&, ad::VarF, const Batch&, const ad::MatrixF&) const;
+template double Task::accuracy(const ad::Matrix&, const std::vector<int>&);
+template double Task::accuracy(const ad::MatrixF&, const std::vector<int>&);
 
 }  // namespace models

@@ -48,6 +48,10 @@ class Task {
   virtual void set_workers(ad::Workers*) {}
   // The loss of a prediction on a batch: mean squared error or cross-entropy on the labelled rows.
   ad::Var loss(ad::Tape& tape, ad::Var prediction, const Batch& batch) const;
+  // The same in either precision, with the regression targets given in the tape's scalar (batches are
+  // double; a float run converts them into a buffer it keeps). Compiled for float and double.
+  template <class S>
+  ad::VarOf<S> loss(ad::TapeOf<S>& tape, ad::VarOf<S> prediction, const Batch& batch, const ad::MatrixOf<S>& targets) const;
   // Numbers that define the task beyond the run's configuration (stored as run attributes).
   struct Attribute {
     std::string name;
@@ -55,7 +59,8 @@ class Task {
   };
   virtual std::vector<Attribute> attributes() const { return {}; }
   // Share of labelled rows whose largest logit is the label (classification tasks only).
-  static double accuracy(const Matrix& logits, const std::vector<int>& labels);
+  template <class S>
+  static double accuracy(const ad::MatrixOf<S>& logits, const std::vector<int>& labels);
 };
 
 // The registered tasks by name (models/task_registry.hpp holds their entries): teacher, recall, sense

@@ -62,17 +62,19 @@ class ReplayTask final : public models::Task {
   models::Batch batch_;
 };
 
-// The engine as `sandbox train` assembles it: a model, a task, Adam and a TrainingStep over them.
+// The engine as `sandbox train` assembles it: a model, a task, Adam and a TrainingStep over them, in
+// scalar S (double unless --precision float32).
+template <class S = double>
 struct Engine {
   Engine(const BenchShape& s, std::unique_ptr<models::Task> t, std::uint64_t seed)
       : rng(seed), model(attention_config(s), rng), task(std::move(t)), adam(kLearningRate), step(model, *task, adam) {}
   void run() { step.run(/*measure=*/false, /*update=*/true); }
 
   ad::Rng rng;
-  models::Attention model;
+  models::AttentionOf<S> model;
   std::unique_ptr<models::Task> task;
-  ad::Adam adam;
-  sbx::TrainingStep step;
+  ad::AdamOf<S> adam;
+  sbx::TrainingStepOf<S> step;
 };
 
 models::Batch teacher_batch(const BenchShape& s, std::uint64_t seed) {
@@ -200,7 +202,7 @@ ShapeResult bench_shape(const BenchShape& s, const TimingPlan& plan, std::uint64
   // The step on a batch made beforehand (the same batch every step: the work does not depend on it).
   {
     const models::Batch batch = teacher_batch(s, seed + 1000);
-    Engine engine(s, std::make_unique<ReplayTask>(batch), seed);
+    Engine<> engine(s, std::make_unique<ReplayTask>(batch), seed);
     ReferenceStep reference(s, AdamSettings{kLearningRate});
     start_like(reference, engine.model);
     std::tie(r.engine, r.reference) =
@@ -208,7 +210,7 @@ ShapeResult bench_shape(const BenchShape& s, const TimingPlan& plan, std::uint64
   }
   // The full step, batch generation included, as `sandbox train` runs it.
   {
-    Engine engine(s, models::make_task("teacher", task_config(s, seed)), seed);
+    Engine<> engine(s, models::make_task("teacher", task_config(s, seed)), seed);
     auto task = models::make_task("teacher", task_config(s, seed));
     ReferenceStep reference(s, AdamSettings{kLearningRate});
     start_like(reference, engine.model);
@@ -222,6 +224,21 @@ ShapeResult bench_shape(const BenchShape& s, const TimingPlan& plan, std::uint64
         plan);
     r.batch = time_steps([&] { task->next_batch(batch); }, plan);
   }
+  return r;
+}
+
+Float32Result bench_float32(const BenchShape& s, const TimingPlan& plan, std::uint64_t seed) {
+  Float32Result r;
+  r.shape = s;
+  r.flops = step_flops(s);
+  {
+    const models::Batch batch = teacher_batch(s, seed + 1000);
+    Engine<float> engine(s, std::make_unique<ReplayTask>(batch), seed);
+    r.step = time_steps([&] { engine.run(); }, plan);
+  }
+  Engine<float> engine(s, models::make_task("teacher", task_config(s, seed)), seed);
+  r.full = time_steps([&] { engine.run(); }, plan);
+  r.logged = time_steps([&] { engine.step.run(/*measure=*/true, /*update=*/true); }, plan);
   return r;
 }
 
@@ -249,7 +266,7 @@ ThreadsResult bench_threads(const BenchShape& s, int threads, const TimingPlan& 
   r.threads = threads;
   ad::Workers team(threads);
   const models::Batch batch = teacher_batch(s, seed + 1000);
-  Engine one(s, std::make_unique<ReplayTask>(batch), seed), many(s, std::make_unique<ReplayTask>(batch), seed);
+  Engine<> one(s, std::make_unique<ReplayTask>(batch), seed), many(s, std::make_unique<ReplayTask>(batch), seed);
   many.step.set_workers(&team);
   // The same start, the same steps: the parameters must come out the same bits.
   for (int i = 0; i < 3; ++i) one.run(), many.run();
@@ -295,7 +312,7 @@ ScalingSweep scaling_sweep(const std::string& variable, const std::vector<BenchS
     p.shape = s;
     p.flops = step_flops(s);
     const models::Batch batch = teacher_batch(s, 1001);
-    Engine engine(s, std::make_unique<ReplayTask>(batch), 1);
+    Engine<> engine(s, std::make_unique<ReplayTask>(batch), 1);
     ReferenceStep reference(s, AdamSettings{kLearningRate});
     start_like(reference, engine.model);
     std::tie(p.engine, p.reference) =

@@ -153,6 +153,17 @@ struct ShapeResult {
 
 ShapeResult bench_shape(const BenchShape& shape, const TimingPlan& plan, std::uint64_t seed = 1);
 
+// The engine in float32 (`train --precision float32`): the same step as ShapeResult::engine (batch made
+// beforehand), the whole unlogged TrainingStep::run (`full`, with the teacher's next_batch and its
+// rounding to float) and a logged one. There is no float reference.
+struct Float32Result {
+  BenchShape shape;
+  double flops = 0.0;
+  Timing step, full, logged;
+  double gflops() const { return flops / (step.us_per_step * 1e3); }
+};
+Float32Result bench_float32(const BenchShape& shape, const TimingPlan& plan, std::uint64_t seed = 1);
+
 // The engine with h heads (shape.d_k per head, d_v = d_k; W^Q is d_model × h·d_k), on the teacher task of
 // the same heads. There is no reference: the hand-derived step is single-head. `full` is the whole
 // TrainingStep::run as `sandbox train` runs it on an unlogged step; `measured` is a logged one (the

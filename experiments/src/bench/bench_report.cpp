@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -126,6 +127,23 @@ void print_heads(std::FILE* out, const BenchReport& r) {
   for (const HeadsResult& h : r.heads)
     std::fprintf(out, "%-16s %5ld | %10.1f %11.2f | %12.1f %11.2f\n", shape_name(h.shape).c_str(), static_cast<long>(h.heads),
                  h.full.us_per_step, h.full.allocations_per_step, h.measured.us_per_step, h.measured.allocations_per_step);
+  std::fflush(out);
+}
+
+void print_float32(std::FILE* out, const BenchReport& r) {
+  if (r.float32.empty()) return;
+  std::fprintf(out, "\nfloat32 (train --precision float32), engine only; step: batch made beforehand; full: the whole unlogged\n"
+                    "TrainingStep::run (next_batch and its rounding to float too); logged: a logged step\n");
+  std::fprintf(out, "%-16s | %10s %8s %7s | %10s %11s | %10s\n", "B x n x dm x dk", "f32 us", "GFLOP/s", "vs f64", "full us",
+               "allocs/step", "logged us");
+  for (const Float32Result& f : r.float32) {
+    double f64 = std::nan("");  // the float64 step of the same shape, when it was timed
+    for (const ShapeResult& s : r.shapes)
+      if (shape_name(s.shape) == shape_name(f.shape)) f64 = s.engine.us_per_step;
+    const std::string speedup = std::isnan(f64) ? "-" : fixed(f64 / f.step.us_per_step, 2) + "x";
+    std::fprintf(out, "%-16s | %10.1f %8.2f %7s | %10.1f %11.2f | %10.1f\n", shape_name(f.shape).c_str(), f.step.us_per_step,
+                 f.gflops(), speedup.c_str(), f.full.us_per_step, f.full.allocations_per_step, f.logged.us_per_step);
+  }
   std::fflush(out);
 }
 

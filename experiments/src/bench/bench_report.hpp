@@ -18,6 +18,7 @@ struct BenchReport {
   std::vector<ScalingSweep> scaling;     // empty without --scaling
   std::vector<HeadsResult> heads;        // multi-head shapes (engine only)
   std::vector<ThreadsResult> threads;    // with --threads
+  std::vector<Float32Result> float32;    // with --precision float32 or both (printed, not stored)
   long peak_rss_kib = 0;
   bool counts_c_allocations = true;
 };
@@ -38,6 +39,7 @@ void print_shapes(std::FILE* out, const BenchReport& report);
 // With each point's GFLOP/s as a percentage of this machine's GEMM rate (`gemm_gflops`).
 void print_scaling(std::FILE* out, const ScalingSweep& sweep, double gemm_gflops);
 void print_heads(std::FILE* out, const BenchReport& report);
+void print_float32(std::FILE* out, const BenchReport& report);
 void print_threads(std::FILE* out, const BenchReport& report);
 void print_footer(std::FILE* out, const BenchReport& report);
 

@@ -1,5 +1,7 @@
 #include "experiments/src/train/evaluation.hpp"
 
+#include <type_traits>
+
 #include "experiments/src/train/batch_streams.hpp"
 #include "experiments/src/train/training_step.hpp"
 
@@ -22,13 +24,21 @@ Evaluator::Evaluator(const models::TaskEntry& task, models::TaskConfig task_conf
   }
 }
 
-EvalResult Evaluator::evaluate(models::Attention& model) {
+template <class S>
+EvalResult Evaluator::evaluate(models::AttentionOf<S>& model) {
+  ad::TapeOf<S>* tape = nullptr;
+  BatchInputs<double> inputs_d;  // points at the batches: nothing to keep
+  BatchInputs<S>* inputs_p = nullptr;
+  if constexpr (std::is_same_v<S, double>) tape = &tape_, inputs_p = &inputs_d;
+  else tape = &tape_f_, inputs_p = &inputs_f_;
+  BatchInputs<S>& inputs = *inputs_p;
   EvalResult result;
   double right = 0.0, labelled = 0.0;
   for (const models::Batch& b : batches_) {
-    tape_.reset();
-    const models::AttentionNodes nodes = forward_on_batch(model, tape_, b);
-    result.loss += task_->loss(tape_, nodes.output, b).value()(0, 0);
+    tape->reset();
+    inputs.load(b);
+    const models::AttentionNodesOf<S> nodes = forward_on_batch(model, *tape, b, inputs);
+    result.loss += static_cast<double>(task_->loss(*tape, nodes.output, b, inputs.targets()).value()(0, 0));
     if (task_->classifies()) {
       double rows = 0.0;
       for (int label : b.labels) rows += label >= 0 ? 1.0 : 0.0;
@@ -40,5 +50,8 @@ EvalResult Evaluator::evaluate(models::Attention& model) {
   result.accuracy = labelled > 0 ? right / labelled : 0.0;
   return result;
 }
+
+template EvalResult Evaluator::evaluate(models::AttentionOf<double>&);
+template EvalResult Evaluator::evaluate(models::AttentionOf<float>&);
 
 }  // namespace sbx

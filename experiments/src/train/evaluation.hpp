@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/src/train/batch_inputs.hpp"
 #include "models/attention.hpp"
 #include "models/task_registry.hpp"
 
@@ -30,14 +31,21 @@ class Evaluator {
   // The same batches, taken from (and shared through) a sweep's batch streams.
   Evaluator(const models::TaskEntry& task, models::TaskConfig task_config, long batches, BatchStreams& streams);
 
-  EvalResult evaluate(models::Attention& model);
-  void set_workers(ad::Workers* workers) { tape_.set_workers(workers); }
+  // A forward pass over the evaluation batches in the model's precision (float and double compiled).
+  template <class S>
+  EvalResult evaluate(models::AttentionOf<S>& model);
+  void set_workers(ad::Workers* workers) {
+    tape_.set_workers(workers);
+    tape_f_.set_workers(workers);
+  }
   const std::vector<models::Batch>& batches() const { return batches_; }
 
  private:
   std::unique_ptr<models::Task> task_;
   std::vector<models::Batch> batches_;
   ad::Tape tape_;
+  ad::TapeF tape_f_;  // for a float model
+  BatchInputs<float> inputs_f_;  // its batches rounded to float, storage kept between evaluations
 };
 
 }  // namespace sbx

@@ -63,6 +63,8 @@ const std::vector<RunOption>& run_options() {
       {"eval-every", "eval_every", "evaluate every N steps (and at the start and the end)", &R::eval_every},
       {"log-every", "log_every", "log the training metrics every N steps", &R::log_every},
       {"gradcheck", "gradcheck", "gradient-check the model on small shapes before training", &R::gradcheck},
+      {"precision", "precision", "float64 or float32: the scalar the model trains and evaluates in (gradient checks stay float64)",
+       &R::precision, {}, "float64"},
   };
   return table;
 }
@@ -148,7 +150,10 @@ void set_option(RunConfig& c, const RunOption& option, const std::string& raw) {
 std::string config_text(const RunConfig& config) {
   const RunConfig resolved = config.resolved();
   std::string text;
-  for (const RunOption& o : run_options()) text += std::string(o.key) + " = " + option_text(resolved, o) + "\n";
+  for (const RunOption& o : run_options()) {
+    const std::string value = option_text(resolved, o);
+    if (o.text_omits == nullptr || value != o.text_omits) text += std::string(o.key) + " = " + value + "\n";
+  }
   return text;
 }
 

@@ -21,6 +21,10 @@ struct RunOption {
   // Integer options with values that stand for a rule are written as words: dk "auto" (0, d_model/heads),
   // dv "auto" (0) and "dk" (−1, the same as d_k).
   std::vector<std::pair<const char*, long>> words = {};
+  // An option added after runs were stored leaves its default out of the configuration text, so that the
+  // text, its hash and so the identity of every run that does not set it stay what they were (nullptr:
+  // always written).
+  const char* text_omits = nullptr;
 };
 
 // In the order the configuration text lists them and a sweep nests its axes (the first outermost).
@@ -39,7 +43,7 @@ std::string option_text(const RunConfig& config, const RunOption& option);
 void set_option(RunConfig& config, const RunOption& option, const std::string& text);
 
 // The canonical configuration: one "key = value" line per option, in table order, of the resolved
-// configuration. `sandbox train --config` reads it back into the same run.
+// configuration (an option at its text_omits value has no line). `sandbox train --config` reads it back into the same run.
 std::string config_text(const RunConfig& config);
 // A stable 64-bit FNV-1a hash of that text, as 16 hex digits.
 std::string config_hash(const std::string& text);

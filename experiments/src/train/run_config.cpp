@@ -106,6 +106,8 @@ void RunConfig::validate() const {
                     " does not divide into " + std::to_string(heads) + " heads");
   if (optimizer != "adam" && optimizer != "adamw" && optimizer != "sgd")
     throw UserError("--optimizer: unknown optimizer '" + optimizer + "' (choose sgd, adam or adamw)");
+  if (precision != "float64" && precision != "float32")
+    throw UserError("--precision: unknown precision '" + precision + "' (choose float32 or float64)");
   if (schedule != "constant" && schedule != "cosine")
     throw UserError("--schedule: unknown schedule '" + schedule + "' (choose constant or cosine)");
   require_positive("d-model", d_model);

@@ -47,6 +47,9 @@ struct RunConfig {
   long eval_every = 50;
   long log_every = 1;
   bool gradcheck = true;
+  // How it is computed: the scalar of the model, the step and the evaluation ("float64" or "float32";
+  // batches are made in float64 and rounded, the gradient check is float64 either way).
+  std::string precision = "float64";
 
   std::string run_name;  // not part of the configuration: empty means default_name()
 
@@ -64,6 +67,8 @@ struct RunConfig {
   // Throws UserError naming the first bad value: unknown task/scale/optimizer/schedule, sizes ≤ 0, a
   // learning rate that is not a positive finite number, sizes whose tensors would not fit in memory.
   void validate() const;
+
+  bool float32() const { return precision == "float32"; }
 
   models::AttentionConfig attention() const;
   models::TaskConfig task_config() const;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <type_traits>
 
 #include "autodiff/optim.hpp"
 #include "experiments/src/io/layout.hpp"
@@ -19,14 +20,15 @@ namespace {
 namespace lo = io::layout;
 
 // The optimizer of a configuration, with W^Q and W^K at lr·lr_qk_mult.
-std::unique_ptr<ad::Optimizer> make_optimizer(const RunConfig& c, models::Attention& model) {
-  std::unique_ptr<ad::Optimizer> optimizer;
+template <class S>
+std::unique_ptr<ad::OptimizerOf<S>> make_optimizer(const RunConfig& c, models::AttentionOf<S>& model) {
+  std::unique_ptr<ad::OptimizerOf<S>> optimizer;
   const ad::AdamConfig adam{c.beta1, c.beta2, c.eps, c.weight_decay};
-  if (c.optimizer == "sgd") optimizer = std::make_unique<ad::Sgd>(c.lr, c.momentum, c.weight_decay);
-  else if (c.optimizer == "adamw") optimizer = std::make_unique<ad::AdamW>(c.lr, adam);
-  else optimizer = std::make_unique<ad::Adam>(c.lr, adam);
+  if (c.optimizer == "sgd") optimizer = std::make_unique<ad::SgdOf<S>>(c.lr, c.momentum, c.weight_decay);
+  else if (c.optimizer == "adamw") optimizer = std::make_unique<ad::AdamWOf<S>>(c.lr, adam);
+  else optimizer = std::make_unique<ad::AdamOf<S>>(c.lr, adam);
   for (const char* name : {"W_Q", "W_K"})
-    if (const ad::Parameter* p = model.find(name)) optimizer->set_lr_multiplier(*p, c.lr_qk_mult);
+    if (const ad::ParameterOf<S>* p = model.find(name)) optimizer->set_lr_multiplier(*p, c.lr_qk_mult);
   return optimizer;
 }
 
@@ -91,9 +93,10 @@ Evaluator make_evaluator(const models::TaskEntry& entry, const RunConfig& config
 // The series a run logs, created in the order the layout documents them.
 class RunSeries {
  public:
-  RunSeries(io::RunRecord& record, const std::vector<ad::Parameter*>& parameters, bool classifies, long heads, bool has_scale)
+  template <class Parameter>
+  RunSeries(io::RunRecord& record, const std::vector<Parameter*>& parameters, bool classifies, long heads, bool has_scale)
       : record_(record) {
-    for (const ad::Parameter* p : parameters) grad_norm_.push_back(&record.series_named(lo::run::grad_norm_of(p->name)));
+    for (const Parameter* p : parameters) grad_norm_.push_back(&record.series_named(lo::run::grad_norm_of(p->name)));
     loss_ = &record.series_named(lo::run::loss);
     logit_grad_mean_ = &record.series_named(lo::run::logit_grad_mean);
     logit_grad_median_ = &record.series_named(lo::run::logit_grad_median);
@@ -162,7 +165,8 @@ class RunSeries {
 
 // "diverged at step t: <what> is NaN": the first quantity that went non-finite, the loss, else a
 // parameter's gradient.
-std::string divergence_message(long t, const StepMeasurement& m, const std::vector<ad::Parameter*>& parameters) {
+template <class Parameter>
+std::string divergence_message(long t, const StepMeasurement& m, const std::vector<Parameter*>& parameters) {
   std::string what = lo::run::loss;
   double value = m.loss;
   for (size_t i = 0; std::isfinite(value) && i < parameters.size(); ++i) {
@@ -172,7 +176,8 @@ std::string divergence_message(long t, const StepMeasurement& m, const std::vect
   return "diverged at step " + std::to_string(t) + ": " + what + " is " + (std::isnan(value) ? "NaN" : "infinite");
 }
 
-void configure_step(TrainingStep& step, models::Task& task, const RunConfig& config, const RunHooks& hooks, RunProfile& profile) {
+template <class Step>
+void configure_step(Step& step, models::Task& task, const RunConfig& config, const RunHooks& hooks, RunProfile& profile) {
   if (hooks.profile) step.set_profile(&profile);
   step.set_workers(hooks.workers);
   task.set_workers(hooks.workers);
@@ -180,13 +185,14 @@ void configure_step(TrainingStep& step, models::Task& task, const RunConfig& con
 }
 
 // The training loop and what its steps touch.
+template <class S>
 struct StepLoop {
   const RunConfig& config;
-  TrainingStep& step;
-  ad::Optimizer& optimizer;
+  TrainingStepOf<S>& step;
+  ad::OptimizerOf<S>& optimizer;
   const ad::LrSchedule& schedule;
-  const ad::Parameter* log_scale;
-  const std::vector<ad::Parameter*>& parameters;
+  const ad::ParameterOf<S>* log_scale;
+  const std::vector<ad::ParameterOf<S>*>& parameters;
   RunSeries& series;
 
   // Steps until the last one, a stop request (Interrupted) or a non-finite step (Diverged, named in
@@ -203,7 +209,7 @@ struct StepLoop {
       const bool log_this = t % config.log_every == 0 || t == config.steps - 1;
       const double lr_now = ad::scheduled_lr(schedule, t);
       optimizer.set_lr(lr_now);
-      const double scale_now = log_scale ? std::exp(log_scale->value(0, 0)) : 0.0;
+      const double scale_now = log_scale ? std::exp(static_cast<double>(log_scale->value(0, 0))) : 0.0;
       step.run(log_this);
       if (!step.finite()) {
         out.status = RunStatus::Diverged;
@@ -219,9 +225,19 @@ struct StepLoop {
   }
 };
 
+// The weights as stored: float64 datasets in either precision (a float weight is exactly a double).
+template <class S>
+void store_parameters(std::vector<std::pair<std::string, Eigen::MatrixXd>>& into, const std::vector<ad::ParameterOf<S>*>& parameters) {
+  for (const ad::ParameterOf<S>* p : parameters) {
+    if constexpr (std::is_same_v<S, double>) into.emplace_back(p->name, p->value);
+    else into.emplace_back(p->name, p->value.template cast<double>());
+  }
+}
+
 // The run's last records: the parameters it ends with, its wall time and how it ended.
-void finish_record(io::RunRecord& record, const std::vector<ad::Parameter*>& parameters, double wall, RunStatus status) {
-  for (const ad::Parameter* p : parameters) record.params_final.emplace_back(p->name, p->value);
+template <class S>
+void finish_record(io::RunRecord& record, const std::vector<ad::ParameterOf<S>*>& parameters, double wall, RunStatus status) {
+  store_parameters(record.params_final, parameters);
   record.set(lo::run::wall_seconds, wall);
   record.set(lo::run::status, std::string(status_name(status)));
 }
@@ -230,6 +246,44 @@ void add_profile(RunProfile& total, RunProfile& run, PhaseClock& whole_run) {
   whole_run.lap(run.total);
   run.runs = 1;
   total += run;
+}
+
+// The model, its task, optimizer, step and evaluation in scalar S, trained into `out`.
+template <class S>
+void train_model(const RunConfig& config, const models::TaskEntry& task_entry, const std::function<bool()>& should_stop,
+                 const StepCallback& on_step, const RunHooks& hooks, PhaseClock& clock, RunProfile& profile, RunOutcome& out) {
+  io::RunRecord& record = out.record;
+  ad::Rng rng(static_cast<uint64_t>(config.seed));
+  models::AttentionOf<S> model(config.attention(), rng);
+
+  const std::unique_ptr<models::Task> task = make_run_task(task_entry, config, hooks);
+  for (const auto& attribute : task->attributes()) record.set(attribute.name, attribute.value);
+  const auto optimizer = make_optimizer(config, model);
+  const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
+                                config.steps};
+  TrainingStepOf<S> step(model, *task, *optimizer);
+  configure_step(step, *task, config, hooks, profile);
+  Evaluator evaluator = make_evaluator(task_entry, config, hooks);
+  evaluator.set_workers(hooks.workers);
+  const auto parameters = model.parameters();
+  store_parameters(record.params_init, parameters);
+  ad::ParameterOf<S>* log_scale = model.find("scale");
+  RunSeries series(record, parameters, task->classifies(), config.heads, log_scale != nullptr);
+  double elsewhere = 0.0;
+  auto evaluate = [&](long updates) {
+    clock.lap(elsewhere);  // the training loop's own phases are timed by the step
+    series.log_evaluation(updates, evaluator.evaluate(model));
+    clock.lap(profile.evaluation);
+  };
+  clock.lap(profile.setup);
+  evaluate(0);
+  const auto started = std::chrono::steady_clock::now();
+  StepLoop<S> loop{config, step, *optimizer, schedule, log_scale, parameters, series};
+  const long updates = loop.run(should_stop, on_step, evaluate, out);
+  // The final evaluation, with the parameters the run ends with (unless the last one already was).
+  if (out.status != RunStatus::Diverged && !series.evaluated_at(updates)) evaluate(updates);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  finish_record(record, parameters, wall, out.status);
 }
 
 }  // namespace
@@ -248,37 +302,8 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   set_config_attributes(record, config);
   record.set(lo::run::gradcheck_max_error, run_gradcheck(config, attention_config, hooks));
   clock.lap(profile.gradcheck);
-
-  ad::Rng rng(static_cast<uint64_t>(config.seed));
-  models::Attention model(attention_config, rng);
-  const std::unique_ptr<models::Task> task = make_run_task(task_entry, config, hooks);
-  for (const auto& attribute : task->attributes()) record.set(attribute.name, attribute.value);
-  const auto optimizer = make_optimizer(config, model);
-  const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
-                                config.steps};
-  TrainingStep step(model, *task, *optimizer);
-  configure_step(step, *task, config, hooks, profile);
-  Evaluator evaluator = make_evaluator(task_entry, config, hooks);
-  evaluator.set_workers(hooks.workers);
-  const auto parameters = model.parameters();
-  for (const ad::Parameter* p : parameters) record.params_init.emplace_back(p->name, p->value);
-  ad::Parameter* log_scale = model.find("scale");
-  RunSeries series(record, parameters, task->classifies(), config.heads, log_scale != nullptr);
-  double elsewhere = 0.0;
-  auto evaluate = [&](long updates) {
-    clock.lap(elsewhere);  // the training loop's own phases are timed by the step
-    series.log_evaluation(updates, evaluator.evaluate(model));
-    clock.lap(profile.evaluation);
-  };
-  clock.lap(profile.setup);
-  evaluate(0);
-  const auto started = std::chrono::steady_clock::now();
-  StepLoop loop{config, step, *optimizer, schedule, log_scale, parameters, series};
-  const long updates = loop.run(should_stop, on_step, evaluate, out);
-  // The final evaluation, with the parameters the run ends with (unless the last one already was).
-  if (out.status != RunStatus::Diverged && !series.evaluated_at(updates)) evaluate(updates);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  finish_record(record, parameters, wall, out.status);
+  if (config.float32()) train_model<float>(config, task_entry, should_stop, on_step, hooks, clock, profile, out);
+  else train_model<double>(config, task_entry, should_stop, on_step, hooks, clock, profile, out);
   if (hooks.profile) add_profile(*hooks.profile, profile, whole_run);
   return out;
 }

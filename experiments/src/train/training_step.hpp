@@ -2,12 +2,17 @@
 // One training step: the task makes a batch, the model computes, the engine differentiates, the
 // optimizer steps. Everything it needs is allocated by the first step and reused after, so a warmed-up
 // step performs no heap allocation (sandbox bench counts them).
+//
+// The step runs in either precision (TrainingStepOf<S>, compiled for float and double): TrainingStep is
+// the double one. The batch is double either way (batch_inputs.hpp converts it for a float graph); the
+// measurements are double.
 #include <vector>
 
 #include "autodiff/optim.hpp"
 #include "models/attention.hpp"
 #include "models/attention_metrics.hpp"
 #include "models/tasks.hpp"
+#include "experiments/src/train/batch_inputs.hpp"
 #include "experiments/src/train/run_profile.hpp"
 
 namespace sbx {
@@ -23,12 +28,19 @@ struct StepMeasurement {
 };
 
 // The model's forward pass on a batch: self-attention over batch.x, or cross-attention from batch.x to the
-// encoder sequence batch.x_context when the task made one.
+// encoder sequence batch.x_context when the task made one. `inputs` holds the batch loaded in S.
+template <class S>
+models::AttentionNodesOf<S> forward_on_batch(models::AttentionOf<S>& model, ad::TapeOf<S>& tape, const models::Batch& batch,
+                                             const BatchInputs<S>& inputs);
+// The double form, on the batch itself.
 models::AttentionNodes forward_on_batch(models::Attention& model, ad::Tape& tape, const models::Batch& batch);
 
-class TrainingStep {
+template <class S>
+class TrainingStepOf {
  public:
-  TrainingStep(models::Attention& model, models::Task& task, ad::Optimizer& optimizer);
+  using Parameter = ad::ParameterOf<S>;
+
+  TrainingStepOf(models::AttentionOf<S>& model, models::Task& task, ad::OptimizerOf<S>& optimizer);
 
   // Runs one step. The loss and gradient norms are always measured (divergence is checked every step);
   // with `measure` the attention metrics and accuracy are too. All of it is taken on this step's batch
@@ -50,19 +62,25 @@ class TrainingStep {
   }
 
  private:
-  models::Attention& model_;
+  models::AttentionOf<S>& model_;
   models::Task& task_;
-  ad::Optimizer& optimizer_;
-  std::vector<ad::Parameter*> parameters_;
-  ad::Tape tape_;
-  ad::Tape probe_tape_;      // the forward pass after the update, for logit_delta_rms
-  models::Matrix logits_before_;
+  ad::OptimizerOf<S>& optimizer_;
+  std::vector<Parameter*> parameters_;
+  ad::TapeOf<S> tape_;
+  ad::TapeOf<S> probe_tape_;  // the forward pass after the update, for logit_delta_rms
+  ad::MatrixOf<S> logits_before_;
   models::Batch batch_;
+  BatchInputs<S> inputs_;
   models::AttentionMeter meter_;
   StepMeasurement measurement_;
   bool finite_ = true;
   double clip_grad_norm_ = 0.0;
   RunProfile* profile_ = nullptr;
 };
+
+extern template class TrainingStepOf<double>;
+extern template class TrainingStepOf<float>;
+using TrainingStep = TrainingStepOf<double>;
+using TrainingStepF = TrainingStepOf<float>;
 
 }  // namespace sbx

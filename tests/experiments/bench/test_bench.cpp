@@ -1,6 +1,8 @@
 // Tests of `sandbox bench`: the hand-derived reference step against the engine, the allocation counter,
 // the benchmark's arithmetic, and the command's handling of a bad --out path. No timing is asserted.
 #include <gtest/gtest.h>
+
+#include <regex>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -140,8 +142,10 @@ TEST(BenchReference, AWarmedUpEngineStepAllocatesNothingAtASmallShape) {
 }
 
 // The same with heads: self- and cross-attention with 3 heads (the split/merge moves and h·B blocks), on
-// unlogged and logged steps (the per-head metrics keep their storage), stay allocation-free once warm.
-TEST(BenchReference, AWarmedUpMultiHeadStepAllocatesNothingLoggedOrNot) {
+// unlogged and logged steps (the per-head metrics keep their storage), stay allocation-free once warm, in
+// float64 and in float32 (whose batches are rounded into buffers the step keeps).
+template <class S>
+void expect_warm_multi_head_steps_allocate_nothing() {
   for (const bool cross : {false, true}) {
     models::AttentionConfig a;
     a.d_model = 12, a.d_k = 4, a.d_v = 4, a.heads = 3, a.d_out = 5, a.causal = !cross;
@@ -149,18 +153,26 @@ TEST(BenchReference, AWarmedUpMultiHeadStepAllocatesNothingLoggedOrNot) {
     t.d_model = 12, t.d_k = 4, t.d_v = 4, t.heads = 3, t.d_out = 5, t.seq_len = 6, t.batch = 4, t.causal = !cross;
     t.context_len = cross ? 7 : 0;
     ad::Rng rng(1);
-    models::Attention model(a, rng);
+    models::AttentionOf<S> model(a, rng);
     auto task = models::make_task(cross ? "lookup" : "teacher", t);
-    ad::Adam adam(1e-2);
-    sbx::TrainingStep step(model, *task, adam);
+    ad::AdamOf<S> adam(1e-2);
+    sbx::TrainingStepOf<S> step(model, *task, adam);
     for (int i = 0; i < 3; ++i) step.run(true, true);
     const auto before = sbx::bench::heap_allocations();
     for (int i = 0; i < 3; ++i) {
       step.run(false, true);
       step.run(true, true);
     }
-    EXPECT_EQ(sbx::bench::heap_allocations() - before, 0u) << (cross ? "cross" : "self");
+    EXPECT_EQ(sbx::bench::heap_allocations() - before, 0u) << (cross ? "cross" : "self") << " in " << sizeof(S) * 8 << " bits";
   }
+}
+
+TEST(BenchReference, AWarmedUpMultiHeadStepAllocatesNothingLoggedOrNot) {
+  expect_warm_multi_head_steps_allocate_nothing<double>();
+}
+
+TEST(BenchReference, AWarmedUpFloat32StepAllocatesNothingLoggedOrNot) {
+  expect_warm_multi_head_steps_allocate_nothing<float>();
 }
 
 // With a team of threads (train --threads) every op splits (min_work 0), and a warmed-up step, logged or
@@ -274,6 +286,30 @@ class BenchCli : public ::testing::Test {
 };
 
 int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+// --shape times one shape, --precision float32 the float engine alone: the float32 table has that one row,
+// and the float64 table (and its targets) is not printed. Bad values are one line and exit 2.
+TEST_F(BenchCli, OneShapeInFloat32PrintsOneFloat32Row) {
+  const fs::path printed = dir_ / "out.txt";
+  const std::string command = std::string("'") + SANDBOX_BINARY + "' bench --quick --shape 4x8x16x4 --precision float32 >'" +
+                              printed.string() + "'";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(printed);
+  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(out.find("float32 (train --precision float32)"), std::string::npos) << out;
+  const std::regex row(R"(\n4x8x16x4 +\| +[0-9.]+ +[0-9.]+ +- +\| +[0-9.]+ +0\.00 \| +[0-9.]+\n)");
+  EXPECT_TRUE(std::regex_search(out, row)) << out;
+  EXPECT_EQ(out.find("engine us     ref us"), std::string::npos) << "the float64 table was printed";
+  EXPECT_EQ(out.find("targets:"), std::string::npos);
+  fs::remove(printed);
+  sbx::test::CommandResult r;
+  for (const std::string bad : {"--shape 3x4", "--shape 0x8x16x4", "--precision half", "--precision float32 --out x.h5"}) {
+    r = run_sandbox("bench --quick " + bad, dir_);
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_EQ(count_lines(r.err), 1) << bad << ": " << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "x.h5"));
+}
 
 TEST_F(BenchCli, BadOutPathIsOneLineExitTwoAndNoFile) {
   const fs::path missing_dir = dir_ / "no" / "such" / "bench.h5";

@@ -70,6 +70,7 @@ RunConfig every_option_changed() {
   c.eval_every = 3;
   c.log_every = 2;
   c.gradcheck = false;
+  c.precision = "float32";
   return c;
 }
 
