@@ -239,4 +239,13 @@ Matrix merge_heads(const Matrix& x, Eigen::Index heads) {
   return y;
 }
 
+Matrix attention(const Matrix& q, const Matrix& k, const Matrix& v, Eigen::Index batch, double scale, bool causal) {
+  const Matrix logits = batched_scores(q, k, batch, scale);
+  const Eigen::Index nq = q.rows() / batch;
+  BoolMatrix hidden(logits.rows(), logits.cols());
+  for (Eigen::Index r = 0; r < logits.rows(); ++r)
+    for (Eigen::Index j = 0; j < logits.cols(); ++j) hidden(r, j) = causal && j > r % nq;
+  return batched_weighted_sum(softmax_rows(mask(logits, hidden)), v, batch);
+}
+
 }  // namespace ad::reference

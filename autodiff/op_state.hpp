@@ -75,11 +75,35 @@ struct HeadsState {  // split_heads, merge_heads
   Eigen::Index heads = 0;
 };
 
+// Fused attention (attention_op.cpp). Besides what its backward needs (the weights), it keeps what the
+// attention metrics read, in the layout of the unfused chain (B·nq × nk, block b in rows b·nq ..), so that
+// nothing is recomputed for them: the logits before the mask, the weights, and after backward the logits'
+// adjoint.
+template <class Scalar>
+struct AttentionScratch {    // one per thread of a call: a tile of query rows, reused block after block
+  MatrixOf<Scalar> tile;     // rows × nk: the logits, then the weights (forward); dA, then dS (backward)
+  MatrixOf<Scalar> row;      // rows × 2: row max then 1/Σ, and a shifted column (forward); ⟨dA, A⟩ (backward)
+  MatrixOf<Scalar> product;  // rows × d: dS·K_b, when the learned scale needs ⟨dS·K_b, Q_b⟩
+};
+template <class Scalar>
+struct AttentionState {
+  Eigen::Index batch = 0;
+  Scalar scale = 1;             // the fixed scale, or the learned one's value at this evaluation
+  bool causal = false;          // query i of a block sees keys j ≤ i
+  bool learned_scale = false;   // the scale is input 3, a 1×1 node
+  MatrixOf<Scalar> logits;      // S = scale·Q_b K_bᵀ, before the mask
+  MatrixOf<Scalar> weights;     // A = softmax of the masked S, row by row
+  MatrixOf<Scalar> logit_grad;  // ∂L/∂S (0 at masked entries), written by backward
+  bool has_logit_grad = false;  // false from the forward until a backward pass has written logit_grad
+  MatrixOf<Scalar> scale_grad;  // batch × 1: each block's ⟨∂L/∂S_b, Q_b K_bᵀ⟩, summed in block order
+  std::vector<AttentionScratch<Scalar>> scratch;
+};
+
 // Ops without state (leaves, matmul, transpose, elementwise functions…) leave std::monostate.
 template <class Scalar>
 using OpState = std::variant<std::monostate, AddSubState<Scalar>, FactorState<Scalar>, SoftmaxState<Scalar>,
                              LogSoftmaxState<Scalar>, CrossEntropyState<Scalar>, MseState<Scalar>,
                              LayerNormState<Scalar>, L2NormalizeState<Scalar>, MaskState, SliceState,
-                             BatchedState<Scalar>, HeadsState>;
+                             BatchedState<Scalar>, HeadsState, AttentionState<Scalar>>;
 
 }  // namespace ad

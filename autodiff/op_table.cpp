@@ -79,6 +79,24 @@ ErrorsOf<S> batched_mismatch(const Shape& s, Eigen::Index first_cols) {
            {of(s.batch * s.rows, first_cols), of(s.batch * s.cols + 1, s.inner)}}};
 }
 
+Eigen::Index value_width(const Shape& s) { return s.rows + s.cols + s.inner; }
+Inputs attention_inputs(Rng& rng, const Shape& s) {
+  return {random_normal(rng, s.batch * s.rows, s.inner), random_normal(rng, s.batch * s.cols, s.inner),
+          random_normal(rng, s.batch * s.cols, value_width(s))};
+}
+template <class S>
+ErrorsOf<S> attention_mismatch(const Shape& s) {
+  const Eigen::Index b = s.batch, dv = value_width(s);
+  ErrorsOf<S> e = {{"queries and keys of different widths", {of(b * s.rows, s.inner), of(b * s.cols, s.inner + 1), of(b * s.cols, dv)}},
+                   {"one value row more than keys", {of(b * s.rows, s.inner), of(b * s.cols, s.inner), of(b * s.cols + 1, dv)}},
+                   {"a batch of 0", {of(b * s.rows, s.inner), of(b * s.cols, s.inner), of(b * s.cols, dv)},
+                    [](TapeOf<S>&, const std::vector<VarOf<S>>& x, const Shape&) { return attention(x[0], x[1], x[2], 0, 1.0); }}};
+  if (b > 1)
+    e.push_back({"query rows that are not a multiple of the batch",
+                 {of(b * s.rows + 1, s.inner), of(b * s.cols, s.inner), of(b * s.cols, dv)}});
+  return e;
+}
+
 template <class S>
 std::vector<OpEntryOf<S>> make_table() {
   using V = const std::vector<VarOf<S>>&;
@@ -253,6 +271,27 @@ std::vector<OpEntryOf<S>> make_table() {
                [](X x, const Shape& s) { return ref::merge_heads(x[0], s.batch + 1); },
                [](const Shape& s) -> Errors {
                  return {{"rows that do not split into the heads", {of((s.batch + 1) * s.rows + 1, s.inner)}}};
+               }});
+  // Fused attention: B blocks of nq = rows queries and nk = cols keys of width d = inner, and values of a fourth
+  // width dv = rows + cols + inner (larger than the other three, so all four differ at every table shape).
+  t.push_back({"attention", attention_inputs,
+               [](Tape&, V x, const Shape& s) { return attention(x[0], x[1], x[2], s.batch, 0.37); },
+               [](X x, const Shape& s) { return ref::attention(x[0], x[1], x[2], s.batch, 0.37, false); },
+               attention_mismatch<S>});
+  t.push_back({"attention_causal", attention_inputs,
+               [](Tape&, V x, const Shape& s) { return attention(x[0], x[1], x[2], s.batch, 0.37, AttentionMask::Causal); },
+               [](X x, const Shape& s) { return ref::attention(x[0], x[1], x[2], s.batch, 0.37, true); }, attention_mismatch<S>});
+  t.push_back({"attention_learned_scale_causal",  // the scale a 1×1 input, as exp θ in the learned-scale modes
+               [](Rng& rng, const Shape& s) -> Inputs {
+                 Inputs x = attention_inputs(rng, s);
+                 x.push_back(uniform(rng, 1, 1, 0.3, 1.2));
+                 return x;
+               },
+               [](Tape&, V x, const Shape& s) { return attention(x[0], x[1], x[2], s.batch, x[3], AttentionMask::Causal); },
+               [](X x, const Shape& s) { return ref::attention(x[0], x[1], x[2], s.batch, x[3](0, 0), true); },
+               [](const Shape& s) -> Errors {
+                 return {{"the scale is 1x2, not 1x1",
+                          {of(s.batch * s.rows, s.inner), of(s.batch * s.cols, s.inner), of(s.batch * s.cols, value_width(s)), of(1, 2)}}};
                }});
   return t;
 }

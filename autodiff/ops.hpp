@@ -65,4 +65,28 @@ template <class S> VarOf<S> batched_weighted_sum(VarOf<S> weights, VarOf<S> valu
 template <class S> VarOf<S> split_heads(VarOf<S> x, Eigen::Index heads);
 template <class S> VarOf<S> merge_heads(VarOf<S> x, Eigen::Index heads);
 
+// Fused attention (attention_op.cpp): Z_b = softmax(mask(s·Q_b K_bᵀ)) V_b for each of the `batch` blocks, in the
+// layout of the batched ops above (Q: B·nq × d, K: B·nk × d, V: B·nk × dv, Z: B·nq × dv; heads as row blocks
+// after split_heads), the same values as
+//   batched_weighted_sum(softmax_rows([mask](batched_scores(Q, K, B, s))), V, B)
+// up to the order of sums. Scores, mask, softmax and the weighted sum run tile by tile (a few dozen query
+// rows of one block at a time, sized to stay in cache), forward and backward, with no node in between.
+// The causal mask hides key j from query i of a block when j > i (Attention::causal_mask's rule).
+// The scale is a fixed number, or a 1×1 node (a learned scale such as exp θ), which then gets its gradient.
+enum class AttentionMask { None, Causal };
+template <class S>
+VarOf<S> attention(VarOf<S> queries, VarOf<S> keys, VarOf<S> values, Eigen::Index batch, double scale,
+                   AttentionMask mask = AttentionMask::None);
+template <class S>
+VarOf<S> attention(VarOf<S> queries, VarOf<S> keys, VarOf<S> values, Eigen::Index batch, VarOf<S> scale,
+                   AttentionMask mask = AttentionMask::None);
+// What the attention metrics read, kept by the op (op_state.hpp): `logits` (S before the mask), `weights` (A)
+// and, once a backward pass has run, `logit_grad` (∂L/∂S; has_logit_grad says whether it is this
+// evaluation's). Throws std::invalid_argument when `output` is not an attention node.
+template <class S>
+const AttentionState<S>& attention_tiles(VarOf<S> output);
+// Query rows per tile for nk keys: what one thread works on at a time (exposed for tests and benchmarks).
+template <class S>
+Eigen::Index attention_tile_rows(Eigen::Index n_key);
+
 }  // namespace ad

@@ -1,5 +1,6 @@
 #include "autodiff/tape.hpp"
 
+#include <iterator>
 #include <stdexcept>
 
 #include "autodiff/workers.hpp"
@@ -13,6 +14,7 @@ NodeOf<Scalar>& TapeOf<Scalar>::push(OpKind op, BackwardFnOf<Scalar> backward, s
   node.op = op;
   node.backward = backward;
   node.needs_grad = false;
+  if (inputs.size() > std::size(node.inputs)) throw std::logic_error("ad::Tape: an op has more inputs than a node holds");
   int slot = 0;
   for (int& input : node.inputs) input = -1;
   for (const Var& input : inputs) {

@@ -42,7 +42,7 @@ struct NodeOf {
   BackwardFnOf<Scalar> backward = nullptr;
   bool needs_grad = false;
   bool grad_is_zero = false;    // grad is known to be all zeros (kept by nodes that never receive an adjoint)
-  int inputs[3] = {-1, -1, -1};
+  int inputs[4] = {-1, -1, -1, -1};  // four for fused attention with a learned scale (Q, K, V, scale)
   OpState<Scalar> state;  // what the op keeps for its backward, typed (op_state.hpp)
 
   // The node's state as an S, reusing the one the node already holds when it is an S (with its matrices
