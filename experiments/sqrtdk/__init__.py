@@ -9,7 +9,7 @@ Modules: `reader` (run files -> Run records, filters, the table), `stats` (inter
 any sweep). `python3 -m sqrtdk --help` lists the commands.
 """
 
-__all__ = ["InputError", "Run", "load", "load_runs", "parse_where", "sweep_grids", "table", "where"]
+__all__ = ["DamagedFile", "InputError", "Run", "load", "load_runs", "parse_where", "sweep_grids", "table", "where"]
 
 
 def __getattr__(name):
