@@ -4,7 +4,8 @@
     df = load("results/study/dk.h5", task="teacher")   # pandas DataFrame, one row per run
 
 Modules: `reader` (run files -> Run records, filters, the table), `stats` (intervals over seeds),
-`style` (the one figure style), `sweep` and `theory` (runs and theory files prepared for figures),
+`style` (the one figure style), `plot` (one figure of any runs: `python3 -m sqrtdk plot`), `names` (either
+spelling of a setting), `guard` (every file read in a child process), `sweep` and `theory` (runs and theory files prepared for figures),
 `study` (the study's figures and summary.md), `sweep_figures` and `scale_table` (figures and a table of
 any sweep). `python3 -m sqrtdk --help` lists the commands.
 """

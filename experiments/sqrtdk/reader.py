@@ -52,6 +52,7 @@ import tempfile
 import h5py
 import numpy as np
 
+from . import names
 from .guard import DamagedFile, InputError, first_line, guarded
 
 # The names of the run-file layout this reader relies on. The layout is defined in
@@ -295,14 +296,13 @@ def _same(have, wanted, key):
 def where(runs, **criteria):
     """The runs whose attribute `key` equals `value` (or any of a list/tuple of values) for every key.
 
-    A key that no run has is an InputError naming the attributes there are (a typo would otherwise
-    select nothing, silently)."""
+    Keys in either spelling (d_model or d-model, d_k or dk). A key that no run has is an InputError
+    naming the closest attributes (a typo would otherwise select nothing, silently)."""
     runs = list(runs)
     known = set().union(*(r.attrs for r in runs)) if runs else set()
-    for key in criteria:
-        if runs and key not in known:
-            raise InputError(f"--where {key}=...: no run has an attribute '{key}' "
-                             f"(attributes: {', '.join(sorted(known))})")
+    if runs:
+        criteria = {names.resolve(key, known, "an attribute", f"--where {key}=..."): wanted
+                    for key, wanted in criteria.items()}
     selected = []
     for run in runs:
         ok = True
