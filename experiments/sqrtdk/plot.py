@@ -30,8 +30,6 @@ import numpy as np
 from . import names, reader, stats
 from .guard import InputError
 
-# A loss above this many times the run's first loss (or not finite) is a run that blew up.
-DIVERGED_FACTOR = 100.0
 # Values beyond this are not drawn (matplotlib overflows on 1e271 when it computes a log axis' limits).
 DRAWABLE = 1e100
 # The settings a title names when every run shares them, in this order (then "seeds").
@@ -41,23 +39,6 @@ TITLE_NAMES = {"seq_len": "n"}
 METRICS = tuple(c for c in reader.FINAL_COLUMNS if c != "final_source")
 # Quantities averaged on log values: positive and spread over decades.
 LOG_WORDS = ("loss", "norm", "grad", "logit_max", "logit_std", "delta")
-
-
-def diverged_at(run):
-    """The step at which `run` diverged (status "diverged", a non-finite loss, or one over
-    DIVERGED_FACTOR x its first), or None for a run that did not."""
-    steps = run.series.get(reader.STEP)
-    loss = run.series.get(reader.LOSS)
-    if loss is not None and len(loss):
-        loss = np.asarray(loss, dtype=np.float64)
-        first = abs(loss[0]) if np.isfinite(loss[0]) and loss[0] != 0 else 1.0
-        bad = np.flatnonzero(~np.isfinite(loss) | (np.abs(loss) > DIVERGED_FACTOR * first))
-        if len(bad):
-            i = int(bad[0])
-            return float(steps[i]) if steps is not None and i < len(steps) else float(i)
-    if run.status == "diverged":
-        return float(steps[-1]) if steps is not None and len(steps) else 0.0
-    return None
 
 
 def _sort_values(values):
@@ -155,7 +136,7 @@ def figure(runs, y, x="step", color=None, facet=None, diverged="mark"):
     blown = defaultdict(list)       # (facet, colour) -> [x position of each diverged run]
     for run in runs:
         key = (run.attrs.get(spec.facet) if spec.facet else None, run.attrs.get(spec.color) if spec.color else None)
-        at = diverged_at(run)
+        at = reader.diverged_at(run)
         if at is not None:
             blown[key].append(at if spec.x == "step" else run.attrs.get(spec.x))
         else:

@@ -265,6 +265,28 @@ def load(paths, **criteria):
     return table(where(load_runs(paths), **criteria))
 
 
+# A loss above this many times the run's first loss (or not finite) is a run that blew up, whatever its
+# status says (a run can reach 1e271 and still be recorded "complete").
+DIVERGED_FACTOR = 100.0
+
+
+def diverged_at(run):
+    """The step at which `run` diverged (status "diverged", a non-finite loss, or one over
+    DIVERGED_FACTOR x its first), or None for a run that did not."""
+    steps = run.series.get(STEP)
+    loss = run.series.get(LOSS)
+    if loss is not None and len(loss):
+        loss = np.asarray(loss, dtype=np.float64)
+        first = abs(loss[0]) if np.isfinite(loss[0]) and loss[0] != 0 else 1.0
+        bad = np.flatnonzero(~np.isfinite(loss) | (np.abs(loss) > DIVERGED_FACTOR * first))
+        if len(bad):
+            i = int(bad[0])
+            return float(steps[i]) if steps is not None and i < len(steps) else float(i)
+    if run.status == "diverged":
+        return float(steps[-1]) if steps is not None and len(steps) else 0.0
+    return None
+
+
 # ---- Filters -------------------------------------------------------------------------------------------
 
 def parse_where(texts):

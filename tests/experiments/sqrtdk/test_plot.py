@@ -119,9 +119,15 @@ class PlotTest(unittest.TestCase):
         self.assertTrue(np.nanmax(ys) < plot.DRAWABLE)
 
     def test_diverged_means_status_nonfinite_or_a_hundredfold_loss(self):
-        by_seed = {r["seed"]: plot.diverged_at(r) for r in sqrtdk.where(self.runs, optimizer="sgd", lr=0.1)}
+        by_seed = {r["seed"]: reader.diverged_at(r) for r in sqrtdk.where(self.runs, optimizer="sgd", lr=0.1)}
         self.assertEqual(by_seed, {0: STEPS - 1, 1: 4, 2: 6})
-        self.assertEqual([r for r in self.runs if r["lr"] == 0.01 and plot.diverged_at(r) is not None], [])
+        self.assertEqual([r for r in self.runs if r["lr"] == 0.01 and reader.diverged_at(r) is not None], [])
+
+    def test_the_sweep_figures_skip_runs_that_blew_up_as_diverged(self):
+        from sqrtdk.sweep import Sweep
+        sweep = Sweep(self.fixture, where=["optimizer=sgd", "lr=0.1"])
+        self.assertEqual(sweep.runs, [])
+        self.assertEqual(sweep.skipped_note(), "3 non-complete runs skipped (3 diverged)")
 
     def test_mixed_configurations_are_refused_naming_every_setting(self):
         with self.assertRaisesRegex(sqrtdk.InputError, r"differ in lr \(0.01, 0.1\); optimizer \(adam, sgd\)"):
@@ -173,7 +179,7 @@ class PlotTest(unittest.TestCase):
         subprocess.run([SANDBOX, "sweep", "--config", ini, "--out", path, "--quiet", "--jobs", "1"], check=True,
                        stdout=subprocess.DEVNULL)
         runs = sqrtdk.load_runs(path)
-        blown = [r for r in runs if plot.diverged_at(r) is not None]
+        blown = [r for r in runs if reader.diverged_at(r) is not None]
         self.assertTrue(blown, "SGD at lr 10 on recall should blow up")
         self.assertTrue(any(np.nanmax(np.abs(r.series["loss"])) > 1e30 or not np.all(np.isfinite(r.series["loss"]))
                             for r in blown), "the sweep should reach astronomically large losses")
