@@ -30,6 +30,7 @@ VARIANTS = int(sys.argv[2]) if len(sys.argv) > 2 else 320
 os.environ.setdefault("SQRTDK_READ_TIMEOUT", "4")
 CLAIMED = (8, 3_120_562_180)      # the damaged extent of the report: 100 GB as float32
 RSS_LIMIT_KB = 100 * 1024
+REFUSALS = {}   # how many refusals were a crash or a hang of the reading child
 
 INI = """[grid]
 task = teacher recall
@@ -123,6 +124,9 @@ def read_in_process(path, what):
     except sqrtdk.InputError as exc:
         check_one_line(what, exc)
         outcome = "refused"
+        for kind, text in (("crashed", "crashed libhdf5"), ("hung", "took longer than")):
+            if text in str(exc):
+                REFUSALS[kind] = REFUSALS.get(kind, 0) + 1
     except BaseException as exc:  # a foreign exception: what the reader must never let out
         fail(f"{what}: {type(exc).__module__}.{type(exc).__name__}: {exc}")
     if time.monotonic() - start > float(os.environ["SQRTDK_READ_TIMEOUT"]) + 5:
@@ -207,7 +211,8 @@ def main():
             if i % 40 == 0:
                 cli_check(path, what)
         print(f"{VARIANTS} damaged variants in {time.monotonic() - start:.1f} s: {counts['ok']} read normally, "
-              f"{counts['refused']} refused with one line; no crash, hang or foreign exception")
+              f"{counts['refused']} refused with one line (of which {REFUSALS.get('crashed', 0)} crashed and "
+              f"{REFUSALS.get('hung', 0)} hung the reading child); no crash, hang or foreign exception here")
         if counts["refused"] == 0:
             fail("no variant was refused: the damage did not reach HDF5's metadata")
 
