@@ -4,12 +4,13 @@
     df = load("results/study/dk.h5", task="teacher")   # pandas DataFrame, one row per run
 
 Modules: `reader` (run files -> Run records, filters, the table), `stats` (intervals over seeds),
-`style` (the one figure style), `sweep` and `theory` (runs and theory files prepared for figures),
+`style` (the one figure style), `plot` (one figure of any runs: `python3 -m sqrtdk plot`), `names` (either
+spelling of a setting), `guard` (every file read in a child process), `sweep` and `theory` (runs and theory files prepared for figures),
 `study` (the study's figures and summary.md), `sweep_figures` and `scale_table` (figures and a table of
 any sweep). `python3 -m sqrtdk --help` lists the commands.
 """
 
-__all__ = ["InputError", "Run", "load", "load_runs", "parse_where", "sweep_grids", "table", "where"]
+__all__ = ["DamagedFile", "InputError", "Run", "load", "load_runs", "parse_where", "sweep_grids", "table", "where"]
 
 
 def __getattr__(name):

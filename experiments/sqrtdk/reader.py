@@ -52,6 +52,9 @@ import tempfile
 import h5py
 import numpy as np
 
+from . import names
+from .guard import DamagedFile, InputError, first_line, guarded
+
 # The names of the run-file layout this reader relies on. The layout is defined in
 # experiments/src/io/layout.hpp (`sandbox layout` prints it); tests/experiments/sqrtdk/test_layout.py checks that these
 # agree with it, role by role.
@@ -77,13 +80,10 @@ FINAL_COLUMNS = ("train_step", "train_loss", "train_accuracy", "eval_step", "eva
                  "final_loss", "final_accuracy", "final_source")
 
 
-class InputError(Exception):
-    """A problem with the files or options given; the command line reports it as one line, exit code 2."""
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+# InputError: bad files or options (one line, exit 2 on the command line). DamagedFile, one of them: a file
+# HDF5 cannot read, crashes or loops on, or whose sizes cannot be. Every file is read in a child process
+# with a time and memory limit (guard.py), so a damaged file never crashes or hangs the caller.
+_first_line = first_line
 
 
 def decode(value):
@@ -149,13 +149,36 @@ class Run:
         return f"Run({self.file!r}, {self.name!r})"
 
 
-def _collect_series(group, prefix, out):
+# Deflate, the strongest filter HDF5 ships, compresses at most ~1032:1: a dataset claiming more bytes
+# than this many times the file's size is a damaged extent, refused before anything is allocated for it.
+MAX_COMPRESSION = 1100
+# Run groups nest two or three deep (eval/loss, grad_norm/W_Q); deeper is a damaged link loop.
+MAX_DEPTH = 8
+
+
+def check_extent(path, name, dataset):
+    """DamagedFile when `dataset` claims more bytes than the file can hold (a damaged dataspace would
+    otherwise make h5py allocate them: a 300 KB file can claim 100 GB)."""
+    if dataset.dtype.kind not in "biufc":
+        return
+    claimed = int(dataset.size) * dataset.dtype.itemsize
+    file_size = os.path.getsize(path)
+    filtered = dataset.id.get_create_plist().get_nfilters() > 0
+    if claimed > file_size * (MAX_COMPRESSION if filtered else 1) + 4096:
+        raise DamagedFile(f"{path}: damaged: dataset {name} claims shape {tuple(dataset.shape)} "
+                          f"({claimed} bytes) in a file of {file_size} bytes")
+
+
+def _collect_series(path, group, prefix, out, depth=0):
+    if depth > MAX_DEPTH:
+        raise DamagedFile(f"{path}: damaged: groups nested deeper than {MAX_DEPTH} at {group.name}")
     for key, item in group.items():
         if not prefix and key in MATRIX_GROUPS:
             continue
         if isinstance(item, h5py.Group):
-            _collect_series(item, prefix + key + "/", out)
+            _collect_series(path, item, prefix + key + "/", out, depth + 1)
         elif isinstance(item, h5py.Dataset) and item.ndim == 1:
+            check_extent(path, item.name, item)
             out[prefix + key] = np.asarray(item[()])
 
 
@@ -191,7 +214,7 @@ def open_h5(path, group, kind):
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise InputError(f"{path}: cannot open as HDF5 ({_first_line(exc)})") from None
+        raise DamagedFile(f"{path}: damaged: cannot open as HDF5 ({_first_line(exc)})") from None
     if group not in f or not isinstance(f[group], h5py.Group):
         f.close()
         raise InputError(f"{path}: no /{group} group, so not a {kind} file")
@@ -204,7 +227,12 @@ def open_run_file(path):
 
 
 def read_file(path):
-    """(the file's root attributes, [Run, ...]) for one run file, runs sorted by name."""
+    """(the file's root attributes, [Run, ...]) for one run file, runs sorted by name. Read in a child
+    process (guard.py): a damaged file is a DamagedFile, never a crash or a hang of the caller."""
+    return guarded(_read_file, path)
+
+
+def _read_file(path):
     with open_run_file(path) as f:
         try:
             file_attrs = {k: decode(v) for k, v in f.attrs.items()}
@@ -213,11 +241,11 @@ def read_file(path):
                 if not isinstance(group, h5py.Group):
                     continue
                 series = {}
-                _collect_series(group, "", series)
+                _collect_series(path, group, "", series)
                 attrs = {k: decode(v) for k, v in group.attrs.items()}
                 runs.append(Run(path, name, attrs, _equal_lengths(series)))
         except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise InputError(f"{path}: unreadable run data ({_first_line(exc)})") from None
+            raise DamagedFile(f"{path}: damaged: unreadable run data ({_first_line(exc)})") from None
     return file_attrs, runs
 
 
@@ -235,6 +263,28 @@ def load(paths, **criteria):
     """The table (a pandas DataFrame, one row per run) of the runs of `paths` that match `criteria` (as
     in `where`); every run without criteria."""
     return table(where(load_runs(paths), **criteria))
+
+
+# A loss above this many times the run's first loss (or not finite) is a run that blew up, whatever its
+# status says (a run can reach 1e271 and still be recorded "complete").
+DIVERGED_FACTOR = 100.0
+
+
+def diverged_at(run):
+    """The step at which `run` diverged (status "diverged", a non-finite loss, or one over
+    DIVERGED_FACTOR x its first), or None for a run that did not."""
+    steps = run.series.get(STEP)
+    loss = run.series.get(LOSS)
+    if loss is not None and len(loss):
+        loss = np.asarray(loss, dtype=np.float64)
+        first = abs(loss[0]) if np.isfinite(loss[0]) and loss[0] != 0 else 1.0
+        bad = np.flatnonzero(~np.isfinite(loss) | (np.abs(loss) > DIVERGED_FACTOR * first))
+        if len(bad):
+            i = int(bad[0])
+            return float(steps[i]) if steps is not None and i < len(steps) else float(i)
+    if run.status == "diverged":
+        return float(steps[-1]) if steps is not None and len(steps) else 0.0
+    return None
 
 
 # ---- Filters -------------------------------------------------------------------------------------------
@@ -268,14 +318,13 @@ def _same(have, wanted, key):
 def where(runs, **criteria):
     """The runs whose attribute `key` equals `value` (or any of a list/tuple of values) for every key.
 
-    A key that no run has is an InputError naming the attributes there are (a typo would otherwise
-    select nothing, silently)."""
+    Keys in either spelling (d_model or d-model, d_k or dk). A key that no run has is an InputError
+    naming the closest attributes (a typo would otherwise select nothing, silently)."""
     runs = list(runs)
     known = set().union(*(r.attrs for r in runs)) if runs else set()
-    for key in criteria:
-        if runs and key not in known:
-            raise InputError(f"--where {key}=...: no run has an attribute '{key}' "
-                             f"(attributes: {', '.join(sorted(known))})")
+    if runs:
+        criteria = {names.resolve(key, known, "an attribute", f"--where {key}=..."): wanted
+                    for key, wanted in criteria.items()}
     selected = []
     for run in runs:
         ok = True

@@ -90,8 +90,14 @@ def geomean_interval(values):
     if len(x) == 0:
         return Interval(math.nan, math.nan, math.nan, 0)
     logs = mean_interval(np.log(x))
-    return Interval(math.exp(logs.value), math.exp(logs.lo) if logs.n > 1 else math.nan,
-                    math.exp(logs.hi) if logs.n > 1 else math.nan, logs.n)
+    return Interval(_exp(logs.value), _exp(logs.lo) if logs.n > 1 else math.nan,
+                    _exp(logs.hi) if logs.n > 1 else math.nan, logs.n)
+
+
+def _exp(v):
+    """exp that gives inf past the float range (a run that blew up to 1e271 has an interval reaching past
+    it) instead of raising OverflowError."""
+    return math.exp(v) if v < 709.0 else math.inf
 
 
 def lr_sensitivity(losses, init_loss):

@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 from . import reader, stats, style
 from .reader import InputError  # one line on stderr and exit 2
 from .stats import fmt, fmt_interval, geomean_interval, mean_interval
-from .style import COLORS, MUP_ARM, STEP_COLORS
+from .style import COLORS, MUP_ARM, STEP_COLORS, task_sort_key
 
 COORD_STEPS = (0, 1, 10, 100, "end")
 SCALES = tuple(style.SCALE_ORDER)
@@ -72,6 +72,9 @@ def run_row(run):
     row = {k: run.attrs.get(k) for k in ("task", "scale", "d_k", "d_v", "d_model", "heads", "lr", "lr_qk_mult",
                                          "seed", "status", "steps")}
     row["arm"] = arm_of(run)
+    # A run of a classification task logs accuracy (regression tasks do not): read it from the run rather
+    # than from a list of task names, so a new task gets its accuracy panels too.
+    row["classifies"] = run.has("accuracy") or run.has("eval/accuracy")
     row["eval_init"] = _eval_at(run, 0)
     row["eval_end"] = _eval_at(run, "end") if run.status == "complete" else math.nan
     row["eval_50"] = _eval_at(run, 50)
@@ -142,20 +145,26 @@ def seeds_note(rows):
     return f"{n} seeds per point; bands: 95% intervals over seeds (geometric for losses, norms and logits; see summary.md)"
 
 
+def classifies(rows, task):
+    """Whether `task`'s runs are classification runs (they log accuracy)."""
+    return any(r["classifies"] for r in rows if r["task"] == task)
+
+
 def fig_final_vs_dk(rows, task, out, written):
     rows = [r for r in rows if r["task"] == task]
     dks = sorted({r["d_k"] for r in rows})
     by = cells(complete(rows), ("scale", "d_k"))
-    fig, axes = plt.subplots(1, 2 if task != "teacher" else 1, figsize=(11 if task != "teacher" else 6, 4), squeeze=False)
+    accuracy = classifies(rows, task)
+    fig, axes = plt.subplots(1, 2 if accuracy else 1, figsize=(11 if accuracy else 6, 4), squeeze=False)
     for scale in SCALES:
         line_with_band(axes[0][0], dks, [geomean_interval([r["eval_end"] for r in by.get((scale, d), [])]) for d in dks],
                        COLORS[scale], scale)
-        if task != "teacher":
+        if accuracy:
             line_with_band(axes[0][1], dks, [mean_interval([r["eval_acc_end"] for r in by.get((scale, d), [])], UNIT) for d in dks],
                            COLORS[scale], scale)
     axes[0][0].set_yscale("log")
     axes[0][0].set_ylabel("final held-out loss")
-    if task != "teacher":
+    if accuracy:
         axes[0][1].set_ylabel("final held-out accuracy")
     for ax in axes[0]:
         log_dk_axis(ax, dks, rows[0]["d_model"])
@@ -370,7 +379,7 @@ def summary_dk(rows, tasks):
             table.append(row)
         parts.append(f"#### {task}: final held-out loss (geometric mean over seeds [95% interval])\n\n"
                      + md_table(["d_k"] + list(SCALES), table))
-        if task != "teacher":
+        if classifies(rows, task):
             table = [[d] + [fmt_interval(mean_interval([r["eval_acc_end"] for r in by.get((task, s, d), [])], UNIT)) for s in SCALES]
                      for d in dks]
             parts.append(f"#### {task}: final held-out accuracy\n\n" + md_table(["d_k"] + list(SCALES), table))
@@ -524,7 +533,7 @@ def main(argv=None):
         for r, run in zip(rows, reader.load_runs([os.path.join(args.study, "dk.h5")])):
             r["_name"] = run.name
             runs_by_name[run.name] = run
-        tasks = sorted({r["task"] for r in rows}, key=lambda t: (t != "teacher", t))
+        tasks = sorted({r["task"] for r in rows}, key=task_sort_key)
         sections.append(f"\n## d_k grid (`experiments/study/dk.ini`): {len(complete(rows))} of {len(rows)} runs complete; "
                         + settings_line(rows) + "\n")
         sections += summary_dk(rows, tasks)
@@ -536,7 +545,7 @@ def main(argv=None):
             fig_coord_check(rows, task, args.out, written)
     rows = data["lr"]
     if rows:
-        tasks = sorted({r["task"] for r in rows}, key=lambda t: (t != "teacher", t))
+        tasks = sorted({r["task"] for r in rows}, key=task_sort_key)
         table = lr_table(rows)
         sections.append(f"\n## Learning-rate sweep (`experiments/study/lr.ini` and `lr_mup.ini`): {len(rows)} runs, "
                         f"{sum(r['status'] == 'diverged' for r in rows)} diverged; " + settings_line(rows) + "\n")
@@ -545,7 +554,7 @@ def main(argv=None):
             fig_lr(table, task, args.out, written, seeds_note(rows))
     rows = data["heads"]
     if rows:
-        tasks = sorted({r["task"] for r in rows}, key=lambda t: (t != "teacher", t))
+        tasks = sorted({r["task"] for r in rows}, key=task_sort_key)
         sections.append(f"\n## Heads (`experiments/study/heads.ini`): {len(complete(rows))} of {len(rows)} runs complete; "
                         + settings_line(rows) + "\n")
         sections += summary_heads(rows, tasks)

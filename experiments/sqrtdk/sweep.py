@@ -2,8 +2,8 @@
 scale_table.py).
 
 Run files (/runs/<name> groups) are read by reader.py (any number of files, --where). Only runs whose
-`status` attribute is "complete" are used; the others are counted so the commands can say how many were
-skipped. Seeds are aggregated per (task, scale, d_k) and per value of every --group-by attribute: mean,
+`status` attribute is "complete" and whose loss did not blow up (reader.diverged_at) are used; the others
+are counted so the commands can say how many were skipped. Seeds are aggregated per (task, scale, d_k) and per value of every --group-by attribute: mean,
 min, max and std. Runs that would be averaged together but differ in any other setting (e.g. two learning
 rates) are refused (check_curves), never silently mixed.
 
@@ -112,6 +112,9 @@ class Sweep:
             return
         if not record.has("step"):
             self.skipped.append((name, task, "no step dataset"))
+            return
+        if reader.diverged_at(record) is not None:   # "complete" with losses of 1e271: it blew up
+            self.skipped.append((name, task, "diverged"))
             return
         self.runs.append(Run(name, attrs, record.series, record.file))
 

@@ -4,7 +4,8 @@ read and checked for the theory figures (sweep_figures.py)."""
 import h5py
 import numpy as np
 
-from .reader import InputError, _first_line, decode, open_h5
+from .guard import guarded
+from .reader import DamagedFile, InputError, _first_line, check_extent, decode, open_h5
 from .style import scale_sort_key
 
 
@@ -16,6 +17,10 @@ class Theory:
     """The /theory group: d_k, var_qk, var_qk_scaled, keys, and per-scale statistics over d_k."""
 
     def __init__(self, path):
+        # Read in a child process with a time and memory limit (guard.py), as run files are.
+        self.__dict__.update(guarded(_read_theory, path))
+
+    def _read(self, path):
         self.path = path
         self.warnings = []
         with open_h5(path, "theory", "theory") as f:
@@ -23,6 +28,7 @@ class Theory:
                 t = f["theory"]
                 if "d_k" not in t or not isinstance(t["d_k"], h5py.Dataset):
                     raise InputError(f"{path}: no /theory/d_k dataset")
+                check_extent(path, "/theory/d_k", t["d_k"])
                 self.d_k = np.asarray(t["d_k"][()], dtype=np.float64).reshape(-1)
                 keys = decode(t.attrs["keys"]) if "keys" in t.attrs else None
                 self.keys = int(keys) if keys is not None else None
@@ -36,11 +42,12 @@ class Theory:
                         if stats:
                             self.per_scale[scale] = stats
             except (OSError, KeyError, ValueError, TypeError) as exc:
-                raise InputError(f"{path}: unreadable theory data ({_first_line(exc)})") from None
+                raise DamagedFile(f"{path}: damaged: unreadable theory data ({_first_line(exc)})") from None
 
     def _series(self, group, name):
         if name not in group:
             return None
+        check_extent(self.path, group[name].name, group[name])
         values = np.asarray(group[name][()], dtype=np.float64).reshape(-1)
         if len(values) != len(self.d_k):
             self.warnings.append(f"{self.path}: {group.name}/{name} has {len(values)} values for "
@@ -50,3 +57,10 @@ class Theory:
 
     def scales(self):
         return sorted(self.per_scale, key=scale_sort_key)
+
+
+def _read_theory(path):
+    """A Theory's fields, read in the guard's child process."""
+    theory = Theory.__new__(Theory)
+    theory._read(path)
+    return theory.__dict__

@@ -91,7 +91,7 @@ rm -f err.txt
 if [[ -n "$PY" ]]; then
   for spec in "multi.h5 teacher-dk8-sqrt-seed0 3" "multi.h5 wo 4" "cross.h5 lookup-dk4-sqrt-seed0 3"; do
     read -r file run logged <<<"$spec"
-    if "$PY" "$ROOT/tests/py/check_run_layout.py" "$file" "$run" --status complete --logged "$logged" >check.txt 2>&1; then
+    if "$PY" "$ROOT/tests/experiments/cli/check_run_layout.py" "$file" "$run" --status complete --logged "$logged" >check.txt 2>&1; then
       hx_pass "documented layout: $file /runs/$run"
     else
       hx_fail "documented layout: $file /runs/$run" "$(tail -c 600 check.txt | tr '\n' ' ')"

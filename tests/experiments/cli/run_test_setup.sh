@@ -6,7 +6,7 @@
 # wait_for_handlers (a background sandbox's stderr is expected in $TMP/bg.err).
 SANDBOX=${1:?usage: $TEST_NAME.sh SANDBOX_BINARY SOURCE_DIR}
 ROOT=${2:?usage: $TEST_NAME.sh SANDBOX_BINARY SOURCE_DIR}
-LAYOUT="$ROOT/tests/py/check_run_layout.py"
+LAYOUT="$ROOT/tests/experiments/cli/check_run_layout.py"
 
 fail() {
   echo "FAIL: $*" >&2

@@ -3,7 +3,7 @@
 #   bash tests/experiments/cli/train_cli_test.sh SANDBOX_BINARY SOURCE_DIR
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 #
-# Cases: the layout of fresh runs (tests/py/check_run_layout.py, non-square d_model 12, d_k 5, d_v 7);
+# Cases: the layout of fresh runs (tests/experiments/cli/check_run_layout.py, non-square d_model 12, d_k 5, d_v 7);
 # adding a run keeps the other runs identical; a repeated run name is refused (exit 2, file unchanged);
 # --overwrite replaces that run only; SIGKILL at several moments of a run that creates a file and of one
 # that adds to a file leaves no file / the old file; SIGINT and SIGTERM save the logged steps as

@@ -1,4 +1,4 @@
-// Tests of the HDF5 storage layer. The on-disk layout is checked with h5py (tests/py/read_layout_check.py)
+// Tests of the HDF5 storage layer. The on-disk layout is checked with h5py (tests/experiments/io/read_layout_check.py)
 // because "what h5py sees" is the contract with the analysis scripts.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 using sbx::UserError;
 using namespace sbx::io;
 
-const std::string kChecker = SANDBOX_SOURCE_DIR "/tests/py/read_layout_check.py";
+const std::string kChecker = SANDBOX_SOURCE_DIR "/tests/experiments/io/read_layout_check.py";
 
 bool have_h5py() {
   static const bool ok = std::system("/usr/bin/python3 -c 'import h5py' >/dev/null 2>&1") == 0;

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The HDF5 layout is defined once (experiments/src/io/layout.hpp); this checks that what repeats it agrees:
 
-    PYTHONPATH=experiments:tests/py $PY tests/experiments/sqrtdk/test_layout.py SANDBOX   (ctest: py.layout)
+    PYTHONPATH=experiments:tests/experiments/cli $PY tests/experiments/sqrtdk/test_layout.py SANDBOX   (ctest: py.layout)
 
   * results/README.md's layout table is the table `SANDBOX layout --json` dumps, row for row, and its line of run
     options lists the option table's attributes with their types;
   * the Python reader's constants (experiments/sqrtdk/reader.py) name rows of that table with the roles it
-    gives them, and tests/py/check_run_layout.py's lists are the table's (and the options') attributes
+    gives them, and tests/experiments/cli/check_run_layout.py's lists are the table's (and the options') attributes
     and series of each type;
   * a sweep records its grid in every run (sweep_ini, sweep_overrides), the reader exposes it, and merge
     keeps each run's own.
@@ -22,7 +22,7 @@ import unittest
 
 import h5py
 
-import check_run_layout as checker  # tests/py, on PYTHONPATH (ctest sets it)
+import check_run_layout as checker  # tests/experiments/cli, on PYTHONPATH (ctest sets it)
 from sqrtdk import reader as sr  # experiments/, on PYTHONPATH (or pip install -e experiments)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
