@@ -145,15 +145,20 @@ def initial_weights(shape, seed):
     return [rng.normal(0.0, std, (shape.d_model, shape.heads * shape.d_k)) for _ in range(3)]
 
 
-def teacher_batch(shape, seed):
-    """X ~ N(0, 1) of shape (B, n, d_model) and the targets of a random sqrt-scaled teacher, in float64."""
-    import numpy as np
+def teacher_targets(shape, x, teacher_weights):
+    """The teacher task's targets for x (B, n, d_model): a sqrt-scaled attention layer, in float64."""
     import torch
-    x = np.random.default_rng(seed + 1000).normal(size=(shape.batch, shape.n, shape.d_model))
-    w = [torch.from_numpy(m) for m in initial_weights(shape, seed + 2000)]
     with torch.no_grad():
-        y = torch_attention(torch, torch.from_numpy(x), *w, shape, shape.scale("sqrt"), sdpa=False)
-    return x, y.numpy()
+        w = [torch.as_tensor(m, dtype=torch.float64) for m in teacher_weights]
+        x = torch.as_tensor(x, dtype=torch.float64)
+        return torch_attention(torch, x, *w, shape, shape.scale("sqrt"), sdpa=False).numpy()
+
+
+def teacher_batch(shape, seed):
+    """X ~ N(0, 1) of shape (B, n, d_model) and the targets of a random teacher, in float64."""
+    import numpy as np
+    x = np.random.default_rng(seed + 1000).normal(size=(shape.batch, shape.n, shape.d_model))
+    return x, teacher_targets(shape, x, initial_weights(shape, seed + 2000))
 
 
 class TorchStep:
@@ -198,15 +203,15 @@ class TorchStep:
 class JaxStep:
     """One JAX training step, jitted whole (forward, backward, norms, Adam)."""
 
-    def __init__(self, shape, precision, scale, seed=1):
+    def __init__(self, shape, precision, scale, weights=None, batch=None, seed=1):
         import jax
         import jax.numpy as jnp
         jax.config.update("jax_enable_x64", True)
-        self.jax = jax
-        dtype = {"float64": jnp.float64, "float32": jnp.float32}[precision]
-        x, y = teacher_batch(shape, seed)
-        self.x, self.y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
-        self.params = tuple(jnp.asarray(w, dtype) for w in initial_weights(shape, seed))
+        self.jnp = jnp
+        self.dtype = dtype = {"float64": jnp.float64, "float32": jnp.float32}[precision]
+        weights = weights if weights is not None else initial_weights(shape, seed)
+        self.set_batch(*(batch if batch is not None else teacher_batch(shape, seed)))
+        self.params = tuple(jnp.asarray(w, dtype) for w in weights)
         self.m = tuple(jnp.zeros_like(p) for p in self.params)
         self.v = tuple(jnp.zeros_like(p) for p in self.params)
         self.t = jnp.asarray(0.0, dtype)
@@ -231,6 +236,10 @@ class JaxStep:
             return keep(p1, params), keep(m1, m), keep(v1, v), jnp.where(finite, t1, t), loss
 
         self.step = jax.jit(step, donate_argnums=(0, 1, 2))
+
+    def set_batch(self, x, y):
+        self.x = self.jnp.asarray(x, self.dtype)
+        self.y = self.jnp.asarray(y, self.dtype).reshape(x.shape[0], x.shape[1], -1)
 
     def __call__(self):
         self.params, self.m, self.v, self.t, loss = self.step(self.params, self.m, self.v, self.t, self.x, self.y)
@@ -336,13 +345,18 @@ def versions(available):
     return ", ".join(out)
 
 
+def four_digits(ms):
+    """ms to 4 significant digits, never in exponent form (0.03392, 341.2, 1234)."""
+    return f"{ms:.{max(0, 3 - math.floor(math.log10(ms))) if ms > 0 else 3}f}"
+
+
 def cell(column, reference):
     if column.error:
         return column.error
     ms = column.median_ms()
     if column.name == "sandbox" or reference is None:
-        return f"{ms:.3f}"
-    return f"{ms:.3f} ({ms / reference.median_ms():.2f}x)"
+        return four_digits(ms)
+    return f"{four_digits(ms)} ({ms / reference.median_ms():.2f}x)"
 
 
 def print_table(results, names, out):
