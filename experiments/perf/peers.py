@@ -9,12 +9,12 @@ What is timed, on every side, is one training step of the teacher task as `sandb
 The batch (X ~ N(0, 1) and the targets of a fixed random teacher of the same shapes) is made beforehand:
 making it is not timed on any side. Weights start as N(0, 1/d_model).
 
-  sandbox        `sandbox bench --breakdown --config RUN.ini`: one run of S steps of that shape (the run's
-                 own gradient check, evaluation and batch making are separate phases, not counted); its
-                 "step" phase (forward, backward, gradient norms, Adam), CPU time of the run's thread, /S.
-                 The bench has no option that times one given shape in one call with machine-readable
-                 output, so this is the closest: it includes the run's first (cold) step, which sizes the
-                 buffers; S is at least 10 so that it weighs little.
+  sandbox        `sandbox bench --breakdown --config RUN.ini`: runs of that shape (the run's own gradient
+                 check, evaluation and batch making are phases of their own, not counted); the "step" phase
+                 (forward, backward, gradient norms, Adam), CPU time of the run's thread. Each block is two
+                 runs, of 2 and 2 + S steps (S >= 10): the difference over S leaves out the cold first
+                 step and the logged first and last steps, which both runs have. The bench has no option
+                 that times one given shape in one call with machine-readable output; this is the closest.
   torch eager    PyTorch autograd, attention written out (matmul, softmax, matmul), torch.optim.Adam.
   torch sdpa     the same with torch.nn.functional.scaled_dot_product_attention.
   torch compile  the eager forward + loss under torch.compile (backward through its compiled graph),
@@ -80,7 +80,8 @@ def cpu_seconds():
 def sandbox_run_ini(shape, precision, scale, steps):
     lines = ["[run]", "task = teacher", f"d-model = {shape.d_model}", f"heads = {shape.heads}", f"dk = {shape.d_k}",
              "dv = dk", f"seq-len = {shape.n}", f"batch = {shape.batch}", f"scale = {scale}", f"steps = {steps}",
-             "optimizer = adam", f"lr = {LR}", f"log-every = {steps}", "eval-batches = 1", "eval-every = 0"]
+             "optimizer = adam", f"lr = {LR}", f"log-every = {steps}", "eval-batches = 1", "eval-every = 0",
+             "gradcheck = false"]
     if precision != "float64":  # float64 is what every sandbox trains in; only a later one knows the option
         lines.append(f"precision = {precision}")
     return "\n".join(lines) + "\n"
@@ -105,20 +106,31 @@ def parse_breakdown_step_us(text):
 
 
 class SandboxStep:
-    """The sandbox's step, timed by one `sandbox bench --breakdown` call per block."""
+    """The sandbox's step: two `sandbox bench --breakdown` runs per block, of WARM and WARM + steps steps; the
+    difference of their "step" phases, over `steps`, leaves out what both runs share (the first, cold step
+    that sizes every buffer, and the logged first and last steps)."""
+
+    WARM = 2
 
     def __init__(self, sandbox, shape, precision, scale):
         self.sandbox, self.shape, self.precision, self.scale = sandbox, shape, precision, scale
         self.steps = 10
 
-    def seconds_per_step(self):
+    def run_step_seconds(self, steps):
+        """CPU seconds of the "step" phase of one run of `steps` steps."""
         with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
             ini = Path(tmp) / "run.ini"
-            ini.write_text(sandbox_run_ini(self.shape, self.precision, self.scale, self.steps))
+            ini.write_text(sandbox_run_ini(self.shape, self.precision, self.scale, steps))
             done = subprocess.run([self.sandbox, "bench", "--breakdown", "--config", str(ini)], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"sandbox bench --breakdown failed ({done.returncode}): {done.stderr.strip()}")
-        return parse_breakdown_step_us(done.stdout) * 1e-6 / self.steps
+        return parse_breakdown_step_us(done.stdout) * 1e-6
+
+    def seconds_per_step(self):
+        short, long = self.run_step_seconds(self.WARM), self.run_step_seconds(self.WARM + self.steps)
+        if long <= short:  # only when the machine's noise exceeds the steps' work: the plain mean then
+            return long / (self.WARM + self.steps)
+        return (long - short) / self.steps
 
     def calibrate(self, block_seconds):
         per_step = self.seconds_per_step()
