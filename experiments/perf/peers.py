@@ -372,7 +372,8 @@ def cell(column, reference):
 
 
 def print_table(results, names, out):
-    """One row per shape and precision; a peer's cell is `ms (ratio to the sandbox)`."""
+    """One row per shape and precision; a peer's cell is `ms (ratio to the sandbox)`; the last column names the
+    fastest peer of the row."""
     rows, notes = [], set()
     for shape, columns in results:
         sandbox = {c.precision: c for c in columns if c.name == "sandbox"}
@@ -384,8 +385,13 @@ def print_table(results, names, out):
                 if reference is not None:
                     notes.add(f"ratios of {precision} peers are to the sandbox's float64 (it has no {precision} yet)")
             by_name = {c.name: c for c in columns if c.precision == precision}
-            rows.append([str(shape), precision] + [cell(by_name[n], reference) if n in by_name else "-" for n in names])
-    header = ["B x n x d_model x d_k", "precision"] + names
+            timed = [c for c in by_name.values() if c.name != "sandbox" and not c.error]
+            fastest = min(timed, key=Column.median_ms) if timed else None
+            best = "-" if fastest is None else fastest.name + (
+                f" ({fastest.median_ms() / reference.median_ms():.2f}x)" if reference is not None else "")
+            rows.append([str(shape), precision] + [cell(by_name[n], reference) if n in by_name else "-" for n in names]
+                        + [best])
+    header = ["B x n x d_model x d_k", "precision"] + names + ["fastest peer"]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     out.write(" | ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip() + "\n")
     out.write("-|-".join("-" * w for w in widths) + "\n")
@@ -459,7 +465,10 @@ def main(argv=None):
     out.write(f"load average at start: {load_average()}\n\n")
     out.flush()
     names = ["sandbox"] + [n for n in PEERS if n in args.peers]
-    results = [(shape, time_shape(args, shape, available)) for shape in args.shapes]
+    results = []
+    for i, shape in enumerate(args.shapes):
+        sys.stderr.write(f"peers.py: timing {shape} ({i + 1} of {len(args.shapes)}), load average {load_average()}\n")
+        results.append((shape, time_shape(args, shape, available)))
     print_table(results, names, out)
     out.write(f"\nload average at end: {load_average()}\n")
     return 0

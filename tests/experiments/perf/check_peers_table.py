@@ -3,7 +3,7 @@
 The machine and the load at start and end are stated; the table has a row per precision of the quick
 shape; the sandbox's float64 cell and the eager and SDPA peers' cells are times; every peer's ratio is its
 time over the sandbox's (of the same precision, else float64, as the note says); a float32 sandbox cell is a
-time or says that the sandbox has no float32 yet.
+time or says that the sandbox has no float32 yet; the last column names the row's fastest peer.
 """
 import re
 import sys
@@ -30,7 +30,8 @@ def main():
     if header is None:
         return 1
     names = [c.strip() for c in lines[header].split("|")]
-    check(names[:3] == ["B x n x d_model x d_k", "precision", "sandbox"] and {"torch eager", "torch sdpa"} <= set(names),
+    check(names[:3] == ["B x n x d_model x d_k", "precision", "sandbox"] and names[-1] == "fastest peer"
+          and {"torch eager", "torch sdpa"} <= set(names),
           f"the columns are shape, precision, sandbox and the peers: {names}")
     rows = {}
     for line in lines[header + 2:]:
@@ -47,7 +48,8 @@ def main():
         else:
             check(sandbox == "n/a: sandbox has no float32 yet", f"{precision}: the sandbox has no float32: '{sandbox}'")
         reference = float(sandbox) if re.fullmatch(NUMBER, sandbox) else float(rows[(shape, "float64")]["sandbox"])
-        for name in names[3:]:
+        times = {}
+        for name in names[3:-1]:
             cell = row[name]
             m = re.fullmatch(rf"({NUMBER}) \((\d+\.\d\d)x\)", cell)
             if name in ("torch eager", "torch sdpa"):
@@ -56,8 +58,12 @@ def main():
                 check(cell.startswith("n/a: "), f"{precision} {name}: a time and a ratio, or n/a and why: '{cell}'")
             if m:
                 ms, ratio = float(m.group(1)), float(m.group(2))
+                times[name] = (ms, m.group(2))
                 check(abs(ratio - ms / reference) <= 0.006 + 0.002 * ratio,
                       f"{precision} {name}: ratio {ratio} is {ms} / {reference}")
+        fastest = min(times, key=lambda n: times[n][0])
+        check(row["fastest peer"] == f"{fastest} ({times[fastest][1]}x)",
+              f"{precision}: the fastest peer is {fastest}: '{row['fastest peer']}'")
     if failures:
         print(f"FAILED: {len(failures)} check(s)\n--- output of peers.py ---\n{text}")
         return 1
