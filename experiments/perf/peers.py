@@ -192,7 +192,12 @@ class TorchStep:
             z = torch_attention(torch, x, wq, wk, wv, shape, factor, sdpa=(mode == "sdpa"))
             return torch.nn.functional.mse_loss(z, y)
 
-        self.loss_of = torch.compile(loss_of, dynamic=False, fullgraph=True) if mode == "compile" else loss_of
+        if mode == "compile":
+            # Every shape and precision compiles the same Python function anew; dynamo's default of 8
+            # compilations per function would fail the 9th (the full table has 12).
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+            loss_of = torch.compile(loss_of, dynamic=False, fullgraph=True)
+        self.loss_of = loss_of
 
     def set_batch(self, x, y):
         dtype = self.params[0].dtype
