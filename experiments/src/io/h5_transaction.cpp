@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <optional>
 #include <random>
@@ -135,7 +136,17 @@ void fsync_path(const std::string& path, bool directory, const std::string& fina
     throw UserError(final_path + ": cannot sync " + path + " to disk: " + std::strerror(err));
 }
 
-bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+// A zombie counts as dead: a writer killed with its parent (its save runs in a child that dies with the
+// parent) stays a zombie until some init reaps it, which in a container may be late or never, and its
+// temporary file must not be kept for that.
+bool process_alive(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;  // no /proc: trust kill()
+  const auto paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
+}
 
 }  // namespace
 

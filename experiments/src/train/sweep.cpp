@@ -47,8 +47,9 @@ void SweepGrid::add_axis(const std::string& key, const std::string& list, const 
   const std::size_t others = grid_size(axes);
   std::set<std::string> seen;  // a set, not a scan of the values so far: a long axis parses in n log n
   for (std::string item; in >> item;) {
-    // A sweep's SIGINT handler is installed before the grid is read: a huge list stops when asked to.
-    if (axis.values.size() % 1024 == 0 && stop_requested()) throw GridReadStopped(where + ": interrupted while reading the grid");
+    // A sweep's SIGINT handler is installed before the grid is read: a huge list stops when asked to (a short
+    // one is read whole, and the sweep then stops as it would at any other moment, saying so in its usual way).
+    if (axis.values.size() >= 1024 && axis.values.size() % 1024 == 0 && stop_requested()) throw GridReadStopped(where + ": interrupted while reading the grid");
     if ((axis.values.size() + 1) * others > kMaxGridRuns)
       throw UserError(where + ": the grid would have more than " + std::to_string(kMaxGridRuns) + " runs (" + key +
                       " lists more than " + std::to_string(axis.values.size()) + " values); split it into several sweeps");

@@ -15,14 +15,11 @@ Tolerances, and why:
            by about lr * sign(gradient), so a gradient entry near 0 may take either sign in float32.
 """
 import math
-import os
 import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "experiments", "perf"))
+# peers (experiments/perf) and sandbox_draws (beside this file) come from PYTHONPATH, which peers_test.sh sets.
 import peers  # noqa: E402
 import sandbox_draws  # noqa: E402
 

@@ -42,5 +42,5 @@ seed=4 batch=3 n=10 d_model=24 d_k=6  # non-square, distinct sizes
   --optimizer adam --lr 0.01 --steps 3 --log-every 1 --seed $seed --eval-batches 1 --out "$tmp/run.h5" --name r >/dev/null ||
   fail "sandbox train"
 "$PY" "$here/dump_run.py" "$tmp/run.h5" r "$tmp/run.npz" || fail "dump_run.py"
-"$peers_py" "$here/check_peer_step.py" "$tmp/run.npz" $seed $batch $n $d_model $d_k || fail "check_peer_step.py"
+PYTHONPATH="$here:$repo/experiments/perf" "$peers_py" "$here/check_peer_step.py" "$tmp/run.npz" $seed $batch $n $d_model $d_k || fail "check_peer_step.py"
 echo "peers test passed"
