@@ -153,6 +153,20 @@ double gemm_gflops(const TimingPlan& plan, Eigen::Index size) {
   return 2.0 * n * n * n / (t.us_per_step * 1e3);
 }
 
+double gemm_gflops_float(const TimingPlan& plan, Eigen::Index size) {
+  ad::Rng rng(99);
+  const ad::MatrixF a = ad::random_normal(rng, size, size).cast<float>(), b = ad::random_normal(rng, size, size).cast<float>();
+  ad::MatrixF c(size, size);
+  const Timing t = time_steps([&] { c.noalias() = a * b; }, plan);
+  const double n = static_cast<double>(size);
+  return 2.0 * n * n * n / (t.us_per_step * 1e3);
+}
+
+double run_per_step_ratio(const Timing& step, const Timing& full, const Timing& logged, long log_every) {
+  const double k = static_cast<double>(std::max(log_every, 1L));
+  return ((k - 1) * full.us_per_step + logged.us_per_step) / k / step.us_per_step;
+}
+
 PhaseAllocations engine_allocations_by_phase(const BenchShape& s, int steps) {
   // A replica of TrainingStep::run(measure = false, update = true), with the counter read between phases.
   ad::Rng rng(1);
@@ -223,6 +237,7 @@ ShapeResult bench_shape(const BenchShape& s, const TimingPlan& plan, std::uint64
         },
         plan);
     r.batch = time_steps([&] { task->next_batch(batch); }, plan);
+    r.engine_logged = time_steps([&] { engine.step.run(/*measure=*/true, /*update=*/true); }, plan);
   }
   return r;
 }

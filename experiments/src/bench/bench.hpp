@@ -127,6 +127,8 @@ std::pair<Timing, Timing> time_interleaved(StepA&& a, StepB&& b, const TimingPla
 
 // This machine's rate for a size×size double matrix product (C.noalias() = A·B), in GFLOP/s.
 double gemm_gflops(const TimingPlan& plan, Eigen::Index size = 512);
+// The same product in float: the rate a float32 step's GFLOP/s is a percentage of.
+double gemm_gflops_float(const TimingPlan& plan, Eigen::Index size = 512);
 
 // Heap allocations per warmed-up step of the engine, phase by phase, measured on a replica of
 // sbx::TrainingStep::run (same calls, same order) so that an allocation can be attributed.
@@ -145,6 +147,7 @@ struct ShapeResult {
   // calls next_batch of its own teacher task of the same configuration.
   Timing engine_full, reference_full;
   Timing batch;  // the teacher task's next_batch alone
+  Timing engine_logged;  // a logged TrainingStep::run (attention metrics, probe), batch generation included
   double ratio() const { return engine.us_per_step / reference.us_per_step; }
   double ratio_full() const { return engine_full.us_per_step / reference_full.us_per_step; }
   double engine_gflops() const { return flops / (engine.us_per_step * 1e3); }
@@ -162,6 +165,10 @@ struct Float32Result {
   Timing step, full, logged;
   double gflops() const { return flops / (step.us_per_step * 1e3); }
 };
+// What a run costs per step against its bare step: a run of `log_every` steps makes log_every − 1 unlogged
+// steps and one logged step, each with its batch. The logged step does not include the held-out evaluation
+// or the writing (`bench --breakdown` measures those, in whole runs).
+double run_per_step_ratio(const Timing& step, const Timing& full, const Timing& logged, long log_every);
 Float32Result bench_float32(const BenchShape& shape, const TimingPlan& plan, std::uint64_t seed = 1);
 
 // The engine with h heads (shape.d_k per head, d_v = d_k; W^Q is d_model × h·d_k), on the teacher task of

@@ -9,6 +9,7 @@
 
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/io/layout.hpp"
+#include "experiments/src/train/run_config.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
 
@@ -86,23 +87,31 @@ void print_header(std::FILE* out, const BenchReport& r) {
   std::fprintf(out, "  timing    = steady_clock, median of %d repeats, each a block of steps (~%.0f ms) after warm-up\n",
                r.plan.repeats, 1e3 * r.plan.block_seconds);
   std::fprintf(out, "  GFLOP/s   = matrix-product FLOPs of forward + backward, 12*B*n*d_k*(d_model + n), per step time\n");
-  std::fprintf(out, "  machine GEMM rate (%ldx%ld double product, C.noalias() = A*B): %.1f GFLOP/s\n\n",
+  std::fprintf(out, "  run/step  = what a default-logged run (log every %ld) costs per step over its bare step: its unlogged\n"
+                    "              steps with their batches and its logged steps (metrics, probe); not evaluation or writing\n",
+               sbx::RunConfig{}.log_every);
+  std::fprintf(out, "  machine GEMM rate (%ldx%ld double product, C.noalias() = A*B): %.1f GFLOP/s\n",
                static_cast<long>(r.gemm_size), static_cast<long>(r.gemm_size), r.gemm_gflops);
+  if (r.gemm_gflops_float > 0)
+    std::fprintf(out, "  machine GEMM rate (%ldx%ld float product): %.1f GFLOP/s (the float32 table's %% GEMM)\n",
+                 static_cast<long>(r.gemm_size), static_cast<long>(r.gemm_size), r.gemm_gflops_float);
+  std::fprintf(out, "\n");
   std::fflush(out);
 }
 
 void print_shapes(std::FILE* out, const BenchReport& r) {
-  std::fprintf(out, "%-16s | %10s %10s %6s | %7s %7s | %10s %10s %6s | %9s | %11s %5s\n", "shape", "step", "", "",
-               "", "", "full", "", "", "", "allocs/step", "");
-  std::fprintf(out, "%-16s | %10s %10s %6s | %7s %7s | %10s %10s %6s | %9s | %11s %5s\n", "B x n x dm x dk",
+  std::fprintf(out, "%-16s | %10s %10s %6s | %7s %7s | %10s %10s %6s | %9s | %10s %8s | %11s %5s\n", "shape", "step", "",
+               "", "", "", "full", "", "", "", "logged", "", "allocs/step", "");
+  std::fprintf(out, "%-16s | %10s %10s %6s | %7s %7s | %10s %10s %6s | %9s | %10s %8s | %11s %5s\n", "B x n x dm x dk",
                "engine us", "ref us", "ratio", "GFLOP/s", "of GEMM", "engine us", "ref us", "ratio", "batch us",
-               "engine", "ref");
+               "engine us", "run/step", "engine", "ref");
   for (const ShapeResult& s : r.shapes) {
-    std::fprintf(out, "%-16s | %10.1f %10.1f %6.2f | %7.2f %6.1f%% | %10.1f %10.1f %6.2f | %9.1f | %11.2f %5.2f\n",
+    const double run_ratio = run_per_step_ratio(s.engine, s.engine_full, s.engine_logged, sbx::RunConfig{}.log_every);
+    std::fprintf(out, "%-16s | %10.1f %10.1f %6.2f | %7.2f %6.1f%% | %10.1f %10.1f %6.2f | %9.1f | %10.1f %8.2f | %11.2f %5.2f\n",
                  shape_name(s.shape).c_str(), s.engine.us_per_step, s.reference.us_per_step, s.ratio(),
                  s.engine_gflops(), 100 * s.engine_gflops() / r.gemm_gflops, s.engine_full.us_per_step,
-                 s.reference_full.us_per_step, s.ratio_full(), s.batch.us_per_step, s.engine_full.allocations_per_step,
-                 s.reference.allocations_per_step);
+                 s.reference_full.us_per_step, s.ratio_full(), s.batch.us_per_step, s.engine_logged.us_per_step, run_ratio,
+                 s.engine_full.allocations_per_step, s.reference.allocations_per_step);
   }
   std::fprintf(out, "%-16s   reference GFLOP/s:", "");
   for (const ShapeResult& s : r.shapes)
@@ -134,15 +143,17 @@ void print_float32(std::FILE* out, const BenchReport& r) {
   if (r.float32.empty()) return;
   std::fprintf(out, "\nfloat32 (train --precision float32), engine only; step: batch made beforehand; full: the whole unlogged\n"
                     "TrainingStep::run (next_batch and its rounding to float too); logged: a logged step\n");
-  std::fprintf(out, "%-16s | %10s %8s %7s | %10s %11s | %10s\n", "B x n x dm x dk", "f32 us", "GFLOP/s", "vs f64", "full us",
-               "allocs/step", "logged us");
+  std::fprintf(out, "%-16s | %10s %8s %7s %7s | %10s %11s | %10s %8s\n", "B x n x dm x dk", "f32 us", "GFLOP/s", "of GEMM",
+               "vs f64", "full us", "allocs/step", "logged us", "run/step");
   for (const Float32Result& f : r.float32) {
     double f64 = std::nan("");  // the float64 step of the same shape, when it was timed
     for (const ShapeResult& s : r.shapes)
       if (shape_name(s.shape) == shape_name(f.shape)) f64 = s.engine.us_per_step;
     const std::string speedup = std::isnan(f64) ? "-" : fixed(f64 / f.step.us_per_step, 2) + "x";
-    std::fprintf(out, "%-16s | %10.1f %8.2f %7s | %10.1f %11.2f | %10.1f\n", shape_name(f.shape).c_str(), f.step.us_per_step,
-                 f.gflops(), speedup.c_str(), f.full.us_per_step, f.full.allocations_per_step, f.logged.us_per_step);
+    const double of_gemm = r.gemm_gflops_float > 0 ? 100 * f.gflops() / r.gemm_gflops_float : std::nan("");
+    std::fprintf(out, "%-16s | %10.1f %8.2f %6.1f%% %7s | %10.1f %11.2f | %10.1f %8.2f\n", shape_name(f.shape).c_str(),
+                 f.step.us_per_step, f.gflops(), of_gemm, speedup.c_str(), f.full.us_per_step, f.full.allocations_per_step,
+                 f.logged.us_per_step, run_per_step_ratio(f.step, f.full, f.logged, sbx::RunConfig{}.log_every));
   }
   std::fflush(out);
 }
@@ -188,7 +199,7 @@ void print_scaling(std::FILE* out, const ScalingSweep& sweep, double gemm_gflops
 static double lowest_cpu_share(const BenchReport& r) {
   double lowest = 1.0;
   for (const ShapeResult& s : r.shapes)
-    for (const Timing* t : {&s.engine, &s.reference, &s.engine_full, &s.reference_full, &s.batch})
+    for (const Timing* t : {&s.engine, &s.reference, &s.engine_full, &s.reference_full, &s.batch, &s.engine_logged})
       lowest = std::min(lowest, t->cpu_share);
   for (const ScalingSweep& sweep : r.scaling)
     for (const ScalingPoint& p : sweep.points) lowest = std::min({lowest, p.engine.cpu_share, p.reference.cpu_share});

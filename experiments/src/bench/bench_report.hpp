@@ -12,6 +12,7 @@ struct BenchReport {
   bool quick = false;
   TimingPlan plan;
   double gemm_gflops = 0.0;
+  double gemm_gflops_float = 0.0;  // measured only when float32 is timed
   Eigen::Index gemm_size = 512;
   std::vector<ShapeResult> shapes;
   std::vector<PhaseAllocations> phases;  // per shape, filled only where the engine allocated

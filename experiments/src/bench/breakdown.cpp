@@ -1,6 +1,7 @@
 #include "experiments/src/bench/breakdown.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <unistd.h>
@@ -78,17 +79,19 @@ std::vector<BreakdownRow> run_breakdown(const std::vector<BreakdownGroup>& group
 
 void print_breakdown(std::FILE* out, const std::vector<BreakdownRow>& rows) {
   std::fprintf(out, "\nwhere a run's time goes (CPU us of its thread per run; gradient checks and batches shared as in a sweep)\n");
-  std::fprintf(out, "%-24s %5s | %9s %9s %9s %9s %9s %9s %9s %9s %9s | %9s %10s\n", "runs", "n", "gradcheck", "setup", "batch",
-               "step", "metrics", "probe", "eval", "other", "save", "total", "runs/cpu-s");
+  std::fprintf(out, "%-24s %5s | %9s %9s %9s %9s %9s %9s %9s %9s %9s | %9s %10s %8s\n", "runs", "n", "gradcheck", "setup", "batch",
+               "step", "metrics", "probe", "eval", "other", "save", "total", "runs/cpu-s", "run/step");
   RunProfile all;
   double all_save = 0.0;
   auto line = [&](const std::string& label, const RunProfile& p, double save) {
     const double n = static_cast<double>(std::max(p.runs, 1L)), us = 1e6 / n;
     const double other = p.total - p.gradcheck - p.setup - p.batch - p.step - p.metrics - p.probe - p.evaluation;
     const double total = p.total + save;
-    std::fprintf(out, "%-24s %5ld | %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f | %9.0f %10.1f\n", label.c_str(), p.runs,
-                 p.gradcheck * us, p.setup * us, p.batch * us, p.step * us, p.metrics * us, p.probe * us, p.evaluation * us,
-                 other * us, save * us, total * us, total > 0 ? n / total : 0.0);
+    // run/step: the whole run (everything in the row) over its steps alone.
+    std::fprintf(out, "%-24s %5ld | %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f | %9.0f %10.1f %8.2f\n", label.c_str(),
+                 p.runs, p.gradcheck * us, p.setup * us, p.batch * us, p.step * us, p.metrics * us, p.probe * us,
+                 p.evaluation * us, other * us, save * us, total * us, total > 0 ? n / total : 0.0,
+                 p.step > 0 ? total / p.step : std::nan(""));
   };
   for (const BreakdownRow& r : rows) {
     line(r.label, r.profile, r.save_seconds);

@@ -76,6 +76,7 @@ int run_bench(const Args& args) {
   if (vm.count("repeats")) report.plan.repeats = repeats;
 
   report.gemm_gflops = bench::gemm_gflops(report.plan, report.gemm_size);
+  if (f32) report.gemm_gflops_float = bench::gemm_gflops_float(report.plan, report.gemm_size);
   bench::print_header(stdout, report);
 
   const std::vector<bench::BenchShape> shapes =

@@ -23,6 +23,7 @@
 #include "experiments/src/bench/breakdown.hpp"
 #include "experiments/src/bench/reference_step.hpp"
 #include "experiments/src/io/h5_store.hpp"
+#include "experiments/src/train/run_config.hpp"
 #include "experiments/src/train/training_step.hpp"
 #include "models/attention.hpp"
 #include "models/tasks.hpp"
@@ -271,6 +272,15 @@ TEST(BenchMath, FittedExponentOfAPowerLaw) {
   EXPECT_NEAR(sbx::bench::fitted_exponent(x, y), 1.7, 1e-12);
 }
 
+// A run of log_every steps: log_every − 1 unlogged whole steps and one logged step, over the bare step.
+TEST(BenchMath, RunPerStepRatioWeighsLoggedStepsByTheLogInterval) {
+  sbx::bench::Timing step, full, logged;
+  step.us_per_step = 100, full.us_per_step = 120, logged.us_per_step = 220;
+  EXPECT_DOUBLE_EQ(sbx::bench::run_per_step_ratio(step, full, logged, 1), 2.2);
+  EXPECT_DOUBLE_EQ(sbx::bench::run_per_step_ratio(step, full, logged, 4), (3 * 120 + 220) / 4.0 / 100);
+  EXPECT_DOUBLE_EQ(sbx::bench::run_per_step_ratio(step, full, logged, 0), 2.2);  // never logged less than every step
+}
+
 TEST(BenchMath, MedianOfOddAndEvenCounts) {
   EXPECT_DOUBLE_EQ(sbx::bench::median({3.0, 1.0, 2.0}), 2.0);
   EXPECT_DOUBLE_EQ(sbx::bench::median({4.0, 1.0, 3.0, 2.0}), 2.5);
@@ -297,8 +307,14 @@ TEST_F(BenchCli, OneShapeInFloat32PrintsOneFloat32Row) {
   std::ifstream in(printed);
   const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(out.find("float32 (train --precision float32)"), std::string::npos) << out;
-  const std::regex row(R"(\n4x8x16x4 +\| +[0-9.]+ +[0-9.]+ +- +\| +[0-9.]+ +0\.00 \| +[0-9.]+\n)");
-  EXPECT_TRUE(std::regex_search(out, row)) << out;
+  // step us, GFLOP/s, % of the float GEMM rate, no float64 step to compare with | full us, allocations |
+  // logged us and run/step, which with the default log-every of 1 is the logged step over the bare step.
+  const std::regex row(R"(\n4x8x16x4 +\| +([0-9.]+) +[0-9.]+ +[0-9.]+% +- +\| +[0-9.]+ +0\.00 \| +([0-9.]+) +([0-9.]+)\n)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, row)) << out;
+  ASSERT_EQ(sbx::RunConfig{}.log_every, 1);
+  EXPECT_NEAR(std::stod(m[3]), std::stod(m[2]) / std::stod(m[1]), 0.006 + 1e-3 * std::stod(m[3])) << out;
+  EXPECT_NE(out.find("float product)"), std::string::npos) << "the float GEMM rate is not printed";
   EXPECT_EQ(out.find("engine us     ref us"), std::string::npos) << "the float64 table was printed";
   EXPECT_EQ(out.find("targets:"), std::string::npos);
   fs::remove(printed);
