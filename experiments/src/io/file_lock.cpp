@@ -131,6 +131,37 @@ FileLock::FileLock(const std::string& target, Mode mode, double timeout_seconds,
   }
 }
 
+void wait_for_other_writers(const std::string& target, double timeout_seconds) {
+  using clock = std::chrono::steady_clock;
+  const auto started = clock::now();
+  auto pause = std::chrono::milliseconds(2);
+  bool said_waiting = false;
+  for (;;) {
+    const int fd = ::open(target.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;  // missing (or unreadable: opening it for editing says so)
+    if (::flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK) {
+      ::close(fd);  // our shared lock goes with it: HDF5 is never asked to open the file anyway
+      return;
+    }
+    const long holder = lock_holder(fd);
+    ::close(fd);
+    const std::string who = holder > 0 ? "process " + std::to_string(holder) : std::string("another program");
+    const double waited = std::chrono::duration<double>(clock::now() - started).count();
+    if (timeout_seconds >= 0 && waited >= timeout_seconds) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%g", timeout_seconds);
+      throw LockTimeout(target + ": still open for writing in " + who + " after --lock-timeout " + seconds + " s");
+    }
+    if (!said_waiting) {
+      std::fprintf(stderr, "sandbox: waiting for %s, which %s has open for writing (close it there, e.g. the h5py session)\n",
+                   target.c_str(), who.c_str());
+      said_waiting = true;
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+}
+
 FileLock::~FileLock() {
   if (fd_ < 0) return;
   // Remove the lock file when nobody else holds it: an exclusive holder is alone by definition; a shared

@@ -53,4 +53,10 @@ class FileLock {
 // The process holding a lock on the file open as fd (from /proc/locks), or 0 if unknown.
 long lock_holder(int fd);
 
+// Another program with `target` open for writing (h5py in mode "a", HDFView) holds HDF5's own flock on it,
+// and HDF5 will not open the file until it closes. A writer with runs to save waits for that, saying once
+// on stderr who holds it, as long as for the sandbox's own lock: timeout_seconds < 0 waits forever, else
+// LockTimeout. Returns at once for a missing file or one nobody holds.
+void wait_for_other_writers(const std::string& target, double timeout_seconds);
+
 }  // namespace sbx::io

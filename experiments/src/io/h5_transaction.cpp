@@ -160,10 +160,14 @@ void check_writable_target(const std::string& path) {
 H5Transaction::H5Transaction(const std::string& path, double lock_timeout_seconds, bool start_empty)
     : final_path_(resolve_target(path)) {
   silence_hdf5_errors();
+  // A notebook with the file open for writing: HDF5 would not open the file meanwhile, and its changes
+  // would be lost by the rename. Wait for it to close, as for another sandbox (and again once locked).
+  wait_for_other_writers(final_path_, lock_timeout_seconds);
   check_target(final_path_);
   // Held until the destructor: from here on no other sandbox edits the file, so what is read below is
   // what the rename replaces.
   lock_ = std::make_unique<FileLock>(final_path_, FileLock::Mode::Exclusive, lock_timeout_seconds);
+  wait_for_other_writers(final_path_, lock_timeout_seconds);
   remove_stale_temps(final_path_);
   std::error_code ec;
   const bool existing = fs::exists(final_path_, ec) && !start_empty;

@@ -10,7 +10,10 @@
 # 2. A writer waiting for the lock says so once, naming the holder's pid, and finishes once it is free;
 #    with --lock-timeout it gives up with exit 2, the old file byte-identical and the run in the fallback
 #    file the message names, which `sandbox merge` then adds.
-# 3. An output another program holds open for writing (h5py, mode "a") is reported as locked.
+# 3. An output another program holds open for writing (h5py, mode "a") is reported as locked before any work.
+# 4. A sweep whose output a notebook opens for writing mid-sweep waits for it to close, saying so once, and
+#    saves every run there; with --lock-timeout it gives up waiting, the file as it was and the runs in the
+#    fallback file.
 set -uo pipefail
 
 TEST_NAME=concurrent_writers_test
@@ -172,5 +175,63 @@ grep -q "start.h5: is locked by process $H5PY that has it open for writing" err 
 [[ $(wc -l <err) -eq 1 ]] || fail "output held by h5py: more than one line: $(cat err)"
 [[ $after == "$before" ]] || fail "output held by h5py: the sandbox changed the file"
 note "an output held open by h5py is reported as locked by its pid"
+
+# ---- 4. a notebook opens the output mid-sweep ------------------------------------------------------------------
+mkdir mid && cd mid || fail "mkdir mid"  # a directory of its own: no fallback file of the cases above
+# hold FILE: h5py (imported beforehand, so that it is quick) opens FILE for writing as soon as the sweep has
+# finished its first run (its progress line in sweep.log), and keeps it open until the file `go` exists.
+printf '[grid]\ntask = teacher\ndk = 2 3\nscale = none sqrt\nseed = 0 1 2 3\n[run]\nd-model = 8\nseq-len = 4\nbatch = 2\nsteps = 3000\nlog-every = 50\nno-gradcheck = true\n' >mid.ini
+hold() {
+  rm -f go
+  "$PY" - "$1" <<'PY' >h5py.out 2>&1
+import os, sys, time
+import h5py
+deadline = time.time() + 120
+while time.time() < deadline and "[1/" not in open("sweep.log").read():
+    time.sleep(0.002)
+f = h5py.File(sys.argv[1], "a")
+print("open", flush=True)
+while time.time() < deadline and not os.path.exists("go"):
+    time.sleep(0.01)
+f.close()
+PY
+}
+"$SANDBOX" train "${TINY[@]}" --dk 2 --dv 2 --run before --out mid.h5 >/dev/null 2>err || fail "mid.h5: $(cat err)"
+: >sweep.log
+hold mid.h5 &
+HOLD=$!
+"$SANDBOX" sweep --config mid.ini --out mid.h5 --jobs 1 >sweep.log 2>&1 &
+SWEEP=$!
+for ((i = 0; i < 12000; i++)); do grep -q 'waiting for' sweep.log && break; sleep 0.005; done
+if ! grep -q 'waiting for mid.h5, which process [0-9]* has open for writing' sweep.log; then
+  touch go
+  fail "mid-sweep h5py holder: the sweep did not wait: $(cat sweep.log) $(cat h5py.out)"
+fi
+touch go
+wait "$HOLD"
+wait "$SWEEP" || fail "mid-sweep h5py holder: the sweep failed: $(cat sweep.log)"
+[[ $(grep -c 'waiting for' sweep.log) -eq 1 ]] || fail "mid-sweep h5py holder: said it waits more than once: $(cat sweep.log)"
+compgen -G 'sandbox-unsaved-*' >/dev/null && fail "mid-sweep h5py holder: runs went to a fallback file: $(cat sweep.log)"
+"$PY" -c 'import h5py, sys; n = len(h5py.File(sys.argv[1], "r")["runs"]); assert n == 17, n' mid.h5 \
+  || fail "mid-sweep h5py holder: mid.h5 does not hold the 16 runs and 'before'"
+note "a sweep waits for a notebook that opened its output mid-sweep, and saves every run there"
+
+rm -f mid.h5
+"$SANDBOX" train "${TINY[@]}" --dk 2 --dv 2 --run before --out mid.h5 >/dev/null 2>err || fail "mid.h5: $(cat err)"
+: >sweep.log
+hold mid.h5 &
+HOLD=$!
+"$SANDBOX" sweep --config mid.ini --out mid.h5 --jobs 1 --lock-timeout 0.5 >sweep.log 2>&1
+rc=$?
+touch go
+wait "$HOLD"
+[[ $rc -ne 0 ]] || fail "--lock-timeout with a notebook holding the output: exit 0: $(cat sweep.log)"
+grep -q 'still open for writing in process [0-9]* after --lock-timeout 0.5 s' sweep.log || fail "--lock-timeout: no such line: $(cat sweep.log)"
+fallback=$(compgen -G 'sandbox-unsaved-*.h5' | head -1)
+[[ -n $fallback ]] || fail "--lock-timeout with a notebook holding the output: no fallback file: $(cat sweep.log)"
+"$SANDBOX" merge mid.h5 "$fallback" >/dev/null 2>err || fail "merging the fallback file: $(cat err)"
+"$PY" -c 'import h5py, sys; n = len(h5py.File(sys.argv[1], "r")["runs"]); assert n >= 2, n' mid.h5 \
+  || fail "--lock-timeout: the fallback file held no run"
+note "with --lock-timeout the sweep gives up waiting for the notebook, its runs in the fallback file"
 
 echo "concurrent_writers_test: PASS"
