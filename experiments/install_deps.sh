@@ -41,6 +41,13 @@ if [[ $(id -u) -ne 0 ]]; then
   sudo=(sudo)
 fi
 echo "==> installing ${missing[*]}"
+# What each package is for, before anything is installed.
+for package in "${missing[@]}"; do
+  case " ${build_packages[*]} " in *" $package "*) why="to build the sandbox and its tests" ;; *)
+  case " ${python_packages[*]} " in *" $package "*) why="for the Python reader, the figures and the summary" ;; *)
+  why="for the scale-out recipes' tests only (GNU parallel, Slurm, MUNGE; the tests start their own daemons)" ;; esac ;; esac
+  printf '    %-30s %s\n' "$package" "$why"
+done
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

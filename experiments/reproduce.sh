@@ -52,7 +52,13 @@ if [[ -z "$sandbox" ]]; then
   experiments/install_deps.sh all
   step "building (Release) in build/"
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-  if ! cmake --build build --target sandbox -j"$jobs" > build/reproduce-build.log 2>&1; then
+  # Progress on one line per tenth of the build (the full log in build/reproduce-build.log): a first build
+  # takes minutes on 2 cores, and silence looks like a hang.
+  built=0
+  cmake --build build --target sandbox -j"$jobs" 2>&1 | tee build/reproduce-build.log |
+    awk 'match($0, /^\[ *[0-9]+%\]/) { p = substr($0, 2, RLENGTH - 3) + 0;
+         if (int(p / 10) > shown) { shown = int(p / 10); printf "    %3d%% built\n", p; fflush() } }' || built=$?
+  if ((built != 0)); then
     tail -n 40 build/reproduce-build.log
     echo "reproduce.sh: the build failed (full log: build/reproduce-build.log)" >&2
     exit 1
