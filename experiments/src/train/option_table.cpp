@@ -65,6 +65,8 @@ const std::vector<RunOption>& run_options() {
       {"gradcheck", "gradcheck", "gradient-check the model on small shapes before training", &R::gradcheck},
       {"precision", "precision", "float64 or float32: the scalar the model trains and evaluates in (gradient checks stay float64)",
        &R::precision, {}, "float64"},
+      {"save-weights", "save_weights", "the weights stored with the run: all (initial and final), final or none",
+       &R::save_weights, {}, "all"},
   };
   return table;
 }

@@ -108,6 +108,8 @@ void RunConfig::validate() const {
     throw UserError("--optimizer: unknown optimizer '" + optimizer + "' (choose sgd, adam or adamw)");
   if (precision != "float64" && precision != "float32")
     throw UserError("--precision: unknown precision '" + precision + "' (choose float32 or float64)");
+  if (save_weights != "all" && save_weights != "final" && save_weights != "none")
+    throw UserError("--save-weights: unknown choice '" + save_weights + "' (choose all, final or none)");
   if (schedule != "constant" && schedule != "cosine")
     throw UserError("--schedule: unknown schedule '" + schedule + "' (choose constant or cosine)");
   require_positive("d-model", d_model);

@@ -50,6 +50,9 @@ struct RunConfig {
   // How it is computed: the scalar of the model, the step and the evaluation ("float64" or "float32";
   // batches are made in float64 and rounded, the gradient check is float64 either way).
   std::string precision = "float64";
+  // What the run keeps of its weights: "all" (initial and final), "final" or "none". At d_model 512 the
+  // weights are most of a run's bytes (6 matrices of 512 x d_k doubles), and the study reads none of them.
+  std::string save_weights = "all";
 
   std::string run_name;  // not part of the configuration: empty means default_name()
 

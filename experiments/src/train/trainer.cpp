@@ -236,8 +236,9 @@ void store_parameters(std::vector<std::pair<std::string, Eigen::MatrixXd>>& into
 
 // The run's last records: the parameters it ends with, its wall time and how it ended.
 template <class S>
-void finish_record(io::RunRecord& record, const std::vector<ad::ParameterOf<S>*>& parameters, double wall, RunStatus status) {
-  store_parameters(record.params_final, parameters);
+void finish_record(io::RunRecord& record, const std::vector<ad::ParameterOf<S>*>& parameters, bool keep_weights, double wall,
+                   RunStatus status) {
+  if (keep_weights) store_parameters(record.params_final, parameters);
   record.set(lo::run::wall_seconds, wall);
   record.set(lo::run::status, std::string(status_name(status)));
 }
@@ -266,7 +267,7 @@ void train_model(const RunConfig& config, const models::TaskEntry& task_entry, c
   Evaluator evaluator = make_evaluator(task_entry, config, hooks);
   evaluator.set_workers(hooks.workers);
   const auto parameters = model.parameters();
-  store_parameters(record.params_init, parameters);
+  if (config.save_weights == "all") store_parameters(record.params_init, parameters);
   ad::ParameterOf<S>* log_scale = model.find("scale");
   RunSeries series(record, parameters, task->classifies(), config.heads, log_scale != nullptr);
   double elsewhere = 0.0;
@@ -283,7 +284,7 @@ void train_model(const RunConfig& config, const models::TaskEntry& task_entry, c
   // The final evaluation, with the parameters the run ends with (unless the last one already was).
   if (out.status != RunStatus::Diverged && !series.evaluated_at(updates)) evaluate(updates);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  finish_record(record, parameters, wall, out.status);
+  finish_record(record, parameters, config.save_weights != "none", wall, out.status);
 }
 
 }  // namespace

@@ -71,6 +71,7 @@ RunConfig every_option_changed() {
   c.log_every = 2;
   c.gradcheck = false;
   c.precision = "float32";
+  c.save_weights = "final";
   return c;
 }
 

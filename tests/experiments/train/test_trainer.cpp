@@ -384,6 +384,29 @@ TEST(Trainer, SameConfigGivesBitwiseIdenticalRecords) {
   }
 }
 
+// --save-weights keeps all the weights, the final ones or none, and changes nothing else the run records;
+// its default (all) leaves the configuration text as it was, any other choice is part of it.
+TEST(Trainer, SaveWeightsKeepsWhatItSaysAndChangesNoOtherNumber) {
+  RunConfig c = small_run();
+  const RunOutcome all = run(c);
+  c.save_weights = "final";
+  const RunOutcome final_only = run(c);
+  c.save_weights = "none";
+  const RunOutcome none = run(c);
+  EXPECT_EQ(all.record.params_init.size(), 3u);
+  EXPECT_EQ(all.record.params_final.size(), 3u);
+  EXPECT_TRUE(final_only.record.params_init.empty());
+  ASSERT_EQ(final_only.record.params_final.size(), 3u);
+  EXPECT_EQ(final_only.record.params_final[0].second, all.record.params_final[0].second);
+  EXPECT_TRUE(none.record.params_init.empty());
+  EXPECT_TRUE(none.record.params_final.empty());
+  EXPECT_TRUE(bitwise_equal(series(none.record, "loss"), series(all.record, "loss")));
+  EXPECT_EQ(string_attr(all.record, "config").find("save-weights"), std::string::npos);
+  EXPECT_NE(string_attr(none.record, "config").find("save-weights = none"), std::string::npos);
+  c.save_weights = "some";
+  EXPECT_THROW(c.validate(), sbx::UserError);
+}
+
 // ---- Saving ---------------------------------------------------------------------------------------------
 
 // A saved record reads back as it was (params_init as the model was initialised, series, attributes).
