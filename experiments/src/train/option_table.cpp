@@ -59,6 +59,11 @@ const std::vector<RunOption>& run_options() {
       {"min-lr", "min_lr", "cosine: the learning rate at the last step", &R::min_lr},
       {"clip-grad-norm", "clip_grad_norm", "clip the global gradient norm to this (0: off)", &R::clip_grad_norm},
       {"lr-qk-mult", "lr_qk_mult", "learning-rate multiplier of W^Q and W^K (a per-parameter lr, as in muP)", &R::lr_qk_mult},
+      // Added after runs were stored: at its default the configuration text (and so every run's identity)
+      // is what it was.
+      {"diverge-factor", "diverge_factor",
+       "stop the run as diverged when its training loss exceeds this many times its first (0: only when not finite)",
+       &R::diverge_factor, {}, "100"},
       {"seed", "seed", "seed of the initialisation and the training data", &R::seed},
       {"eval-batches", "eval_batches", "batches in the held-out evaluation set", &R::eval_batches},
       {"eval-every", "eval_every", "evaluate every N steps (and at the start and the end)", &R::eval_every},

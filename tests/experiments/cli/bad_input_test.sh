@@ -484,6 +484,11 @@ bad "sweep: two [grid] blocks give the same run" blocks_clash.ini:1 blocks_clash
 bad "sweep: --dry-run refuses a clash too" blocks_clash.ini:3 -- sweep --config blocks_clash.ini --dry-run
 bad "sweep: --dry-run with a bad value" dk zz -- sweep --config grid_dk_word.ini --dry-run
 
+# ---- divergence bound --------------------------------------------------------------------------------
+bad "train: --diverge-factor 1" diverge-factor -- train --out new.h5 --diverge-factor 1
+bad "train: --diverge-factor -1" diverge-factor -- train --out new.h5 --diverge-factor -1
+bad "train: --diverge-factor nan" diverge-factor -- train --out new.h5 --diverge-factor nan
+
 bad "train: --threads 0" threads -- train --task recall --steps 2 --threads 0 --out t.h5
 
 # ---- bench -------------------------------------------------------------------------------------------
