@@ -264,6 +264,9 @@ bad "train: absurd dk" dk -- train --out new.h5 --dk 2000000000
 bad "train: absurd steps" steps -- train --out new.h5 --steps 1000000000
 bad "train: recall with seq-len 1" seq-len -- train --out new.h5 --task recall --seq-len 1
 bad "train: sense with d-out 3" d-out -- train --out new.h5 --task sense --d-out 3
+# One class: every label 0, a loss of 0 from the first step, a run that looks perfect and means nothing.
+bad "train: recall with d-out 1" d-out recall -- train --out new.h5 --task recall --d-out 1
+bad "train: lookup with d-out 1" d-out lookup -- train --out new.h5 --task lookup --model cross --context-len 4 --d-out 1
 bad "train: --lr nan" lr nan -- train --out new.h5 --lr nan
 bad "train: --lr NaN into existing file" lr nan -- train --out existing.h5 --lr NaN
 bad "train: --lr -1" lr -1 -- train --out new.h5 --lr -1
