@@ -125,6 +125,12 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(by_seed, {0: STEPS - 1, 1: 4, 2: 6})
         self.assertEqual([r for r in self.runs if r["lr"] == 0.01 and reader.diverged_at(r) is not None], [])
 
+    def test_the_study_summary_counts_runs_that_blew_up_as_diverged(self):
+        from sqrtdk import study
+        blown = {r["seed"]: study.run_status(r) for r in sqrtdk.where(self.runs, optimizer="sgd", lr=0.1)}
+        self.assertEqual(blown, {0: "diverged", 1: "diverged", 2: "diverged"})   # 1e271 and NaN said "complete"
+        self.assertEqual({study.run_status(r) for r in self.runs if r["lr"] == 0.01}, {"complete"})
+
     def test_the_sweep_figures_skip_runs_that_blew_up_as_diverged(self):
         from sqrtdk.sweep import Sweep
         sweep = Sweep(self.fixture, where=["optimizer=sgd", "lr=0.1"])
