@@ -62,7 +62,7 @@ RUNS_GROUP = "runs"
 STEP, LOSS, ACCURACY = "step", "loss", "accuracy"
 EVAL_STEP, EVAL_LOSS, EVAL_ACCURACY = "eval/step", "eval/loss", "eval/accuracy"
 # Attributes that are a run's outcome, not its settings: they differ between runs of one configuration.
-OUTCOME_ATTRS = ("status", "gradcheck_max_error", "wall_seconds")
+OUTCOME_ATTRS = ("status", "gradcheck_max_error", "wall_seconds", "diverged_step", "diverged_reason")
 # Attributes derived from the settings (the canonical configuration text and its hash): they differ
 # exactly when a setting does, so comparing runs looks at the settings themselves.
 DERIVED_ATTRS = ("config", "config_hash")
@@ -265,14 +265,19 @@ def load(paths, **criteria):
     return table(where(load_runs(paths), **criteria))
 
 
-# A loss above this many times the run's first loss (or not finite) is a run that blew up, whatever its
-# status says (a run can reach 1e271 and still be recorded "complete").
+# A loss above this many times the run's first loss (or not finite) is a run that blew up: the sandbox's
+# default --diverge-factor, which stops such a run and records it "diverged" with the step
+# (`diverged_step`). Older files, and runs made with --diverge-factor 0 or a larger one, may hold runs that
+# reached 1e271 and still say "complete": they are diverged here too.
 DIVERGED_FACTOR = 100.0
 
 
 def diverged_at(run):
-    """The step at which `run` diverged (status "diverged", a non-finite loss, or one over
-    DIVERGED_FACTOR x its first), or None for a run that did not."""
+    """The step at which `run` diverged (its `diverged_step`, else a non-finite loss or one over
+    DIVERGED_FACTOR x its first, else the last logged step of a run whose status is "diverged"), or None
+    for a run that did not."""
+    if run.status == "diverged" and _is_number(run.attrs.get("diverged_step")):
+        return float(run.attrs["diverged_step"])
     steps = run.series.get(STEP)
     loss = run.series.get(LOSS)
     if loss is not None and len(loss):

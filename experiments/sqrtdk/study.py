@@ -16,7 +16,8 @@ results/figures/<name>.png|svg. Every number is a statistic over seeds with its 
                         and for the µP arm (sqrt with lr_qk_mult = 1/√d_k) (lr.h5)
   heads                 final held-out loss and saturation against the number of heads at d_model 32 (heads.h5)
 Only complete runs are used, except in the learning-rate sweep, where a diverged run counts with the loss at
-initialisation (it learned nothing), as in the LR-sensitivity number. Bad input: one line on stderr, exit 2.
+initialisation (it learned nothing), as in the LR-sensitivity number. Diverged means status "diverged" or,
+in files of older versions, a loss that blew up while the status says "complete" (reader.diverged_at). Bad input: one line on stderr, exit 2.
 """
 
 import argparse
@@ -68,17 +69,24 @@ def arm_of(run):
     return MUP_ARM if run["scale"] == "sqrt" and abs(run["lr_qk_mult"] - 1.0) > 1e-12 else run["scale"]
 
 
+def run_status(run):
+    """The run's status, "diverged" also for a run of an older version that blew up (a loss over 100x its
+    first, or not finite) yet says "complete": the sandbox now stops and records such runs itself."""
+    return "diverged" if reader.diverged_at(run) is not None else run.status
+
+
 def run_row(run):
     row = {k: run.attrs.get(k) for k in ("task", "scale", "d_k", "d_v", "d_model", "heads", "lr", "lr_qk_mult",
-                                         "seed", "status", "steps")}
+                                         "seed", "steps")}
+    row["status"] = run_status(run)
     row["arm"] = arm_of(run)
     # A run of a classification task logs accuracy (regression tasks do not): read it from the run rather
     # than from a list of task names, so a new task gets its accuracy panels too.
     row["classifies"] = run.has("accuracy") or run.has("eval/accuracy")
     row["eval_init"] = _eval_at(run, 0)
-    row["eval_end"] = _eval_at(run, "end") if run.status == "complete" else math.nan
+    row["eval_end"] = _eval_at(run, "end") if row["status"] == "complete" else math.nan
     row["eval_50"] = _eval_at(run, 50)
-    row["eval_acc_end"] = float(run.series["eval/accuracy"][-1]) if run.has("eval/accuracy") and run.status == "complete" else math.nan
+    row["eval_acc_end"] = float(run.series["eval/accuracy"][-1]) if run.has("eval/accuracy") and row["status"] == "complete" else math.nan
     for key in ("logit_std", "logit_max_abs", "logit_delta_rms"):
         for s in COORD_STEPS:
             row[f"{key}@{s}"] = _at(run, key, s)

@@ -84,6 +84,10 @@ TaskEntry lookup_task() {
     c.causal = TaskConfig().causal;  // its batches never read the mask
     return c;
   };
+  e.check = [](const TaskConfig& c) {
+    // One class would be a task without a question: every label 0, a loss of 0 from the first step.
+    return c.d_out == 1 ? std::string("--d-out: task lookup needs at least 2 classes (values); leave it unset for 8") : std::string();
+  };
   return e;
 }
 

@@ -73,7 +73,10 @@ TaskEntry recall_task() {
     return c;
   };
   e.check = [](const TaskConfig& c) {
-    return c.seq_len < 2 ? std::string("--seq-len must be at least 2 for task recall") : std::string();
+    if (c.seq_len < 2) return std::string("--seq-len must be at least 2 for task recall");
+    // One class would be a task without a question: every label 0, a loss of 0 from the first step.
+    if (c.d_out == 1) return std::string("--d-out: task recall needs at least 2 classes (values); leave it unset for 8");
+    return std::string();
   };
   return e;
 }

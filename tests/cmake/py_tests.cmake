@@ -4,7 +4,8 @@
 #   py.layout   test_layout.py: results/README.md's layout table, the reader's and the checker's names
 #               agree with `sandbox layout` (io/layout.hpp); a sweep records its grid, merge keeps it
 #   py.plot     test_plot.py: the general plot command on a fixture (diverged runs three ways, a 1e300
-#               spike) and on a real lr x optimizer sweep whose SGD runs blow up
+#               spike) and on a real lr x optimizer sweep whose SGD runs blow up (stopped and recorded
+#               diverged by the sandbox; and, with --diverge-factor 0, recorded complete at 1e30 and more)
 #   py.damaged_files  test_damaged_files.py: 320 random damaged variants of a run file (seed printed;
 #               SQRTDK_FUZZ_SEED=N repeats one) each read normally or refused with one line, never a
 #               crash, hang or foreign exception; a file claiming a 100 GB dataset is refused in < 100 MB

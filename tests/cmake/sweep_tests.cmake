@@ -1,2 +1,7 @@
 add_test(NAME sweep.shards_merge_and_gradcheck
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/shard_merge_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+# Several [grid] blocks in one INI (experiments/examples/adam_vs_sgd.ini), their union run, `--dry-run`, and
+# a clash between blocks (tests/experiments/cli/sweep_blocks_test.sh).
+add_test(NAME sweep.grid_blocks
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/sweep_blocks_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(sweep.grid_blocks PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77)

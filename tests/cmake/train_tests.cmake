@@ -15,3 +15,8 @@ set_tests_properties(train.cli_data_safety train.sweep_resume train.grad_vs_nump
 add_test(NAME train.config_identity
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/config_identity_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(train.config_identity PROPERTIES TIMEOUT 300)
+# One name per setting: d_model and d-model (and every option's two spellings) on every surface
+# (tests/experiments/cli/setting_spellings_test.sh).
+add_test(NAME cli.setting_spellings
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/setting_spellings_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(cli.setting_spellings PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)

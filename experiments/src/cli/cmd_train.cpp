@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 
 #include "autodiff/workers.hpp"
@@ -59,7 +60,14 @@ int run_train(const Args& args) {
   RunConfig config;
   if (!config_file.empty()) {
     const IniFile ini = read_ini(config_file, {""});
-    for (const IniEntry& e : ini.entries) apply_run_option(config, e.key, e.value, ini.where(e));
+    std::map<std::string, std::string> given;  // canonical key → where: d_model and d-model are one option
+    for (const IniEntry& e : ini.entries) {
+      if (const RunOption* option = find_run_option(e.key)) {
+        const auto [it, fresh] = given.emplace(option->key, ini.where(e));
+        if (!fresh) throw UserError(ini.where(e) + ": " + option->key + " is given twice (also at " + it->second + "; d-model and d_model are one option)");
+      }
+      apply_run_option(config, e.key, e.value, ini.where(e));
+    }
   }
   for (const auto& [key, value] : given_run_options(vm)) apply_run_option(config, key, value, "");
   if (!name.empty()) {

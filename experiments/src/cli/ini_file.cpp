@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "experiments/src/user_error.hpp"
 
@@ -26,7 +27,7 @@ std::string allowed_list(const std::vector<std::string>& sections) {
 
 }  // namespace
 
-IniFile read_ini(const std::string& path, const std::vector<std::string>& sections) {
+IniFile read_ini(const std::string& path, const std::vector<std::string>& sections, const std::vector<std::string>& repeatable) {
   if (!std::filesystem::is_regular_file(path)) throw UserError(path + ": no such config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError(path + ": cannot read config file");
@@ -40,7 +41,9 @@ IniFile read_ini(const std::string& path, const std::vector<std::string>& sectio
 
   const bool top_level_allowed = std::find(sections.begin(), sections.end(), "") != sections.end();
   std::string section;
-  std::set<std::pair<std::string, std::string>> seen;
+  int header_line = 0;
+  bool repeats = false;  // the current section is repeatable: keys are unique per block, not per section
+  std::set<std::tuple<std::string, int, std::string>> seen;
   std::istringstream lines(ini.text);
   int number = 0;
   for (std::string raw; std::getline(lines, raw);) {
@@ -53,16 +56,20 @@ IniFile read_ini(const std::string& path, const std::vector<std::string>& sectio
       section = trim(line.substr(1, line.size() - 2));
       if (section.empty() || std::find(sections.begin(), sections.end(), section) == sections.end())
         throw UserError(at + ": unknown section [" + section + "] (allowed: " + allowed_list(sections) + ")");
+      header_line = number;
+      repeats = std::find(repeatable.begin(), repeatable.end(), section) != repeatable.end();
+      ini.headers.push_back({section, number});
       continue;
     }
     const auto eq = line.find('=');
     if (eq == std::string::npos) throw UserError(at + ": expected 'key = value', got '" + line + "'");
-    IniEntry entry{section, trim(line.substr(0, eq)), trim(line.substr(eq + 1)), number};
+    IniEntry entry{section, trim(line.substr(0, eq)), trim(line.substr(eq + 1)), number, header_line};
     if (entry.key.empty()) throw UserError(at + ": a key is missing before '='");
     if (section.empty() && !top_level_allowed)
       throw UserError(at + ": '" + entry.key + "' is outside a section (allowed: " + allowed_list(sections) + ")");
-    if (!seen.insert({section, entry.key}).second)
-      throw UserError(at + ": '" + entry.key + "' is given twice" + (section.empty() ? "" : " in [" + section + "]"));
+    if (!seen.insert({section, repeats ? header_line : 0, entry.key}).second)
+      throw UserError(at + ": '" + entry.key + "' is given twice" +
+                      (section.empty() ? "" : " in [" + section + "]" + (repeats ? " (of line " + std::to_string(header_line) + ")" : "")));
     ini.entries.push_back(std::move(entry));
   }
   return ini;

@@ -27,21 +27,22 @@ std::vector<std::pair<std::string, std::string>> given_run_options(const po::var
   return given;
 }
 
+bool is_no_gradcheck(const std::string& key) { return key == "no-gradcheck" || key == "no_gradcheck"; }
+
 void apply_run_option(RunConfig& config, const std::string& key, const std::string& value, const std::string& where) {
-  if (key == "no-gradcheck") {
+  const std::string at = where.empty() ? "" : where + ": ";  // a command-line value says which option itself
+  if (is_no_gradcheck(key)) {
     RunConfig probe;
     set_option(probe, *find_run_option("gradcheck"), value);
     config.gradcheck = !probe.gradcheck;
     return;
   }
-  const RunOption* option = find_run_option(key);
-  if (!option || key != option->key)
-    throw UserError(where + ": unknown option '" + key + "'" +
-                    (option ? std::string(" (did you mean '") + option->key + "'?)" : not_a_run_option_hint(key)));
+  const RunOption* option = find_run_option(key);  // d-model, d_model: either spelling
+  if (!option) throw UserError(at + "unknown option '" + key + "'" + unknown_option_hint(key));
   try {
     set_option(config, *option, value);
   } catch (const UserError& e) {
-    throw UserError(where + ": " + e.what());
+    throw UserError(at + e.what());
   }
 }
 

@@ -19,7 +19,12 @@ void add_run_options(po::options_description& options, const std::string& prefix
 std::vector<std::pair<std::string, std::string>> given_run_options(const po::variables_map& vm,
                                                                    const std::string& prefix = "");
 
-// Applies key = value pairs to a configuration. `where` names their origin for messages.
+// Whether a key is the short form no-gradcheck (either spelling).
+bool is_no_gradcheck(const std::string& key);
+
+// Applies key = value pairs to a configuration; a key in any spelling of find_run_option(), an unknown
+// one refused with the closest names. `where` names their origin for messages ("" for the command line,
+// whose messages name the option themselves).
 void apply_run_option(RunConfig& config, const std::string& key, const std::string& value, const std::string& where);
 
 }  // namespace sbx::cli

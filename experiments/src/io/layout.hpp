@@ -41,6 +41,8 @@ inline constexpr const char* gradcheck_max_error = "gradcheck_max_error";
 inline constexpr const char* wall_seconds = "wall_seconds";
 inline constexpr const char* sweep_ini = "sweep_ini";
 inline constexpr const char* sweep_overrides = "sweep_overrides";
+inline constexpr const char* diverged_step = "diverged_step";
+inline constexpr const char* diverged_reason = "diverged_reason";
 // The values of `status`.
 inline constexpr const char* complete = "complete";
 inline constexpr const char* interrupted = "interrupted";

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "experiments/src/io/layout.hpp"
+#include "experiments/src/train/did_you_mean.hpp"
 #include "experiments/src/user_error.hpp"
 #include "models/model_registry.hpp"
 #include "models/task_registry.hpp"
@@ -58,6 +59,11 @@ const std::vector<RunOption>& run_options() {
       {"min-lr", "min_lr", "cosine: the learning rate at the last step", &R::min_lr},
       {"clip-grad-norm", "clip_grad_norm", "clip the global gradient norm to this (0: off)", &R::clip_grad_norm},
       {"lr-qk-mult", "lr_qk_mult", "learning-rate multiplier of W^Q and W^K (a per-parameter lr, as in muP)", &R::lr_qk_mult},
+      // Added after runs were stored: at its default the configuration text (and so every run's identity)
+      // is what it was.
+      {"diverge-factor", "diverge_factor",
+       "stop the run as diverged when its training loss exceeds this many times its first (0: only when not finite)",
+       &R::diverge_factor, {}, "100"},
       {"seed", "seed", "seed of the initialisation and the training data", &R::seed},
       {"eval-batches", "eval_batches", "batches in the held-out evaluation set", &R::eval_batches},
       {"eval-every", "eval_every", "evaluate every N steps (and at the start and the end)", &R::eval_every},
@@ -71,10 +77,32 @@ const std::vector<RunOption>& run_options() {
   return table;
 }
 
+namespace {
+// A key without its separators: d-model, d_model and dmodel are one option (no two options differ only
+// in them).
+std::string bare(const std::string& key) {
+  std::string out;
+  for (char c : key)
+    if (c != '-' && c != '_') out += c;
+  return out;
+}
+}  // namespace
+
 const RunOption* find_run_option(const std::string& key) {
   for (const RunOption& o : run_options())
     if (key == o.key || key == o.attr) return &o;
+  const std::string wanted = bare(key);
+  if (wanted.empty()) return nullptr;
+  for (const RunOption& o : run_options())
+    if (wanted == bare(o.key) || wanted == bare(o.attr)) return &o;
   return nullptr;
+}
+
+std::string unknown_option_hint(const std::string& key) {
+  if (const std::string hint = not_a_run_option_hint(key); !hint.empty()) return hint;
+  std::vector<std::string> known;
+  for (const RunOption& o : run_options()) known.emplace_back(o.key);
+  return did_you_mean(key, known);
 }
 
 std::string not_a_run_option_hint(const std::string& key) {
@@ -212,7 +240,10 @@ std::string expand_name_template(const std::string& name_template, const RunConf
     if (close == std::string::npos) throw UserError("--name: unclosed '{' in '" + name_template + "'");
     const std::string key = name_template.substr(i + 1, close - i - 1);
     const RunOption* option = find_run_option(key);
-    if (!option) throw UserError("--name: unknown placeholder {" + key + "} (placeholders are option names, e.g. {lr})");
+    if (!option) {
+      const std::string hint = unknown_option_hint(key);
+      throw UserError("--name: unknown placeholder {" + key + "}" + (hint.empty() ? " (placeholders are option names, e.g. {lr})" : hint));
+    }
     name += option_text(resolved, *option);
     i = close;
   }

@@ -29,12 +29,16 @@ struct RunOption {
 
 // In the order the configuration text lists them and a sweep nests its axes (the first outermost).
 const std::vector<RunOption>& run_options();
-// The row for a key (or an attribute name); nullptr if there is none.
+// The row for a key in any spelling: the command line's (d-model, dk), the attribute's (d_model, d_k) or
+// either without its separators (dmodel, as in default run names); nullptr if there is none. The key
+// (`option->key`) is the canonical spelling, written back in configuration texts and messages.
 const RunOption* find_run_option(const std::string& key);
 
 // For a key that is not a run option: words to add to "unknown option" that say what to do instead
 // (threads: a command-line option of train, not part of a run's configuration); "" for other keys.
 std::string not_a_run_option_hint(const std::string& key);
+// The same, or else " (did you mean 'optimizer'?)" naming the closest options; "" when none is close.
+std::string unknown_option_hint(const std::string& key);
 
 // The value of an option as text: integers in decimal, reals in the shortest form that reads back
 // exactly, flags as true/false, the zero word where one applies.

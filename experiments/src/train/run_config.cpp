@@ -129,6 +129,9 @@ void RunConfig::validate() const {
   require_non_negative_real("weight-decay", weight_decay);
   require_non_negative_real("min-lr", min_lr);
   require_non_negative_real("clip-grad-norm", clip_grad_norm);
+  require_non_negative_real("diverge-factor", diverge_factor);
+  if (diverge_factor > 0 && diverge_factor <= 1)
+    throw UserError("--diverge-factor must be 0 (off) or above 1 (a loss that many times its first), got " + format_number(diverge_factor));
   require_non_negative_real("init-std", init_std);
   if (min_lr > lr) throw UserError("--min-lr (" + format_number(min_lr) + ") is larger than --lr (" + format_number(lr) + ")");
   if (warmup_steps < 0) throw UserError("--warmup-steps must be 0 or positive, got " + std::to_string(warmup_steps));

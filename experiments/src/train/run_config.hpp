@@ -41,6 +41,9 @@ struct RunConfig {
   double min_lr = 0.0;          // cosine: the lr reached at the last step
   double clip_grad_norm = 0.0;  // ≤ 0: no clipping
   double lr_qk_mult = 1.0;      // W^Q and W^K learn at lr·lr_qk_mult
+  // A run whose training loss exceeds this many times its first (or is not finite) stops as diverged; 0:
+  // only a non-finite loss or gradient stops it.
+  double diverge_factor = 100.0;
   long seed = 0;
   // What is measured
   long eval_batches = 8;

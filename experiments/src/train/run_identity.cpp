@@ -12,7 +12,11 @@ std::optional<std::string> identity_conflict(const std::string& file, const io::
   const auto difference = first_difference(config, stored.config);
   if (!difference) return std::nullopt;
   return head + " with " + difference->key + " = " + difference->theirs + ", but this run has " + difference->key +
-         " = " + difference->ours + " (use --overwrite to replace it, or another --name)";
+         " = " + difference->ours +
+         // --overwrite would destroy the stored run (in a sweep, every stored run of a clashing name): it is
+         // named last, as what it does, and a name that keeps both runs first.
+         " (keep both: give the runs another name, e.g. a --name template with {" + difference->key +
+         "}, or another --out; --overwrite would replace the stored run)";
 }
 
 }  // namespace sbx

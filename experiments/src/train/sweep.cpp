@@ -25,33 +25,48 @@ namespace sbx {
 
 namespace {
 
-// How many runs the axes already on the grid make.
+// How many runs the axes of one block make.
 std::size_t grid_size(const std::vector<GridAxis>& axes) {
   std::size_t runs = 1;
   for (const GridAxis& axis : axes) runs *= axis.values.size();  // each product stays <= kMaxGridRuns
   return runs;
 }
 
+std::string block_name(const GridBlock& block, size_t index) {
+  return "[grid] block " + std::to_string(index + 1) + (block.where.empty() ? "" : " (" + block.where + ")");
+}
+
 }  // namespace
 
+void SweepGrid::add_block(const std::string& where) { blocks.push_back(GridBlock{where, {}}); }
+
+std::size_t SweepGrid::size() const {
+  std::size_t runs = blocks.empty() ? 1 : 0;
+  for (const GridBlock& block : blocks) runs += grid_size(block.axes);
+  return runs;
+}
+
 void SweepGrid::add_axis(const std::string& key, const std::string& list, const std::string& where) {
+  if (blocks.empty()) add_block("");
+  std::vector<GridAxis>& axes = blocks.back().axes;
   const RunOption* option = find_run_option(key);
-  if (!option || key != option->key) throw UserError(where + ": unknown option '" + key + "'" + not_a_run_option_hint(key));
+  if (!option) throw UserError(where + ": unknown option '" + key + "'" + unknown_option_hint(key));
   for (const GridAxis& axis : axes)
-    if (axis.key == key) throw UserError(where + ": " + key + " is given twice");
+    if (axis.key == option->key) throw UserError(where + ": " + option->key + " is given twice");
   std::string spaced = list;
   for (char& c : spaced)
     if (c == ',') c = ' ';
   std::istringstream in(spaced);
-  GridAxis axis{key, {}};
+  GridAxis axis{option->key, {}};
   const std::size_t others = grid_size(axes);
+  const std::size_t earlier = size() - others;  // the runs of the blocks before this one
   std::set<std::string> seen;  // a set, not a scan of the values so far: a long axis parses in n log n
   for (std::string item; in >> item;) {
     // A sweep's SIGINT handler is installed before the grid is read: a huge list stops when asked to (a short
     // one is read whole, and the sweep then stops as it would at any other moment, saying so in its usual way).
     if (axis.values.size() >= 1024 && axis.values.size() % 1024 == 0 && stop_requested()) throw GridReadStopped(where + ": interrupted while reading the grid");
-    if ((axis.values.size() + 1) * others > kMaxGridRuns)
-      throw UserError(where + ": the grid would have more than " + std::to_string(kMaxGridRuns) + " runs (" + key +
+    if ((axis.values.size() + 1) * others + earlier > kMaxGridRuns)
+      throw UserError(where + ": the grid would have more than " + std::to_string(kMaxGridRuns) + " runs (" + option->key +
                       " lists more than " + std::to_string(axis.values.size()) + " values); split it into several sweeps");
     RunConfig probe = base;
     try {
@@ -60,10 +75,10 @@ void SweepGrid::add_axis(const std::string& key, const std::string& list, const 
       throw UserError(where + ": " + e.what());
     }
     std::string canonical = option_text(probe, *option);  // 0.01 and 1e-2 are the same value
-    if (!seen.insert(canonical).second) throw UserError(where + ": " + key + " lists the value " + item + " twice");
+    if (!seen.insert(canonical).second) throw UserError(where + ": " + option->key + " lists the value " + item + " twice");
     axis.values.push_back(std::move(canonical));
   }
-  if (axis.values.empty()) throw UserError(where + ": " + key + " has no values");
+  if (axis.values.empty()) throw UserError(where + ": " + option->key + " has no values");
   axes.push_back(std::move(axis));
   // Keep the axes in table order, whatever order they were given in.
   auto rank = [](const GridAxis& a) {
@@ -75,20 +90,52 @@ void SweepGrid::add_axis(const std::string& key, const std::string& list, const 
   std::stable_sort(axes.begin(), axes.end(), [&](const GridAxis& a, const GridAxis& b) { return rank(a) < rank(b); });
 }
 
-std::vector<RunConfig> SweepGrid::expand() const {
+std::vector<std::string> SweepGrid::varying_keys(const std::vector<RunConfig>& runs, const std::vector<std::string>& candidates) {
   std::vector<std::string> varying;
-  for (const GridAxis& axis : axes)
-    if (axis.values.size() > 1) varying.push_back(axis.key);
+  for (const RunOption& o : run_options()) {
+    if (std::find(candidates.begin(), candidates.end(), o.key) == candidates.end() || runs.empty()) continue;
+    const std::string first = option_text(runs.front(), o);
+    if (std::any_of(runs.begin(), runs.end(), [&](const RunConfig& c) { return option_text(c, o) != first; }))
+      varying.push_back(o.key);
+  }
+  return varying;
+}
+
+std::vector<RunConfig> SweepGrid::expand() const {
   std::vector<RunConfig> runs;
-  std::vector<size_t> index(axes.size(), 0);  // an odometer over the axes, the last one fastest
-  for (;;) {
-    RunConfig c = base;
-    for (size_t a = 0; a < axes.size(); ++a) set_option(c, *find_run_option(axes[a].key), axes[a].values[index[a]]);
-    c.run_name = name_template.empty() ? default_sweep_name(c, varying) : expand_name_template(name_template, c);
-    runs.push_back(c);
-    size_t a = axes.size();
-    while (a > 0 && ++index[a - 1] == axes[a - 1].values.size()) index[--a] = 0;
-    if (a == 0) break;
+  std::vector<size_t> block_of;  // the block each run comes from
+  std::vector<std::string> axis_keys;
+  const std::vector<GridBlock> all_blocks = blocks.empty() ? std::vector<GridBlock>{GridBlock{}} : blocks;
+  for (size_t b = 0; b < all_blocks.size(); ++b) {
+    const std::vector<GridAxis>& axes = all_blocks[b].axes;
+    for (const GridAxis& axis : axes) axis_keys.push_back(axis.key);
+    std::vector<size_t> index(axes.size(), 0);  // an odometer over the axes, the last one fastest
+    for (;;) {
+      RunConfig c = base;
+      for (size_t a = 0; a < axes.size(); ++a) set_option(c, *find_run_option(axes[a].key), axes[a].values[index[a]]);
+      runs.push_back(c);
+      block_of.push_back(b);
+      size_t a = axes.size();
+      while (a > 0 && ++index[a - 1] == axes[a - 1].values.size()) index[--a] = 0;
+      if (a == 0) break;
+    }
+  }
+  // An option is in the default names when it varies over the whole sweep: with one block, the axes of
+  // more than one value; with several, also one that each block fixes to another value (the optimizer of
+  // an Adam block and an SGD block), so that names stay unique across blocks.
+  const std::vector<std::string> varying = varying_keys(runs, axis_keys);
+  for (RunConfig& c : runs) c.run_name = name_template.empty() ? default_sweep_name(c, varying) : expand_name_template(name_template, c);
+  // Two blocks that give the same run would train it twice: refuse, naming both blocks.
+  if (all_blocks.size() > 1) {
+    std::map<std::string, size_t> first_with_config;  // by hash: a million configuration texts would take GBs
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const auto [it, fresh] = first_with_config.emplace(config_hash(config_text(runs[i])), i);
+      if (fresh || config_text(runs[i]) != config_text(runs[it->second])) continue;
+      const size_t j = it->second;
+      if (block_of[i] == block_of[j]) continue;  // within one block: the name check below says why
+      throw UserError(block_name(all_blocks[block_of[j]], block_of[j]) + " and " + block_name(all_blocks[block_of[i]], block_of[i]) +
+                      " both give the run '" + runs[j].run_name + "' (the same configuration); remove it from one of them");
+    }
   }
   // Two runs under one name would overwrite each other: refuse, naming what tells them apart.
   std::map<std::string, size_t> first_with_name;
@@ -97,7 +144,11 @@ std::vector<RunConfig> SweepGrid::expand() const {
     const auto [it, fresh] = first_with_name.emplace(runs[i].run_name, i);
     if (fresh) continue;
     const auto difference = first_difference(config_text(runs[i]), config_text(runs[it->second]));
-    throw UserError("sweep: runs " + std::to_string(it->second) + " and " + std::to_string(i) + " of the grid are both named '" +
+    const size_t j = it->second;
+    const std::string blocks_said =
+        block_of[i] == block_of[j] ? (all_blocks.size() > 1 ? " of " + block_name(all_blocks[block_of[i]], block_of[i]) : std::string(" of the grid"))
+                                   : " of " + block_name(all_blocks[block_of[j]], block_of[j]) + " and " + block_name(all_blocks[block_of[i]], block_of[i]);
+    throw UserError("runs " + std::to_string(j) + " and " + std::to_string(i) + blocks_said + " are both named '" +
                     runs[i].run_name + "'" +
                     (difference ? " (they differ in " + difference->key + ": add {" + difference->key + "} to the name template)"
                                 : std::string(" (they are the same configuration: a grid value is repeated)")));

@@ -28,19 +28,36 @@ struct GridReadStopped : UserError {
   using UserError::UserError;
 };
 
-struct SweepGrid {
-  RunConfig base;               // everything that is not on the grid
-  std::vector<GridAxis> axes;   // in option-table order
-  std::string name_template;    // empty: default_sweep_name() over the axes with more than one value
+// One block of a grid (one [grid] section of a sweep INI): the product of its axes.
+struct GridBlock {
+  std::string where;           // where it was given, for messages ("FILE:LINE"; empty when unnamed)
+  std::vector<GridAxis> axes;  // in option-table order
+};
 
-  // Adds an axis from a list of values (separated by spaces or commas). Throws UserError for an unknown
-  // option, a value of the wrong kind, a repeated value, an empty list or a grid of more than kMaxGridRuns
-  // runs; `where` names the origin. GridReadStopped once stop_requested() says true.
+// A sweep's grid: the union of its blocks' products (e.g. an Adam block and an SGD block, each with its own
+// learning rates), each block over the same fixed settings.
+struct SweepGrid {
+  RunConfig base;                 // everything that is not on the grid
+  std::vector<GridBlock> blocks;  // in the order given; none is one block without axes (a single run)
+  std::string name_template;      // empty: default_sweep_name() over the options that vary across the sweep
+
+  // Starts another block: the axes added next go to it. `where` names it in messages.
+  void add_block(const std::string& where);
+  // Adds an axis to the last block (the first one if there is none) from a list of values (separated by
+  // spaces or commas). Throws UserError for an unknown option, a value of the wrong kind, a repeated
+  // value, an empty list or a sweep of more than kMaxGridRuns runs; `where` names the origin.
+  // GridReadStopped once stop_requested() says true.
   void add_axis(const std::string& key, const std::string& list, const std::string& where);
 
-  // The product of the axes, first axis (in table order) outermost, in a fixed order so that shards and
-  // reruns agree on what run i is; every run named. Throws UserError when two runs get the same name.
+  // The runs: each block's product in turn, first axis (in table order) outermost, in a fixed order so
+  // that shards and reruns agree on what run i is; every run named. Throws UserError when two runs get the
+  // same name, or two blocks give the same run (naming both blocks).
   std::vector<RunConfig> expand() const;
+  // How many runs expand() gives.
+  std::size_t size() const;
+  // The options whose value is not the same in every run, in table order (the settings that tell the
+  // runs apart: default names list them, `sweep --dry-run` prints them).
+  static std::vector<std::string> varying_keys(const std::vector<RunConfig>& runs, const std::vector<std::string>& candidates);
 };
 
 struct Shard {

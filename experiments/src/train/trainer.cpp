@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <type_traits>
 
@@ -163,17 +164,36 @@ class RunSeries {
   std::vector<int64_t>* eval_step_;
 };
 
-// "diverged at step t: <what> is NaN": the first quantity that went non-finite, the loss, else a
-// parameter's gradient.
+// "<what> is NaN": the first quantity that went non-finite, the loss, else a parameter's gradient.
 template <class Parameter>
-std::string divergence_message(long t, const StepMeasurement& m, const std::vector<Parameter*>& parameters) {
+std::string non_finite_reason(const StepMeasurement& m, const std::vector<Parameter*>& parameters) {
   std::string what = lo::run::loss;
   double value = m.loss;
   for (size_t i = 0; std::isfinite(value) && i < parameters.size(); ++i) {
     what = lo::run::grad_norm_of(parameters[i]->name);
     value = m.grad_norms[i];
   }
-  return "diverged at step " + std::to_string(t) + ": " + what + " is " + (std::isnan(value) ? "NaN" : "infinite");
+  return what + " is " + (std::isnan(value) ? "NaN" : "infinite");
+}
+
+// A finite loss past the bound: over diverge_factor times the first loss (its size, or 1 when the first is
+// 0), the same rule as the Python reader's diverged_at.
+bool past_bound(double loss, double first_loss, double factor) {
+  const double reference = first_loss != 0 && std::isfinite(first_loss) ? std::abs(first_loss) : 1.0;
+  return factor > 0 && std::abs(loss) > factor * reference;
+}
+
+std::string format_g(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", value);
+  return text;
+}
+
+void mark_diverged(RunOutcome& out, long t, std::string reason) {
+  out.status = RunStatus::Diverged;
+  out.diverged_step = t;
+  out.diverged_reason = std::move(reason);
+  out.message = "diverged at step " + std::to_string(t) + ": " + out.diverged_reason;
 }
 
 template <class Step>
@@ -195,12 +215,13 @@ struct StepLoop {
   const std::vector<ad::ParameterOf<S>*>& parameters;
   RunSeries& series;
 
-  // Steps until the last one, a stop request (Interrupted) or a non-finite step (Diverged, named in
-  // out.message); logs every log_every-th step and the last, evaluates every eval_every updates. Returns
-  // the updates applied.
+  // Steps until the last one, a stop request (Interrupted), a non-finite step or a loss past the bound of
+  // diverge_factor (Diverged, named in out); logs every log_every-th step and the last (a step past the
+  // bound too, when it is one of those), evaluates every eval_every updates. Returns the updates applied.
   long run(const std::function<bool()>& should_stop, const StepCallback& on_step, const std::function<void(long)>& evaluate,
            RunOutcome& out) {
     long updates = 0;
+    double first_loss = 0;
     for (long t = 0; t < config.steps; ++t) {
       if (should_stop()) {
         out.status = RunStatus::Interrupted;
@@ -211,13 +232,20 @@ struct StepLoop {
       optimizer.set_lr(lr_now);
       const double scale_now = log_scale ? std::exp(static_cast<double>(log_scale->value(0, 0))) : 0.0;
       step.run(log_this);
-      if (!step.finite()) {
-        out.status = RunStatus::Diverged;
-        out.message = divergence_message(t, step.measurement(), parameters);
+      if (!step.finite()) {  // no update was applied
+        mark_diverged(out, t, non_finite_reason(step.measurement(), parameters));
         break;
       }
+      const double loss = step.measurement().loss;
+      if (t == 0) first_loss = loss;
       updates = t + 1;
-      if (on_step) on_step(updates, step.measurement().loss);
+      if (on_step) on_step(updates, loss);
+      if (past_bound(loss, first_loss, config.diverge_factor)) {
+        if (log_this) series.log_step(t, lr_now, scale_now, step.measurement());  // its metrics were measured
+        mark_diverged(out, t, std::string(lo::run::loss) + " " + format_g(loss) + " > " + format_g(config.diverge_factor) +
+                                  " x the first loss " + format_g(first_loss));
+        break;
+      }
       if (config.eval_every > 0 && updates % config.eval_every == 0 && updates != config.steps) evaluate(updates);
       if (log_this) series.log_step(t, lr_now, scale_now, step.measurement());
     }
@@ -237,10 +265,14 @@ void store_parameters(std::vector<std::pair<std::string, Eigen::MatrixXd>>& into
 // The run's last records: the parameters it ends with, its wall time and how it ended.
 template <class S>
 void finish_record(io::RunRecord& record, const std::vector<ad::ParameterOf<S>*>& parameters, bool keep_weights, double wall,
-                   RunStatus status) {
+                   const RunOutcome& out) {
   if (keep_weights) store_parameters(record.params_final, parameters);
   record.set(lo::run::wall_seconds, wall);
-  record.set(lo::run::status, std::string(status_name(status)));
+  record.set(lo::run::status, std::string(status_name(out.status)));
+  if (out.status == RunStatus::Diverged) {
+    record.set(lo::run::diverged_step, int64_t{out.diverged_step});
+    record.set(lo::run::diverged_reason, out.diverged_reason);
+  }
 }
 
 void add_profile(RunProfile& total, RunProfile& run, PhaseClock& whole_run) {
@@ -284,7 +316,7 @@ void train_model(const RunConfig& config, const models::TaskEntry& task_entry, c
   // The final evaluation, with the parameters the run ends with (unless the last one already was).
   if (out.status != RunStatus::Diverged && !series.evaluated_at(updates)) evaluate(updates);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  finish_record(record, parameters, config.save_weights != "none", wall, out.status);
+  finish_record(record, parameters, config.save_weights != "none", wall, out);
 }
 
 }  // namespace

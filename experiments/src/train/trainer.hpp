@@ -23,7 +23,9 @@ const char* status_name(RunStatus status);
 struct RunOutcome {
   io::RunRecord record;
   RunStatus status = RunStatus::Complete;
-  std::string message;  // for diverged runs: the step and the quantity that went non-finite
+  std::string message;  // for diverged runs: the step and what diverged ("diverged at step t: <reason>")
+  long diverged_step = -1;  // for diverged runs: the step whose loss went non-finite or past the bound
+  std::string diverged_reason;  // for diverged runs: the quantity that went non-finite, or the loss and the bound
 };
 
 // Called after every step with the number of steps done and that step's training loss (progress lines).

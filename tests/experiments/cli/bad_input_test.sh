@@ -76,6 +76,15 @@ sweep_ini run_log_every_negative.ini 'dk = 2' 'log-every = -3'
 printf '[grid]\ndk = 2\n[run]\nd-model = 100000000000\nseq-len = 100000\n' >run_absurd.ini
 printf '[grid]\ndk = 2\n[run]\nbatch = abc\n' >run_batch_word.ini
 printf 'dk = 2\n' >grid_nosection.ini
+# several [grid] blocks: an empty one, one option twice in one block (in its two spellings), two blocks
+# giving the same run; unknown keys answered with the closest option
+printf '[grid]\nlr = 0.1 0.2\n[grid]\n[run]\nd-model = 8\nsteps = 2\n' >blocks_empty.ini
+printf '[grid]\nlr = 0.1 0.2\n[grid]\nd-model = 8\nd_model = 16\n' >blocks_twice.ini
+printf '[grid]\nlr = 0.1 0.2\n[grid]\nlr = 0.2 0.3\n[run]\nd-model = 8\nsteps = 2\n' >blocks_clash.ini
+sweep_ini grid_optimiser.ini 'dk = 2\noptimiser = adam sgd' ''
+sweep_ini run_optimiser.ini 'dk = 2' 'optimiser = sgd'
+printf 'optimiser = sgd\n' >train_optimiser.ini
+printf 'd_model = 8\nd-model = 16\n' >train_twice_spellings.ini
 
 # grad inputs: one valid file, and variants that each break one thing
 if [[ -n "$PY" ]]; then
@@ -255,6 +264,9 @@ bad "train: absurd dk" dk -- train --out new.h5 --dk 2000000000
 bad "train: absurd steps" steps -- train --out new.h5 --steps 1000000000
 bad "train: recall with seq-len 1" seq-len -- train --out new.h5 --task recall --seq-len 1
 bad "train: sense with d-out 3" d-out -- train --out new.h5 --task sense --d-out 3
+# One class: every label 0, a loss of 0 from the first step, a run that looks perfect and means nothing.
+bad "train: recall with d-out 1" d-out recall -- train --out new.h5 --task recall --d-out 1
+bad "train: lookup with d-out 1" d-out lookup -- train --out new.h5 --task lookup --model cross --context-len 4 --d-out 1
 bad "train: --lr nan" lr nan -- train --out new.h5 --lr nan
 bad "train: --lr NaN into existing file" lr nan -- train --out existing.h5 --lr NaN
 bad "train: --lr -1" lr -1 -- train --out new.h5 --lr -1
@@ -452,6 +464,33 @@ bad "explain: unknown example" no-such-example -- explain --example no-such-exam
 bad "explain: --example without a name" example -- explain --example
 bad "explain: stray argument" stray -- explain stray
 bad "explain: --example given twice" example -- explain --example no-such-example --example other
+
+# ---- one name per setting: an unknown one gets the closest ("did you mean"), on every surface ----------
+bad "train: --optimiser (did you mean)" "re:did you mean '--optimizer'" -- train --out new.h5 --optimiser adam
+bad "train: --seq-lem= (did you mean)" "re:did you mean '--seq-len'" -- train --out new.h5 --seq-lem=4
+bad "train: INI optimiser (did you mean)" train_optimiser.ini "re:did you mean 'optimizer'" -- train --out new.h5 --config train_optimiser.ini
+bad "train: INI d_model and d-model both" train_twice_spellings.ini re:d.model -- train --out new.h5 --config train_twice_spellings.ini
+bad "train: --name {optimiser} (did you mean)" "re:\\{optimiser\\}.*did you mean 'optimizer'" -- train "${TINY[@]}" --out new.h5 --name '{optimiser}'
+bad "sweep: --run.optimiser (did you mean)" "re:did you mean '--run.optimizer'" -- sweep --config sweep_ok.ini --out new.h5 --run.optimiser sgd
+bad "sweep: --grid.optimiser (did you mean)" "re:did you mean '--grid.optimizer'" -- sweep --config sweep_ok.ini --out new.h5 --grid.optimiser sgd
+bad "sweep: [grid] optimiser (did you mean)" grid_optimiser.ini "re:did you mean 'optimizer'" -- sweep --config grid_optimiser.ini --out new.h5
+bad "sweep: [run] optimiser (did you mean)" run_optimiser.ini "re:did you mean 'optimizer'" -- sweep --config run_optimiser.ini --out new.h5
+bad "sweep: [sweep] name {optimiser} (did you mean)" "re:did you mean 'optimizer'" -- sweep --config sweep_ok.ini --out new.h5 --name '{dk}{optimiser}'
+bad "sweep: --dry-run with an unknown option" "re:did you mean '--dry-run'" -- sweep --config sweep_ok.ini --dryrun
+# A command-line value's message starts with the option, not with an empty origin (": --dk ...").
+bad "train: --dk 0 names the option first" "re:^sandbox train: --dk " -- train --out new.h5 --dk 0
+
+# ---- several [grid] blocks ---------------------------------------------------------------------------
+bad "sweep: an empty [grid] block among several" blocks_empty.ini:3 "no keys" -- sweep --config blocks_empty.ini --out new.h5
+bad "sweep: d-model and d_model in one [grid] block" blocks_twice.ini:5 "given twice" -- sweep --config blocks_twice.ini --out new.h5
+bad "sweep: two [grid] blocks give the same run" blocks_clash.ini:1 blocks_clash.ini:3 "both give the run" -- sweep --config blocks_clash.ini --out new.h5
+bad "sweep: --dry-run refuses a clash too" blocks_clash.ini:3 -- sweep --config blocks_clash.ini --dry-run
+bad "sweep: --dry-run with a bad value" dk zz -- sweep --config grid_dk_word.ini --dry-run
+
+# ---- divergence bound --------------------------------------------------------------------------------
+bad "train: --diverge-factor 1" diverge-factor -- train --out new.h5 --diverge-factor 1
+bad "train: --diverge-factor -1" diverge-factor -- train --out new.h5 --diverge-factor -1
+bad "train: --diverge-factor nan" diverge-factor -- train --out new.h5 --diverge-factor nan
 
 bad "train: --threads 0" threads -- train --task recall --steps 2 --threads 0 --out t.h5
 

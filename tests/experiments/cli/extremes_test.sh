@@ -10,9 +10,12 @@
 #    step, saturated_fraction high, every series finite. Both a regression (teacher) and a classification
 #    (recall, cross-entropy) task.
 # 2. A learning rate of 1e3 with SGD (momentum 0.9) on the teacher task diverges within ~60 steps for
-#    every seed tried: status diverged, one clear line on stderr ("diverged at step K: ..."), an exit code
-#    that is neither success (0), internal error (1) nor bad input (2), and the file still holds steps
-#    0..K-1, all finite. (Adam does not diverge at lr 1e3: its step is bounded by lr.)
+#    every seed tried. With --diverge-factor 0 (only a non-finite step stops it): status diverged, one
+#    clear line on stderr ("diverged at step K: ..."), an exit code that is neither success (0), internal
+#    error (1) nor bad input (2), and the file still holds steps 0..K-1, all finite. With the default bound
+#    (100x the first loss) it stops earlier, at the first step K whose loss passes the bound: the same exit
+#    code and line (naming the bound), steps 0..K in the file (K's loss past the bound, all finite), and
+#    diverged_step = K. (Adam does not diverge at lr 1e3: its step is bounded by lr.)
 # 3. The same divergence inside a sweep is a result: the sweep completes, reports it, and stores the run
 #    with status diverged.
 # Prints one line per check and, last, "N passed, M failed"; exit 0 only if nothing failed.
@@ -29,7 +32,8 @@ if [[ -z "$PY" ]]; then
 fi
 
 # check_run FILE RUN KEY=VALUE...: checks a run in a file with h5py; prints "ok <what>" / "FAIL <what>"
-# lines. Keys: status, steps (exact count), max_steps, min_logit_std, min_saturated_mean, lr.
+# lines. Keys: status, steps (exact count), max_steps, min_logit_std, min_saturated_mean, lr, diverged_step,
+# past_bound (the last loss is over that many times the first, every earlier one is not).
 check_run() {
   "$PY" - "$@" <<'EOF' || echo "FAIL the h5py check of $2 in $1 crashed (exit $?; traceback above)"
 import sys
@@ -50,6 +54,13 @@ with f:
     status = status.decode() if isinstance(status, bytes) else status
     if "status" in want: report(status == want["status"], "status is %s (got %s)" % (want["status"], status))
     if "lr" in want: report(float(g.attrs.get("lr", np.nan)) == float(want["lr"]), "lr attribute is %s" % want["lr"])
+    if "diverged_step" in want:
+        report(int(g.attrs.get("diverged_step", -1)) == int(want["diverged_step"]),
+               "diverged_step is %s (got %s)" % (want["diverged_step"], g.attrs.get("diverged_step")))
+    if "past_bound" in want:
+        loss, bound = g["loss"][()], float(want["past_bound"])
+        report(len(loss) > 1 and loss[-1] > bound * loss[0] and np.all(loss[:-1] <= bound * loss[0]),
+               "only the last loss is past %sx the first (last %.3g, first %.3g)" % (want["past_bound"], loss[-1], loss[0]))
     series = {}
     # The training series (the evaluation's eval/* have a clock of their own).
     g.visititems(lambda name, obj: series.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) and obj.ndim == 1
@@ -115,24 +126,26 @@ for task in teacher recall; do
 done
 
 # ---- 2. lr = 1e3 diverges ---------------------------------------------------------------------------
-for seed in 0 1 2; do
-  name="lr 1e3 sgd teacher seed $seed"
-  out="div_$seed.h5"
+for case in "0 0" "1 0" "2 0" "0 100"; do
+  read -r seed factor <<<"$case"
+  name="lr 1e3 sgd teacher seed $seed diverge-factor $factor"
+  out="div_${seed}_$factor.h5"
   timeout 300 "$SANDBOX" train --task teacher --optimizer sgd --lr 1e3 --seed "$seed" --d-model 16 --dk 8 --dv 8 \
-    --seq-len 8 --batch 4 --steps 300 --run div --out "$out" </dev/null >div.out 2>div.err
+    --seq-len 8 --batch 4 --steps 300 --diverge-factor "$factor" --run div --out "$out" </dev/null >div.out 2>div.err
   rc=$?
   if ((rc >= 3 && rc < 124)); then
     hx_pass "$name: exit code $rc (not 0, 1 or 2, no signal)"
   else
     hx_fail "$name: exit code" "got $rc, want a code in 3..123 (0 success, 1 internal error, 2 bad input, >= 124 timeout or signal): $(head -c 300 div.err | tr '\n' '|')"
   fi
-  one_line_on_stderr "$name" div.err diverged "step"
+  if ((factor > 0)); then one_line_on_stderr "$name" div.err diverged "step" "x the first loss"; else one_line_on_stderr "$name" div.err diverged "step"; fi
   if grep -q diverged div.out; then
     hx_pass "$name: stdout says diverged"
   else
     hx_fail "$name: stdout says diverged" "$(head -c 300 div.out)"
   fi
-  # The step that went non-finite, from the message: the file must hold exactly the steps before it.
+  # The step that went non-finite, from the message: the file must hold exactly the steps before it (and
+  # that step too when it passed the bound: its numbers are finite).
   k=$(sed -n 's/.*diverged at step \([0-9][0-9]*\).*/\1/p' div.err | head -1)
   if [[ -z "$k" ]]; then
     hx_fail "$name: the message names the step" "$(cat div.err)"
@@ -142,12 +155,16 @@ for seed in 0 1 2; do
   else
     hx_pass "$name: diverged at step $k"
   fi
-  record_checks "$name" < <(check_run "$out" div status=diverged steps="$k" lr=1000)
+  if ((factor > 0)); then
+    record_checks "$name" < <(check_run "$out" div status=diverged steps="$((k + 1))" lr=1000 diverged_step="$k" past_bound="$factor")
+  else
+    record_checks "$name" < <(check_run "$out" div status=diverged steps="$k" lr=1000 diverged_step="$k")
+  fi
 done
 
 # ---- 3. ... and inside a sweep it is a result ----------------------------------------------------------
 name="sweep with lr 1e3"
-printf '[grid]\ntask = teacher\ndk = 8\nscale = sqrt\nseed = 0\n[run]\nd-model = 16\ndv = 8\nseq-len = 8\nbatch = 4\nsteps = 300\noptimizer = sgd\nlr = 1000\n' >div.ini
+printf '[grid]\ntask = teacher\ndk = 8\nscale = sqrt\nseed = 0\n[run]\nd-model = 16\ndv = 8\nseq-len = 8\nbatch = 4\nsteps = 300\noptimizer = sgd\nlr = 1000\ndiverge-factor = 0\n' >div.ini
 timeout 300 "$SANDBOX" sweep --config div.ini --out sweep_div.h5 --jobs 1 </dev/null >sweep.out 2>sweep.err
 rc=$?
 if ((rc == 0)); then hx_pass "$name: exit 0"; else hx_fail "$name: exit 0" "exit $rc: $(head -c 300 sweep.err | tr '\n' '|')"; fi
@@ -157,7 +174,7 @@ else
   hx_fail "$name: reports 1 diverged" "$(tail -2 sweep.out | tr '\n' '|')"
 fi
 k=$(timeout 300 "$SANDBOX" train --task teacher --optimizer sgd --lr 1e3 --seed 0 --d-model 16 --dk 8 --dv 8 \
-      --seq-len 8 --batch 4 --steps 300 --run same --out same.h5 2>&1 >/dev/null | sed -n 's/.*diverged at step \([0-9][0-9]*\).*/\1/p')
+      --seq-len 8 --batch 4 --steps 300 --diverge-factor 0 --run same --out same.h5 2>&1 >/dev/null | sed -n 's/.*diverged at step \([0-9][0-9]*\).*/\1/p')
 record_checks "$name (same steps as train)" < <(check_run sweep_div.h5 teacher-dk8-sqrt-seed0 status=diverged steps="${k:-0}")
 
 hx_summary

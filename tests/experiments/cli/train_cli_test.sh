@@ -222,7 +222,7 @@ digest "$F" | grep -v '^term_run ' | diff - "$TMP/f_before" >/dev/null || fail "
 echo "a diverging run exits non-zero, names the step and quantity, keeps the steps before"
 D="$TMP/diverge.h5"
 "$SANDBOX" train --out "$D" --task teacher --d-model 16 --dk 8 --dv 8 --seq-len 8 --batch 8 --steps 500 --scale none \
-  --optimizer sgd --lr 1000 --run div >"$TMP/out" 2>"$TMP/err"
+  --optimizer sgd --lr 1000 --diverge-factor 0 --run div >"$TMP/out" 2>"$TMP/err"
 rc=$?
 [[ $rc -ne 0 && $rc -ne 130 && $rc -ne 2 ]] || fail "diverging run: exit $rc, want a divergence exit code"
 [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "diverging run: want exactly one stderr line, got: $(cat "$TMP/err")"
@@ -231,6 +231,15 @@ step=$(sed -n 's/.*diverged at step \([0-9]*\): \(loss\|grad_norm\/[A-Za-z_]*\) 
 layout "$D" div --status diverged --logged "$step" --no-trained-check
 last=$("$PY" -c 'import h5py, sys; s = h5py.File(sys.argv[1], "r")["runs/div/step"][()]; print(s[-1] if len(s) else -1)' "$D")
 [[ $last -eq $((step - 1)) ]] || fail "diverging run: last logged step $last, want $((step - 1))"
+note "exit $rc, $(cat "$TMP/err")"
+# With the default bound the same run stops as soon as its loss passes 100x the first: that step is logged.
+"$SANDBOX" train --out "$D" --task teacher --d-model 16 --dk 8 --dv 8 --seq-len 8 --batch 8 --steps 500 --scale none \
+  --optimizer sgd --lr 1000 --run bounded >"$TMP/out" 2>"$TMP/err"
+rc=$?
+[[ $rc -eq 3 && $(wc -l <"$TMP/err") -eq 1 ]] || fail "bounded diverging run: exit $rc (want 3), stderr: $(cat "$TMP/err")"
+bstep=$(sed -n 's/.*diverged at step \([0-9]*\): loss [^ ]* > 100 x the first loss .*/\1/p' "$TMP/err")
+[[ -n "$bstep" && $bstep -lt $step ]] || fail "bounded diverging run: want a step before $step named with the bound, got: $(cat "$TMP/err")"
+layout "$D" bounded --status diverged --logged "$((bstep + 1))" --no-trained-check
 note "exit $rc, $(cat "$TMP/err")"
 
 echo "train_cli_test: PASS"

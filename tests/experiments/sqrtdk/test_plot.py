@@ -6,7 +6,9 @@ diverged runs.
 
 Fixture: recall runs at lr 0.01 and 0.1, optimizers adam and sgd, seeds 0-2; three sgd runs at lr 0.1
 blew up in three ways (status "diverged"; a loss of 1e271 recorded as complete, the number that crashed
-matplotlib; a NaN loss), so that cell has no line, only crosses.
+matplotlib; a NaN loss), so that cell has no line, only crosses. The real sweep runs twice: with the
+sandbox's default --diverge-factor, whose blown-up runs must be exactly the ones it recorded "diverged" (with
+diverged_step), and with --diverge-factor 0, whose runs reach astronomical losses recorded "complete".
 """
 
 import math
@@ -123,6 +125,12 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(by_seed, {0: STEPS - 1, 1: 4, 2: 6})
         self.assertEqual([r for r in self.runs if r["lr"] == 0.01 and reader.diverged_at(r) is not None], [])
 
+    def test_the_study_summary_counts_runs_that_blew_up_as_diverged(self):
+        from sqrtdk import study
+        blown = {r["seed"]: study.run_status(r) for r in sqrtdk.where(self.runs, optimizer="sgd", lr=0.1)}
+        self.assertEqual(blown, {0: "diverged", 1: "diverged", 2: "diverged"})   # 1e271 and NaN said "complete"
+        self.assertEqual({study.run_status(r) for r in self.runs if r["lr"] == 0.01}, {"complete"})
+
     def test_the_sweep_figures_skip_runs_that_blew_up_as_diverged(self):
         from sqrtdk.sweep import Sweep
         sweep = Sweep(self.fixture, where=["optimizer=sgd", "lr=0.1"])
@@ -175,22 +183,34 @@ class PlotTest(unittest.TestCase):
         ini = os.path.join(self.tmp.name, "lr_opt.ini")
         with open(ini, "w") as f:
             f.write(SWEEP_INI)
-        path = os.path.join(self.tmp.name, "lr_opt.h5")
-        subprocess.run([SANDBOX, "sweep", "--config", ini, "--out", path, "--quiet", "--jobs", "1"], check=True,
-                       stdout=subprocess.DEVNULL)
-        runs = sqrtdk.load_runs(path)
-        blown = [r for r in runs if reader.diverged_at(r) is not None]
-        self.assertTrue(blown, "SGD at lr 10 on recall should blow up")
-        self.assertTrue(any(np.nanmax(np.abs(r.series["loss"])) > 1e30 or not np.all(np.isfinite(r.series["loss"]))
-                            for r in blown), "the sweep should reach astronomically large losses")
-        for args in ((["--y", "loss", "--color", "lr", "--facet", "optimizer"]),
-                     (["--y", "final_loss", "--x", "lr", "--color", "optimizer"]),
-                     (["--y", "eval/loss", "--color", "optimizer", "--facet", "lr"])):
-            out = os.path.join(self.tmp.name, "real.png")
-            r = self.cli(path, *args, "--out", out)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            fig = plot.figure(runs, args[1], **dict(zip([a[2:] for a in args[2::2]], args[3::2])))
-            self.assertIn(f"{len(blown)} diverged run", self.title(fig))
+        # The sandbox stops a run whose loss passes 100x its first and records it "diverged" with the step;
+        # with --diverge-factor 0 the same runs go on to astronomically large losses recorded "complete"
+        # (the files of older versions): both are drawn, with the blown-up runs counted as diverged.
+        for factor in ("100", "0"):
+            path = os.path.join(self.tmp.name, f"lr_opt_{factor}.h5")
+            subprocess.run([SANDBOX, "sweep", "--config", ini, "--out", path, "--quiet", "--jobs", "1",
+                            "--run.diverge-factor", factor], check=True, stdout=subprocess.DEVNULL)
+            runs = sqrtdk.load_runs(path)
+            blown = [r for r in runs if reader.diverged_at(r) is not None]
+            self.assertTrue(blown, "SGD at lr 10 on recall should blow up")
+            if factor == "100":
+                self.assertEqual(sorted(r.name for r in blown), sorted(r.name for r in runs if r.status == "diverged"),
+                                 "the runs the reader finds blown up are the ones the sandbox stopped")
+                for r in blown:
+                    self.assertEqual(reader.diverged_at(r), r["diverged_step"])
+                    self.assertIn("x the first loss", r["diverged_reason"])
+                    self.assertGreater(r.series["loss"][-1], 100 * r.series["loss"][0])
+            else:
+                self.assertTrue(any(np.nanmax(np.abs(r.series["loss"])) > 1e30 or not np.all(np.isfinite(r.series["loss"]))
+                                    for r in blown), "without the bound the sweep should reach astronomically large losses")
+            for args in ((["--y", "loss", "--color", "lr", "--facet", "optimizer"]),
+                         (["--y", "final_loss", "--x", "lr", "--color", "optimizer"]),
+                         (["--y", "eval/loss", "--color", "optimizer", "--facet", "lr"])):
+                out = os.path.join(self.tmp.name, "real.png")
+                r = self.cli(path, *args, "--out", out)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                fig = plot.figure(runs, args[1], **dict(zip([a[2:] for a in args[2::2]], args[3::2])))
+                self.assertIn(f"{len(blown)} diverged run", self.title(fig))
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ RunConfig every_option_changed() {
   c.min_lr = 1e-4;
   c.clip_grad_norm = 1.5;
   c.lr_qk_mult = 0.25;
+  c.diverge_factor = 1e6;
   c.seed = 9;
   c.eval_batches = 2;
   c.eval_every = 3;
@@ -239,6 +240,87 @@ TEST(SweepGrid, RefusesRepeatedValuesUnknownKeysAndCollidingNames) {
   } catch (const sbx::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("{lr}"), std::string::npos) << e.what();
   }
+}
+
+// Several blocks: the sweep is their union, each block a product of its own; an option each block fixes to
+// another value (the optimizer) joins the default names, so that they stay unique across blocks.
+TEST(SweepGrid, BlocksAreUnitedAndTheirNamesStayApart) {
+  sbx::SweepGrid grid;
+  grid.base = small_run();
+  grid.add_block("adam.ini:1");
+  grid.add_axis("optimizer", "adam", "test");
+  grid.add_axis("lr", "0.001 0.01", "test");
+  grid.add_block("adam.ini:5");
+  grid.add_axis("optimizer", "sgd", "test");
+  grid.add_axis("lr", "0.01 0.1 1", "test");
+  EXPECT_EQ(grid.size(), 5u);
+  const auto runs = grid.expand();
+  ASSERT_EQ(runs.size(), 5u);
+  EXPECT_EQ(runs[0].run_name, "teacher-dk5-sqrt-optimizeradam-lr0.001-seed3");
+  EXPECT_EQ(runs[1].run_name, "teacher-dk5-sqrt-optimizeradam-lr0.01-seed3");
+  EXPECT_EQ(runs[2].run_name, "teacher-dk5-sqrt-optimizersgd-lr0.01-seed3");
+  EXPECT_EQ(runs[4].run_name, "teacher-dk5-sqrt-optimizersgd-lr1-seed3");
+  EXPECT_EQ(runs[4].optimizer, "sgd");
+  EXPECT_EQ(runs[4].lr, 1.0);
+  EXPECT_EQ(runs[1].optimizer, "adam");
+  // Attribute spellings are the same options: d_model is d-model.
+  grid.add_axis("d_model", "12", "test");
+  EXPECT_EQ(grid.blocks.back().axes.front().key, "d-model");
+  EXPECT_THROW(grid.add_axis("d-model", "16", "test"), sbx::UserError);  // the same option twice in one block
+}
+
+TEST(SweepGrid, TwoBlocksGivingOneRunAreRefusedNamingBoth) {
+  sbx::SweepGrid grid;
+  grid.base = small_run();
+  grid.add_block("clash.ini:1");
+  grid.add_axis("lr", "0.001 0.01", "test");
+  grid.add_block("clash.ini:4");
+  grid.add_axis("lr", "0.01 0.1", "test");
+  try {
+    grid.expand();
+    ADD_FAILURE() << "a run given by two blocks was accepted";
+  } catch (const sbx::UserError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("clash.ini:1"), std::string::npos) << what;
+    EXPECT_NE(what.find("clash.ini:4"), std::string::npos) << what;
+    EXPECT_NE(what.find("both give the run"), std::string::npos) << what;  // not only the name check
+    EXPECT_NE(what.find("same configuration"), std::string::npos) << what;
+  }
+  // Names that collide across blocks with different configurations are named with both blocks too.
+  sbx::SweepGrid named;
+  named.base = small_run();
+  named.name_template = "{task}-{lr}";
+  named.add_block("a.ini:1");
+  named.add_axis("lr", "0.01", "test");
+  named.add_axis("optimizer", "adam", "test");
+  named.add_block("a.ini:4");
+  named.add_axis("lr", "0.01", "test");
+  named.add_axis("optimizer", "sgd", "test");
+  try {
+    named.expand();
+    ADD_FAILURE() << "two runs of one name accepted";
+  } catch (const sbx::UserError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("a.ini:4"), std::string::npos) << what;
+    EXPECT_NE(what.find("{optimizer}"), std::string::npos) << what;
+  }
+}
+
+TEST(OptionTable, EverySpellingFindsOneOptionAndAnUnknownOneGetsTheClosest) {
+  for (const sbx::RunOption& o : sbx::run_options()) {
+    EXPECT_EQ(sbx::find_run_option(o.key), &o) << o.key;
+    EXPECT_EQ(sbx::find_run_option(o.attr), &o) << o.attr;
+    std::string underscored = o.key, dashed = o.attr;
+    for (char& c : underscored) c = c == '-' ? '_' : c;
+    for (char& c : dashed) c = c == '_' ? '-' : c;
+    EXPECT_EQ(sbx::find_run_option(underscored), &o) << underscored;
+    EXPECT_EQ(sbx::find_run_option(dashed), &o) << dashed;
+  }
+  EXPECT_EQ(sbx::find_run_option("optimiser"), nullptr);
+  EXPECT_EQ(sbx::unknown_option_hint("optimiser"), " (did you mean 'optimizer'?)");
+  EXPECT_EQ(sbx::unknown_option_hint("seq-lne"), " (did you mean 'seq-len'?)");
+  EXPECT_EQ(sbx::unknown_option_hint("bogus"), "");
+  EXPECT_NE(sbx::unknown_option_hint("threads").find("not a run option"), std::string::npos);
 }
 
 // ---- Identity ------------------------------------------------------------------------------------------

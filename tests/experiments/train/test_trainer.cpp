@@ -245,6 +245,7 @@ RunConfig diverging_run(const std::string& scale = "none") {
   c.lr = 1e3;
   c.steps = 500;
   c.gradcheck = false;
+  c.diverge_factor = 0;  // only a non-finite step stops it (the bound would stop it earlier: see below)
   return c;
 }
 
@@ -309,6 +310,51 @@ TEST_P(DivergedRun, NamesStepAndQuantityAndKeepsTheStepsBefore) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Trainer, DivergedRun, ::testing::Values("none", "learned"));
+
+// A loss past diverge_factor times the first stops the run as diverged at that step, long before it
+// overflows: the step and the reason are recorded, every step before it stays within the bound, and the
+// same run without the bound goes on past that step with the same numbers up to it.
+TEST(Trainer, LossPastTheBoundStopsTheRunAsDiverged) {
+  RunConfig c = diverging_run();
+  c.lr = 3.0;  // blows up the loss by far more than 100x, slowly enough to stay finite for a while
+  c.diverge_factor = 100;
+  const RunOutcome bounded = run(c);
+  ASSERT_EQ(bounded.status, RunStatus::Diverged) << "lr 3 with sgd did not blow up in " << c.steps << " steps";
+  const long step = bounded.diverged_step;
+  ASSERT_GT(step, 0);
+  EXPECT_EQ(string_attr(bounded.record, "status"), "diverged");
+  const auto* at = bounded.record.get("diverged_step");
+  ASSERT_TRUE(at && std::holds_alternative<int64_t>(*at));
+  EXPECT_EQ(std::get<int64_t>(*at), step);
+  EXPECT_TRUE(std::regex_match(string_attr(bounded.record, "diverged_reason"), std::regex(R"(loss \S+ > 100 x the first loss \S+)")))
+      << string_attr(bounded.record, "diverged_reason");
+  EXPECT_EQ(bounded.message, "diverged at step " + std::to_string(step) + ": " + bounded.diverged_reason);
+  const std::vector<double>& loss = series(bounded.record, "loss");
+  ASSERT_EQ(loss.size(), static_cast<size_t>(step + 1)) << "every step up to the one past the bound is logged";
+  for (long t = 0; t < step; ++t) EXPECT_LE(loss[static_cast<size_t>(t)], 100 * loss[0]) << "step " << t;
+  EXPECT_GT(loss.back(), 100 * loss[0]);
+  EXPECT_TRUE(std::isfinite(loss.back()));
+
+  c.diverge_factor = 0;
+  const RunOutcome unbounded = run(c);
+  const std::vector<double>& free_loss = series(unbounded.record, "loss");
+  ASSERT_GT(free_loss.size(), loss.size()) << "without the bound the run goes on past step " << step;
+  EXPECT_TRUE(bitwise_equal(std::vector<double>(free_loss.begin(), free_loss.begin() + step + 1), loss));
+}
+
+// A run that stays within the bound is the same, bit for bit, whatever the bound (the check only reads).
+TEST(Trainer, TheBoundChangesNoNumberOfARunWithinIt) {
+  RunConfig c = small_run();
+  c.diverge_factor = 0;
+  const RunOutcome off = run(c);
+  c.diverge_factor = 100;
+  const RunOutcome on = run(c);
+  ASSERT_EQ(on.status, RunStatus::Complete);
+  ASSERT_EQ(off.record.series.size(), on.record.series.size());
+  for (size_t i = 0; i < on.record.series.size(); ++i)
+    EXPECT_TRUE(bitwise_equal(off.record.series[i].second, on.record.series[i].second)) << on.record.series[i].first;
+  EXPECT_EQ(on.record.get("diverged_step"), nullptr);
+}
 
 // ---- Stopping -------------------------------------------------------------------------------------------
 
