@@ -15,3 +15,8 @@ set_tests_properties(train.cli_data_safety train.sweep_resume train.grad_vs_nump
 add_test(NAME train.config_identity
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/config_identity_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(train.config_identity PROPERTIES TIMEOUT 300)
+# The language model on text: float32 training learns a small text, `sandbox sample` prints from the run
+# (tests/experiments/cli/lm_test.sh).
+add_test(NAME train.lm_text
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/lm_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(train.lm_text PROPERTIES TIMEOUT 300)

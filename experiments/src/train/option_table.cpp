@@ -11,6 +11,7 @@
 #include "experiments/src/user_error.hpp"
 #include "models/model_registry.hpp"
 #include "models/task_registry.hpp"
+#include "models/text_corpus.hpp"
 
 namespace sbx {
 namespace {
@@ -65,6 +66,10 @@ const std::vector<RunOption>& run_options() {
       {"gradcheck", "gradcheck", "gradient-check the model on small shapes before training", &R::gradcheck},
       {"precision", "precision", "float64 or float32: the scalar the model trains and evaluates in (gradient checks stay float64)",
        &R::precision, {}, "float64"},
+      {"layers", "layers", "transformer blocks of --model lm", &R::layers, {}, "1"},
+      {"text", "text", std::string("corpus of --task text: a plain-text file, or ") + models::kFortunesCorpus +
+           " (every text file of the Debian package fortunes, " + models::kFortunesDir + ")",
+       &R::text, {}, models::kFortunesCorpus},
   };
   return table;
 }
