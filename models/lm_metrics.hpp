@@ -24,5 +24,10 @@ struct BlockAttentionMetrics {
 // row's ‖∂L/∂S_row‖ (in some order), for a median over several blocks.
 template <class S>
 BlockAttentionMetrics measure_block(ad::VarOf<S> attention, std::vector<double>& scratch);
+// The same per head, for a node whose rows are `heads` head-major blocks (ad::split_heads' layout): head h's
+// metrics over rows h·R .. (h+1)·R−1, R = rows/heads, into out[h].
+template <class S>
+void measure_heads(ad::VarOf<S> attention, Eigen::Index heads, std::vector<double>& scratch,
+                   std::vector<BlockAttentionMetrics>& out);
 
 }  // namespace models

@@ -93,4 +93,31 @@ TEST(Lm, BlockMetricsReadTheAttentionState) {
   EXPECT_TRUE(std::isnan(m.logit_grad_median));  // no backward yet
 }
 
+// Per head (blocks as heads, head-major): head 0 attends uniformly (zero queries), head 1 puts its weight on key
+// 0 with logit 40 (every query is 40·e₀, key 0 is e₀ and the others are orthogonal to it).
+TEST(Lm, HeadMetricsSplitTheRows) {
+  ad::Tape tape;
+  const Eigen::Index n = 4;
+  ad::Matrix q = ad::Matrix::Zero(2 * n, 3), k(2 * n, 3);
+  k.topRows(n).setRandom();
+  k.bottomRows(n) << 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0;
+  q.bottomRows(n).col(0).setConstant(40.0);
+  const ad::Var z = ad::attention(tape.constant(q), tape.constant(k), tape.constant(ad::Matrix::Random(2 * n, 5)), 2, 1.0,
+                                  ad::AttentionMask::Causal);
+  std::vector<double> scratch;
+  std::vector<models::BlockAttentionMetrics> heads;
+  models::measure_heads(z, 2, scratch, heads);
+  ASSERT_EQ(heads.size(), 2u);
+  EXPECT_NEAR(heads[0].attn_entropy, (std::log(2.0) + std::log(3.0) + std::log(4.0)) / 4.0, 1e-12);
+  EXPECT_DOUBLE_EQ(heads[0].saturated_fraction, 0.25);
+  EXPECT_DOUBLE_EQ(heads[0].logit_max_abs, 0.0);
+  EXPECT_LT(heads[1].attn_entropy, 1e-12);
+  EXPECT_DOUBLE_EQ(heads[1].saturated_fraction, 1.0);
+  EXPECT_DOUBLE_EQ(heads[1].logit_max_abs, 40.0);
+  // The block as a whole is their mean (equal row counts).
+  const models::BlockAttentionMetrics all = models::measure_block(z, scratch);
+  EXPECT_NEAR(all.attn_entropy, 0.5 * (heads[0].attn_entropy + heads[1].attn_entropy), 1e-12);
+  EXPECT_DOUBLE_EQ(all.logit_max_abs, 40.0);
+}
+
 }  // namespace

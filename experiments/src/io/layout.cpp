@@ -8,6 +8,9 @@ std::string run::path(const std::string& run_name) { return std::string("/") + g
 std::string run::grad_norm_of(const std::string& param) { return grad_norm + param; }
 std::string run::head_series(long head, const char* series) { return "head" + std::to_string(head) + "/" + series; }
 std::string run::block_series(long block, const char* series) { return "block" + std::to_string(block) + "/" + series; }
+std::string run::block_head_series(long block, long head, const char* series) {
+  return "block" + std::to_string(block) + "/head" + std::to_string(head) + "/" + series;
+}
 std::string theory::per_scale(const std::string& scale, const char* series) { return scale + "/" + series; }
 
 namespace {
@@ -91,6 +94,12 @@ std::vector<Entry> make_table() {
                                       std::pair{std::string(run::grad_norm_total), "Frobenius norm of the whole model's gradient"},
                                       std::pair{std::string(run::output_logit_mean), "mean of the output logits on the step's batch"}}) {
     add(r, path, K::Dataset, T::Float64, L::Logged, "model lm", meaning);
+    t.back().every_version = false;
+  }
+  const std::string block_head = "block<b>/head<i>/";
+  for (const char* series : {run::logit_max_abs, run::attn_entropy, run::saturated_fraction, run::logit_grad_median}) {
+    add(r, block_head + series, K::Dataset, T::Float64, L::Logged, "model lm, heads > 1",
+        (std::string(series) + " over head i's rows of block b alone").c_str());
     t.back().every_version = false;
   }
   // ---- /runs/<name>: the held-out evaluation, on its own clock.

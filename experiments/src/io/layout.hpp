@@ -83,6 +83,7 @@ std::string path(const std::string& run_name);        // "/runs/<name>"
 std::string grad_norm_of(const std::string& param);   // "grad_norm/W_Q"
 std::string head_series(long head, const char* series);  // "head2/attn_entropy"
 std::string block_series(long block, const char* series);  // "block1/logit_max_abs"
+std::string block_head_series(long block, long head, const char* series);  // "block1/head2/attn_entropy"
 }  // namespace run
 
 // /theory (sandbox theory).

@@ -36,7 +36,7 @@ std::vector<const ad::ParameterOf<S>*> query_key_weights(models::LmOf<S>& model)
 class LmSeries {
  public:
   template <class Parameter>
-  LmSeries(io::RunRecord& r, const std::vector<Parameter*>& parameters, long layers) : record_(r) {
+  LmSeries(io::RunRecord& r, const std::vector<Parameter*>& parameters, long layers, long heads) : record_(r), heads_(heads) {
     for (const Parameter* p : parameters) grad_norm_.push_back(&r.series_named(lo::run::grad_norm_of(p->name)));
     loss_ = &r.series_named(lo::run::loss);
     accuracy_ = &r.series_named(lo::run::accuracy);
@@ -54,6 +54,11 @@ class LmSeries {
                         &r.series_named(lo::run::block_series(l, lo::run::attn_entropy)),
                         &r.series_named(lo::run::block_series(l, lo::run::saturated_fraction)),
                         &r.series_named(lo::run::block_series(l, lo::run::logit_grad_median))});
+      for (long h = 0; heads > 1 && h < heads; ++h)
+        head_.push_back({&r.series_named(lo::run::block_head_series(l, h, lo::run::logit_max_abs)),
+                         &r.series_named(lo::run::block_head_series(l, h, lo::run::attn_entropy)),
+                         &r.series_named(lo::run::block_head_series(l, h, lo::run::saturated_fraction)),
+                         &r.series_named(lo::run::block_head_series(l, h, lo::run::logit_grad_median))});
     }
     lr_ = &r.series_named(lo::run::lr);
     eval_step_ = &r.int_series_named(lo::run::eval_step);
@@ -81,10 +86,12 @@ class LmSeries {
     for (size_t l = 0; l < f.attention.size(); ++l) {
       const models::BlockAttentionMetrics m = models::measure_block(f.attention[l], scratch_);
       all_rows_.insert(all_rows_.end(), scratch_.begin(), scratch_.end());
-      block_[l].logit_max_abs->push_back(m.logit_max_abs);
-      block_[l].entropy->push_back(m.attn_entropy);
-      block_[l].saturated->push_back(m.saturated_fraction);
-      block_[l].logit_grad_median->push_back(m.logit_grad_median);
+      block_[l].push(m);
+      if (heads_ > 1) {
+        models::measure_heads(f.attention[l], heads_, scratch_, head_metrics_);
+        for (long h = 0; h < heads_; ++h)
+          head_[l * static_cast<size_t>(heads_) + static_cast<size_t>(h)].push(head_metrics_[static_cast<size_t>(h)]);
+      }
       grad_mean += m.logit_grad_mean, entropy += m.attn_entropy, saturated += m.saturated_fraction, top += m.attn_max;
       largest = std::max(largest, m.logit_max_abs), seen += m.visible, sum += m.logit_sum, sum_sq += m.logit_sum_sq;
     }
@@ -109,12 +116,20 @@ class LmSeries {
   bool evaluated_at(long updates) const { return !eval_step_->empty() && eval_step_->back() == updates; }
 
  private:
-  struct Block {
+  struct Block {  // a block's series, or one head's of a block
     std::vector<double>*logit_max_abs, *entropy, *saturated, *logit_grad_median;
+    void push(const models::BlockAttentionMetrics& m) const {
+      logit_max_abs->push_back(m.logit_max_abs);
+      entropy->push_back(m.attn_entropy);
+      saturated->push_back(m.saturated_fraction);
+      logit_grad_median->push_back(m.logit_grad_median);
+    }
   };
   io::RunRecord& record_;
+  long heads_;
   std::vector<std::vector<double>*> grad_norm_;
-  std::vector<Block> block_;
+  std::vector<Block> block_, head_;  // head_: block l's head h at l·heads + h
+  std::vector<models::BlockAttentionMetrics> head_metrics_;
   std::vector<double>*loss_, *accuracy_, *grad_total_, *logit_grad_mean_, *logit_grad_median_, *saturated_, *entropy_,
       *attn_max_, *logit_std_, *logit_max_abs_, *output_mean_, *lr_, *eval_loss_, *eval_bits_, *eval_accuracy_;
   std::vector<int64_t>* eval_step_;
@@ -150,7 +165,7 @@ void train_lm(const RunConfig& config, const models::TaskEntry& entry, const std
   const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
                                 config.steps};
   const std::vector<models::Batch> held_out = held_out_batches(entry, config);
-  LmSeries series(record, parameters, config.layers);
+  LmSeries series(record, parameters, config.layers, config.heads);
   ad::TapeOf<S> tape;
   tape.set_workers(hooks.workers);
   auto evaluate = [&](long updates) {

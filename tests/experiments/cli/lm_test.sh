@@ -58,6 +58,8 @@ with h5py.File(sys.argv[1], "r") as f:
     for b in range(2):
         for s in ("logit_max_abs", "attn_entropy", "saturated_fraction", "logit_grad/median"):
             assert len(run[f"block{b}/{s}"]) == len(run["step"]) == 31, (b, s)  # 0, 10, …, 290, 299
+            for h in range(2):
+                assert len(run[f"block{b}/head{h}/{s}"]) == 31, (b, h, s)
     assert run["block0/logit_max_abs"][0] > 0 and run["grad_norm_total"][0] > 0
     assert len(run["params"]) == 2 + 2 * 13 + 2, sorted(run["params"])
     print(f"eval/bits_per_char {bits[0]:.3f} -> {bits[-1]:.3f}")
