@@ -11,7 +11,7 @@ namespace ad {
   X(Leaf) X(Matmul) X(Transpose) X(Add) X(Sub) X(Mul) X(Scale) X(ScaleBy) X(Sum) X(Mean) X(Exp) X(Log)   \
   X(Tanh) X(Relu) X(Gelu) X(SoftmaxRows) X(LogSoftmaxRows) X(CrossEntropy) X(MeanSquaredError)           \
   X(LayerNormRows) X(L2NormalizeRows) X(Mask) X(SliceCols) X(ConcatCols) X(BatchedScores)               \
-  X(BatchedWeightedSum) X(SplitHeads) X(MergeHeads) X(Attention)
+  X(BatchedWeightedSum) X(SplitHeads) X(MergeHeads) X(Attention) X(GatherRows)
 
 enum class OpKind {
 #define AD_ENUM(name) name,

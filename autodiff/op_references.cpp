@@ -239,6 +239,13 @@ Matrix merge_heads(const Matrix& x, Eigen::Index heads) {
   return y;
 }
 
+Matrix gather_rows(const Matrix& table, const std::vector<int>& ids) {
+  Matrix y(static_cast<Eigen::Index>(ids.size()), table.cols());
+  for (size_t r = 0; r < ids.size(); ++r)
+    for (Eigen::Index j = 0; j < table.cols(); ++j) y(static_cast<Eigen::Index>(r), j) = table(ids[r], j);
+  return y;
+}
+
 Matrix attention(const Matrix& q, const Matrix& k, const Matrix& v, Eigen::Index batch, double scale, bool causal) {
   const Matrix logits = batched_scores(q, k, batch, scale);
   const Eigen::Index nq = q.rows() / batch;

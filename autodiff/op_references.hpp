@@ -39,6 +39,7 @@ Matrix batched_scores(const Matrix& q, const Matrix& k, Eigen::Index batch, doub
 Matrix batched_weighted_sum(const Matrix& a, const Matrix& v, Eigen::Index batch);
 Matrix split_heads(const Matrix& x, Eigen::Index heads);
 Matrix merge_heads(const Matrix& x, Eigen::Index heads);
+Matrix gather_rows(const Matrix& table, const std::vector<int>& ids);  // row r is table row ids[r]
 // softmax(mask(s·Q_b K_bᵀ)) V_b per block, from the references above; `causal` hides key j from query i when j > i.
 Matrix attention(const Matrix& q, const Matrix& k, const Matrix& v, Eigen::Index batch, double scale, bool causal);
 

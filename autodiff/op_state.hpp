@@ -74,6 +74,9 @@ struct BatchedState {  // batched_scores, batched_weighted_sum
 struct HeadsState {  // split_heads, merge_heads
   Eigen::Index heads = 0;
 };
+struct GatherState {                      // gather_rows
+  const std::vector<int>* ids = nullptr;  // caller-owned: row r of the output is row ids[r] of the table
+};
 
 // Fused attention (attention_op.cpp). Besides what its backward needs (the weights), it keeps what the
 // attention metrics read, in the layout of the unfused chain (B·nq × nk, block b in rows b·nq ..), so that
@@ -104,6 +107,6 @@ template <class Scalar>
 using OpState = std::variant<std::monostate, AddSubState<Scalar>, FactorState<Scalar>, SoftmaxState<Scalar>,
                              LogSoftmaxState<Scalar>, CrossEntropyState<Scalar>, MseState<Scalar>,
                              LayerNormState<Scalar>, L2NormalizeState<Scalar>, MaskState, SliceState,
-                             BatchedState<Scalar>, HeadsState, AttentionState<Scalar>>;
+                             BatchedState<Scalar>, HeadsState, AttentionState<Scalar>, GatherState>;
 
 }  // namespace ad

@@ -46,6 +46,17 @@ const std::vector<int>& class_targets(Eigen::Index rows, Eigen::Index classes) {
   return targets;
 }
 
+// Ids into a table of `rows` rows for a gather of count rows: every id repeats within the first few rows when
+// count > rows, so the backward's scatter-add has sums to make, and the order is not the table's.
+const std::vector<int>& gather_ids(Eigen::Index count, Eigen::Index rows) {
+  thread_local std::vector<int> ids;
+  ids.resize(static_cast<size_t>(count));
+  for (Eigen::Index r = 0; r < count; ++r) ids[static_cast<size_t>(r)] = static_cast<int>((2 * r + 1) % rows);
+  return ids;
+}
+// A gather of batch·rows + 1 ids (more than the table's cols rows at the default shape) from a cols × inner table.
+Eigen::Index gather_count(const Shape& s) { return s.batch * s.rows + 1; }
+
 Inputs one(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols)}; }
 Inputs two_same(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols), random_normal(rng, s.rows, s.cols)}; }
 Inputs with_row(Rng& rng, const Shape& s) { return {random_normal(rng, s.rows, s.cols), random_normal(rng, 1, s.cols)}; }
@@ -292,6 +303,33 @@ std::vector<OpEntryOf<S>> make_table() {
                [](const Shape& s) -> Errors {
                  return {{"the scale is 1x2, not 1x1",
                           {of(s.batch * s.rows, s.inner), of(s.batch * s.cols, s.inner), of(s.batch * s.cols, value_width(s)), of(1, 2)}}};
+               }});
+  // Embedding lookup: a cols × inner table, batch·rows + 1 ids with repeats.
+  t.push_back({"gather_rows",
+               [](Rng& rng, const Shape& s) -> Inputs { return {random_normal(rng, s.cols, s.inner)}; },
+               [](Tape&, V x, const Shape& s) { return gather_rows(x[0], gather_ids(gather_count(s), x[0].rows())); },
+               [](X x, const Shape& s) { return ref::gather_rows(x[0], gather_ids(gather_count(s), x[0].rows())); },
+               [](const Shape& s) -> Errors {
+                 return {{"an id equal to the table's row count", {of(s.cols, s.inner)},
+                          [](Tape&, V x, const Shape&) {
+                            thread_local std::vector<int> ids;
+                            ids.assign(3, 0);
+                            ids[1] = static_cast<int>(x[0].rows());
+                            return gather_rows(x[0], ids);
+                          }},
+                         {"a negative id", {of(s.cols, s.inner)},
+                          [](Tape&, V x, const Shape&) {
+                            thread_local std::vector<int> ids;
+                            ids.assign(3, 0);
+                            ids[2] = -1;
+                            return gather_rows(x[0], ids);
+                          }},
+                         {"no ids", {of(s.cols, s.inner)},
+                          [](Tape&, V x, const Shape&) {
+                            thread_local std::vector<int> ids;
+                            ids.clear();
+                            return gather_rows(x[0], ids);
+                          }}};
                }});
   return t;
 }

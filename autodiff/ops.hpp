@@ -52,6 +52,12 @@ template <class S> VarOf<S> mask(VarOf<S> logits, const BoolMatrix& hidden);
 template <class S> VarOf<S> slice_cols(VarOf<S> a, Eigen::Index first, Eigen::Index count);
 template <class S> VarOf<S> concat_cols(VarOf<S> a, VarOf<S> b);
 
+// Row gather (embedding_op.cpp): row r of the result is row ids[r] of `table` (a token embedding's lookup:
+// table V × d, ids of B·n tokens → B·n × d); backward adds row r of the adjoint into row ids[r] of the
+// table's, so a token seen twice receives the sum. Every id must be in 0 .. table.rows()−1. `ids` must outlive
+// the backward pass.
+template <class S> VarOf<S> gather_rows(VarOf<S> table, const std::vector<int>& ids);
+
 // Batched attention. B sequences are stored as one matrix: rows b·n .. b·n+n−1 belong to sequence b.
 // batched_scores: Q (B·nq × d), K (B·nk × d) → S (B·nq × nk) with S_b = s·Q_b K_bᵀ (s a fixed number,
 // folded into the products: no separate pass over S).

@@ -6,8 +6,10 @@ namespace models {
 
 const std::vector<ModelEntry>& model_entries() {
   static const std::vector<ModelEntry> entries = {
-      {"self_attention", "", false},
-      {"cross", "queries from the decoder sequence, keys and values from an encoder sequence", true},
+      {"self_attention", "", false, false, ""},
+      {"cross", "queries from the decoder sequence, keys and values from an encoder sequence", true, false, ""},
+      {"lm", "a pre-LayerNorm transformer of --layers causal blocks over the characters of --text (task text)", false,
+       true, "text"},
   };
   return entries;
 }

@@ -13,7 +13,7 @@ namespace {
 
 std::vector<TaskEntry>& registry() {
   // The built-in tasks: one line each.
-  static std::vector<TaskEntry> entries = {teacher_task(), recall_task(), sense_task(), lookup_task()};
+  static std::vector<TaskEntry> entries = {teacher_task(), recall_task(), sense_task(), lookup_task(), text_task()};
   return entries;
 }
 

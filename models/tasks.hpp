@@ -18,6 +18,7 @@ struct Batch {
   Matrix x_context;         // (batch·context_len) × d_model encoder inputs, for cross-attention only
   Matrix targets;           // regression targets (batch·seq_len) × d_out, when the task regresses
   std::vector<int> labels;  // class per row, −1 where the row is not scored, when the task classifies
+  std::vector<int> tokens;  // token per row, for a model that embeds its input (task text; x is then empty)
 };
 
 struct TaskConfig {
@@ -25,6 +26,7 @@ struct TaskConfig {
   Eigen::Index heads = 1;
   Eigen::Index context_len = 0;  // > 0: cross-attention, the encoder sequence's length
   bool causal = false;
+  std::string text = "fortunes";  // task text: the corpus file, or "fortunes" (models/text_corpus.hpp)
   uint64_t seed = 0;
   // Which stream of batches: 0 is the training data; any other value gives an independent stream of the
   // same task (the same teacher, the same embeddings) for held-out evaluation. The stream depends only on

@@ -9,5 +9,6 @@ TaskEntry teacher_task();  // teacher.cpp
 TaskEntry recall_task();   // recall.cpp
 TaskEntry sense_task();    // sense.cpp
 TaskEntry lookup_task();   // lookup.cpp
+TaskEntry text_task();     // text.cpp
 
 }  // namespace models

@@ -51,6 +51,7 @@ TaskEntry teacher_task() {
   TaskEntry e;
   e.name = "teacher";
   e.models = {"self_attention", "cross"};
+  e.wrong_model_error = "--task teacher is for self_attention or cross, not this model";
   e.make = [](const TaskConfig& c) { return std::make_unique<TeacherTask>(c); };
   e.output_width = [](const TaskConfig& c) { return c.d_out; };  // 0: no W^O, the output is Z itself
   e.stream_identity = [](TaskConfig c) { return c; };  // a teacher of the student's exact shapes, heads and mask

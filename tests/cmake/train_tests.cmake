@@ -20,3 +20,8 @@ set_tests_properties(train.config_identity PROPERTIES TIMEOUT 300)
 add_test(NAME cli.setting_spellings
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/setting_spellings_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(cli.setting_spellings PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77)
+# The language model on text: float32 training learns a small text, `sandbox sample` prints from the run
+# (tests/experiments/cli/lm_test.sh).
+add_test(NAME train.lm_text
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/lm_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(train.lm_text PROPERTIES TIMEOUT 300)

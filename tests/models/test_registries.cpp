@@ -14,6 +14,7 @@ namespace {
 models::TaskConfig config_for(const models::TaskEntry& entry) {
   models::TaskConfig c;
   c.d_model = 6, c.d_k = 3, c.d_v = 2, c.seq_len = 5, c.batch = 3, c.seed = 4;
+  c.text = std::string(SANDBOX_SOURCE_DIR) + "/README.md";  // task text's corpus (the others ignore it)
   const models::ModelEntry* model = models::find_model(entry.models.front());
   if (model != nullptr && model->cross) c.context_len = 4;
   return c;
@@ -26,7 +27,7 @@ bool same_identity(const models::TaskConfig& a, const models::TaskConfig& b) {
 }
 
 bool same_batch(const models::Batch& a, const models::Batch& b) {
-  return a.x == b.x && a.x_context == b.x_context && a.targets == b.targets && a.labels == b.labels;
+  return a.x == b.x && a.x_context == b.x_context && a.targets == b.targets && a.labels == b.labels && a.tokens == b.tokens;
 }
 
 TEST(TaskRegistry, EveryEntryMakesTheTaskItNamesForModelsThatExist) {
@@ -103,18 +104,20 @@ TEST(ScaleModes, EachModeIsAFixedFactorOrALearnedScale) {
   EXPECT_THROW(models::parse_scale("cubic"), std::invalid_argument);
 }
 
-// The CLI's help and messages list the registered choices; with the built-in entries they read as before.
+// The CLI's help and messages list the registered choices; with the built-in entries they read as before, with
+// the language model and its task after the others.
 TEST(Registries, ChoicesReadAsTheCliHasAlwaysShownThem) {
-  EXPECT_EQ(models::task_choices_help(), "teacher, recall or sense; lookup with --model cross");
-  EXPECT_EQ(models::model_choices(), "self_attention or cross");
+  EXPECT_EQ(models::task_choices_help(), "teacher, recall or sense; lookup with --model cross; text with --model lm");
+  EXPECT_EQ(models::model_choices(), "self_attention, cross or lm");
   EXPECT_EQ(models::model_choices_help(),
-            "self_attention, or cross: queries from the decoder sequence, keys and values from an encoder sequence");
+            "self_attention, cross: queries from the decoder sequence, keys and values from an encoder sequence, or "
+            "lm: a pre-LayerNorm transformer of --layers causal blocks over the characters of --text (task text)");
   EXPECT_EQ(models::scale_choices_help(), "none, sqrt (1/sqrt d_k), linear (1/d_k), learned or qknorm");
   try {
     models::task_entry("nope");
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
-    EXPECT_STREQ(e.what(), "unknown task 'nope' (choose teacher, recall, sense or lookup)");
+    EXPECT_STREQ(e.what(), "unknown task 'nope' (choose teacher, recall, sense, lookup or text)");
   }
 }
 

@@ -39,18 +39,23 @@ TaskConfig small_config(uint64_t seed) {
 }
 
 // The small configuration a task accepts: lookup is cross-attention, so it gets an encoder of its own
-// length (different from seq_len).
+// length (different from seq_len); text reads the project's README (the others ignore the corpus).
 TaskConfig config_for(const std::string& name, uint64_t seed) {
   TaskConfig c = small_config(seed);
   if (name == "lookup") c.context_len = 4;
+  c.text = std::string(SANDBOX_SOURCE_DIR) + "/README.md";
   return c;
 }
+
+// The model's input: vectors (x), or tokens for a task whose model embeds them (text).
+bool same_input(const Batch& a, const Batch& b) { return a.x == b.x && a.tokens == b.tokens; }
 
 bool same_batch(const Batch& a, const Batch& b) {
   return a.batch == b.batch && a.seq_len == b.seq_len && a.x.rows() == b.x.rows() && a.x.cols() == b.x.cols() &&
          a.x == b.x && a.targets.rows() == b.targets.rows() && a.targets.cols() == b.targets.cols() &&
          (a.targets.size() == 0 || a.targets == b.targets) && a.labels == b.labels && a.context_len == b.context_len &&
-         a.x_context.rows() == b.x_context.rows() && (a.x_context.size() == 0 || a.x_context == b.x_context);
+         a.x_context.rows() == b.x_context.rows() && (a.x_context.size() == 0 || a.x_context == b.x_context) &&
+         a.tokens == b.tokens;
 }
 
 // Rows of a batch that carry a label, per sequence.
@@ -76,14 +81,14 @@ TEST_P(EveryTask, DeterministicGivenSeedAndDifferentAcrossSeeds) {
     b->next_batch(bb);
     c->next_batch(bc);
     EXPECT_TRUE(same_batch(ba, bb)) << name << ": batch " << i << " differs between two tasks of the same seed";
-    EXPECT_FALSE(ba.x == bc.x) << name << ": batch " << i << " is the same for seeds 3 and 4";
+    EXPECT_FALSE(same_input(ba, bc)) << name << ": batch " << i << " is the same for seeds 3 and 4";
   }
   // Consecutive batches of one task differ.
   Batch first, second;
   auto d = models::make_task(name, config_for(name, 3));
   d->next_batch(first);
   d->next_batch(second);
-  EXPECT_FALSE(first.x == second.x) << name << ": two consecutive batches are equal";
+  EXPECT_FALSE(same_input(first, second)) << name << ": two consecutive batches are equal";
 }
 
 TEST_P(EveryTask, BatchShapes) {
@@ -100,9 +105,18 @@ TEST_P(EveryTask, BatchShapes) {
     task->next_batch(b);
     EXPECT_EQ(b.batch, config.batch);
     EXPECT_EQ(b.seq_len, config.seq_len);
-    EXPECT_EQ(b.x.rows(), config.batch * config.seq_len);
-    EXPECT_EQ(b.x.cols(), config.d_model);
-    EXPECT_TRUE(b.x.allFinite());
+    if (b.tokens.empty()) {
+      EXPECT_EQ(b.x.rows(), config.batch * config.seq_len);
+      EXPECT_EQ(b.x.cols(), config.d_model);
+      EXPECT_TRUE(b.x.allFinite());
+    } else {  // a task whose model embeds tokens: one per row, in the vocabulary, and no vectors
+      EXPECT_EQ(b.tokens.size(), static_cast<size_t>(config.batch * config.seq_len));
+      for (const int t : b.tokens) {
+        EXPECT_GE(t, 0);
+        EXPECT_LT(t, task->output_width());
+      }
+      EXPECT_EQ(b.x.size(), 0);
+    }
     if (task->classifies()) {
       EXPECT_EQ(b.labels.size(), static_cast<size_t>(config.batch * config.seq_len));
       for (int label : b.labels) {
@@ -120,7 +134,7 @@ TEST_P(EveryTask, BatchShapes) {
 INSTANTIATE_TEST_SUITE_P(Tasks, EveryTask, ::testing::ValuesIn(models::task_names()));
 
 TEST(Tasks, NamesAndWidthsAndBadConfigurations) {
-  EXPECT_EQ(models::task_names(), (std::vector<std::string>{"teacher", "recall", "sense", "lookup"}));
+  EXPECT_EQ(models::task_names(), (std::vector<std::string>{"teacher", "recall", "sense", "lookup", "text"}));
   TaskConfig c = small_config(0);
   EXPECT_EQ(models::task_output_width("teacher", c), 0);
   EXPECT_EQ(models::task_output_width("recall", c), 8);

@@ -1,7 +1,9 @@
-// `sandbox gradcheck`: every op of the table (and every model) against central differences.
+// `sandbox gradcheck`: every op of the table (and every model, the language model in every scale mode) against
+// central differences.
 #include <cstdio>
 
 #include "autodiff/op_table.hpp"
+#include "models/lm_checks.hpp"
 #include "models/model_checks.hpp"
 #include "experiments/src/cli/options.hpp"
 #include "experiments/src/user_error.hpp"
@@ -44,9 +46,13 @@ int run_gradcheck(const Args& args) {
   std::printf("\n%-28s %14s %12s  %s\n", "model (output vs weights, inputs)", "max |error|", "of tol.", "result");
   for (const auto& check : models::model_checks())
     report_row(check.name, [&check](int seed) { return models::gradcheck_model(check, 2000 + static_cast<uint64_t>(seed)); });
+  // The language model, whole (its loss against every weight), in every scale mode.
+  for (const models::ScaleMode scale : models::scale_modes())
+    report_row("lm " + models::scale_name(scale),
+               [scale](int seed) { return models::gradcheck_small_lm(scale, 3000 + static_cast<uint64_t>(seed)); });
   std::printf("%zu ops and %zu models checked, %d failed (an entry passes when |analytic - numeric| <= 1e-8 + "
               "1e-6*|numeric|)\n",
-              ad::op_table().size(), models::model_checks().size(), failures);
+              ad::op_table().size(), models::model_checks().size() + models::scale_modes().size(), failures);
   return failures == 0 ? 0 : 1;
 }
 

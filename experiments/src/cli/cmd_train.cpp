@@ -11,6 +11,7 @@
 #include "autodiff/workers.hpp"
 #include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
+#include "experiments/src/io/layout.hpp"
 #include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/run_identity.hpp"
@@ -111,6 +112,14 @@ int run_train(const Args& args) {
   std::printf("run %s: %s after %ld logged steps, last training loss %.6g, held-out loss %.6g; saved to %s\n",
               outcome.record.name.c_str(), status_name(outcome.status), static_cast<long>(outcome.record.steps.size()),
               last("loss"), last("eval/loss"), out.c_str());
+  // A language model's held-out loss in bits per character, beside the corpus's unigram entropy, and its speed.
+  if (const auto* entropy = std::get_if<double>(outcome.record.get("unigram_entropy_bits"))) {
+    const auto* wall = std::get_if<double>(outcome.record.get(io::layout::run::wall_seconds));
+    const long done = outcome.record.steps.empty() ? 0 : static_cast<long>(outcome.record.steps.back()) + 1;
+    std::printf("held-out bits per character %.4g (the corpus's unigram entropy: %.4g bits); %.2f ms per step "
+                "(training loop, evaluations included)\n",
+                last(io::layout::run::eval_bits_per_char), *entropy, wall && done > 0 ? 1e3 * *wall / static_cast<double>(done) : NAN);
+  }
   switch (outcome.status) {
     case RunStatus::Complete: return 0;
     case RunStatus::Interrupted: std::fprintf(stderr, "sandbox train: interrupted; the logged steps were saved\n"); return 130;

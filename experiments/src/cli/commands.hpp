@@ -41,5 +41,6 @@ int run_gradcheck(const Args& args);
 int run_grad(const Args& args);
 int run_bench(const Args& args);
 int run_layout(const Args& args);
+int run_sample(const Args& args);
 
 }  // namespace sbx::cli

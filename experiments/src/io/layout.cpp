@@ -7,6 +7,10 @@ namespace sbx::io::layout {
 std::string run::path(const std::string& run_name) { return std::string("/") + group + "/" + run_name; }
 std::string run::grad_norm_of(const std::string& param) { return grad_norm + param; }
 std::string run::head_series(long head, const char* series) { return "head" + std::to_string(head) + "/" + series; }
+std::string run::block_series(long block, const char* series) { return "block" + std::to_string(block) + "/" + series; }
+std::string run::block_head_series(long block, long head, const char* series) {
+  return "block" + std::to_string(block) + "/head" + std::to_string(head) + "/" + series;
+}
 std::string theory::per_scale(const std::string& scale, const char* series) { return scale + "/" + series; }
 
 namespace {
@@ -40,7 +44,7 @@ std::vector<Entry> make_table() {
       "one per run option, under the option's attribute name, resolved (d_k, d_v per head, never auto): see option_table.cpp or `sandbox train --help`; flags are 0/1",
       R::Setting);
   add(r, kTaskAttributeRow, K::Attribute, T::Float64, L::One, "the task has any",
-      "the task's own (lookup: lookup_keys, the key vocabulary; lookup_values; chance_accuracy, 1/lookup_values)", R::Setting);
+      "the task's own (lookup: lookup_keys, the key vocabulary; lookup_values; chance_accuracy, 1/lookup_values; text: unigram_entropy_bits, the corpus's unigram entropy; vocab_size; corpus_chars)", R::Setting);
   add(r, s(run::config), K::Attribute, T::Str, L::One, "", "the canonical configuration text, one `key = value` line per option (`sandbox train --config` reads it)", R::Derived);
   t.back().every_version = false;
   add(r, s(run::config_hash), K::Attribute, T::Str, L::One, "", "16 hex digits of the 64-bit FNV-1a hash of config", R::Derived);
@@ -56,6 +60,8 @@ std::vector<Entry> make_table() {
   add(r, s(run::sweep_ini), K::Attribute, T::Str, L::One, "written by sandbox sweep", "the sweep's INI file as read", R::Provenance);
   add(r, s(run::sweep_overrides), K::Attribute, T::Str, L::One, "written by sandbox sweep",
       "the sweep's command-line overrides, one `--grid.KEY=VALUE` or `--run.KEY=VALUE` per line (empty: none)", R::Provenance);
+  add(r, s(run::vocabulary), K::Attribute, T::Str, L::One, "model lm", "the characters of task text's vocabulary, token by token, as byte values separated by spaces", R::Setting);
+  t.back().every_version = false;
 
   // ---- /runs/<name>: series of the training clock. Entry i is measured on step i's batch with the
   // parameters before the i-th update (entry 0: at initialisation).
@@ -84,12 +90,31 @@ std::vector<Entry> make_table() {
   add(r, s(run::lr), K::Dataset, T::Float64, L::Logged, "", "learning rate of the step's update");
   t.back().every_version = false;
   add(r, s(run::scale), K::Dataset, T::Float64, L::Logged, "scale learned or qknorm", "the learned logit scale exp θ");
+  // The language model's (every_version false: added with it).
+  const std::string block_b = "block<b>/";
+  for (const auto& [path, meaning] : {std::pair{block_b + run::logit_max_abs, "logit_max_abs over block b's attention alone (b = 0 … layers−1): Wortsman et al.'s early warning"},
+                                      std::pair{block_b + run::attn_entropy, "attn_entropy over block b's rows (all heads)"},
+                                      std::pair{block_b + run::saturated_fraction, "saturated_fraction over block b's rows"},
+                                      std::pair{block_b + run::logit_grad_median, "median over block b's rows of ‖∂L/∂S_row‖"},
+                                      std::pair{std::string(run::grad_norm_total), "Frobenius norm of the whole model's gradient"},
+                                      std::pair{std::string(run::output_logit_mean), "mean of the output logits on the step's batch"}}) {
+    add(r, path, K::Dataset, T::Float64, L::Logged, "model lm", meaning);
+    t.back().every_version = false;
+  }
+  const std::string block_head = "block<b>/head<i>/";
+  for (const char* series : {run::logit_max_abs, run::attn_entropy, run::saturated_fraction, run::logit_grad_median}) {
+    add(r, block_head + series, K::Dataset, T::Float64, L::Logged, "model lm, heads > 1",
+        (std::string(series) + " over head i's rows of block b alone").c_str());
+    t.back().every_version = false;
+  }
   // ---- /runs/<name>: the held-out evaluation, on its own clock.
   add(r, s(run::eval_step), K::Dataset, T::Int64, L::Evaluations, "", "updates before each evaluation: 0, every eval_every, and the last step count (strictly increasing, at most steps)");
   t.back().every_version = false;
   add(r, s(run::eval_loss), K::Dataset, T::Float64, L::Evaluations, "", "mean loss over the evaluation batches");
   t.back().every_version = false;
   add(r, s(run::eval_accuracy), K::Dataset, T::Float64, L::Evaluations, "classification tasks", "accuracy over all labelled rows of the evaluation set");
+  add(r, s(run::eval_bits_per_char), K::Dataset, T::Float64, L::Evaluations, "model lm", "eval/loss in bits per character (÷ ln 2), to set beside the attribute unigram_entropy_bits");
+  t.back().every_version = false;
   // ---- /runs/<name>: parameters.
   add(r, std::string(run::params_init) + "/<param>", K::Dataset, T::Float64, L::Matrix, "", "each parameter at initialisation, as (rows, cols) of the matrix");
   t.back().every_version = false;

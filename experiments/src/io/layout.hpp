@@ -66,10 +66,16 @@ inline constexpr const char* q_grad_median = "q_grad/median";
 inline constexpr const char* logit_delta_rms = "logit_delta_rms";
 inline constexpr const char* lr = "lr";
 inline constexpr const char* scale = "scale";
+// The language model's (--model lm): per block b, block<b>/ + logit_max_abs, attn_entropy, saturated_fraction,
+// logit_grad/median; the whole model's gradient norm; the output logits' mean.
+inline constexpr const char* grad_norm_total = "grad_norm_total";
+inline constexpr const char* output_logit_mean = "output_logit_mean";
+inline constexpr const char* vocabulary = "vocabulary";
 // Series of the evaluation clock.
 inline constexpr const char* eval_step = "eval/step";
 inline constexpr const char* eval_loss = "eval/loss";
 inline constexpr const char* eval_accuracy = "eval/accuracy";
+inline constexpr const char* eval_bits_per_char = "eval/bits_per_char";
 inline constexpr const char* eval_prefix = "eval/";
 // Matrix groups (one 2-D dataset per parameter).
 inline constexpr const char* params_init = "params_init";
@@ -78,6 +84,8 @@ inline constexpr const char* params = "params";
 std::string path(const std::string& run_name);        // "/runs/<name>"
 std::string grad_norm_of(const std::string& param);   // "grad_norm/W_Q"
 std::string head_series(long head, const char* series);  // "head2/attn_entropy"
+std::string block_series(long block, const char* series);  // "block1/logit_max_abs"
+std::string block_head_series(long block, long head, const char* series);  // "block1/head2/attn_entropy"
 }  // namespace run
 
 // /theory (sandbox theory).

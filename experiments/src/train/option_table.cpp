@@ -12,6 +12,7 @@
 #include "experiments/src/user_error.hpp"
 #include "models/model_registry.hpp"
 #include "models/task_registry.hpp"
+#include "models/text_corpus.hpp"
 
 namespace sbx {
 namespace {
@@ -73,6 +74,10 @@ const std::vector<RunOption>& run_options() {
        &R::precision, {}, "float64"},
       {"save-weights", "save_weights", "the weights stored with the run: all (initial and final), final or none",
        &R::save_weights, {}, "all"},
+      {"layers", "layers", "transformer blocks of --model lm", &R::layers, {}, "1"},
+      {"text", "text", std::string("corpus of --task text: a plain-text file, or ") + models::kFortunesCorpus +
+           " (every text file of the Debian package fortunes, " + models::kFortunesDir + ")",
+       &R::text, {}, models::kFortunesCorpus},
   };
   return table;
 }

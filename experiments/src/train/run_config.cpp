@@ -49,6 +49,17 @@ bool RunConfig::cross() const {
   return entry != nullptr && entry->cross;
 }
 
+bool RunConfig::language_model() const {
+  const models::ModelEntry* entry = models::find_model(model);
+  return entry != nullptr && entry->language_model;
+}
+
+std::string RunConfig::effective_task() const {
+  const models::ModelEntry* entry = models::find_model(model);
+  if (entry != nullptr && !entry->default_task.empty() && task == RunConfig().task) return entry->default_task;
+  return task;
+}
+
 std::string RunConfig::default_name() const {
   const RunConfig r = resolved();
   return r.task + "-dk" + std::to_string(r.d_k) + "-" + r.scale + "-seed" + std::to_string(r.seed);
@@ -56,6 +67,8 @@ std::string RunConfig::default_name() const {
 
 RunConfig RunConfig::resolved() const {
   RunConfig r = *this;
+  r.task = effective_task();
+  if (r.language_model()) r.causal = true;
   // "auto" is d_model / heads (validate() refuses a d_model that does not divide); dv "dk" follows d_k.
   if (r.heads > 0) {
     if (r.d_k == 0) r.d_k = r.d_model / r.heads;
@@ -85,6 +98,12 @@ void check_run_name(const std::string& name) {
 }
 
 void RunConfig::validate() const {
+  if (effective_task() != task) {  // the model's own task: check the configuration that will run
+    RunConfig own = *this;
+    own.task = effective_task();
+    own.validate();
+    return;
+  }
   const models::TaskEntry* task_entry = models::find_task(task);
   if (task_entry == nullptr)
     throw UserError("--task: unknown task '" + task + "' (choose " + models::join_choices(models::task_names()) + ")");
@@ -99,7 +118,16 @@ void RunConfig::validate() const {
   require_positive("heads", heads);
   if (context_len != 0 && !cross()) throw UserError("--context-len is only for --model cross (the encoder's length)");
   if (cross()) require_positive("context-len", context_len);
-  if (!task_entry->works_with(model)) throw UserError(task_entry->wrong_model_error);
+  if (!task_entry->works_with(model)) {
+    const models::ModelEntry* model_entry = models::find_model(model);
+    if (!model_entry->default_task.empty())  // the task's message names the models it knows of, not this one
+      throw UserError("--model " + model + " trains on --task " + model_entry->default_task + ", not --task " + task);
+    throw UserError(task_entry->wrong_model_error);
+  }
+  require_positive("layers", layers);
+  if (layers != 1 && !language_model()) throw UserError("--layers is for --model lm (the other models are one attention layer)");
+  if (layers > 1000) throw UserError("--layers is absurdly large (" + std::to_string(layers) + ")");
+  if (text != RunConfig().text && task != "text") throw UserError("--text is for --task text (--model lm)");
   if (heads > 4096) throw UserError("--heads is absurdly large (" + std::to_string(heads) + ")");
   if ((d_k == 0 || d_v == 0) && d_model % heads != 0)
     throw UserError(std::string(d_k == 0 ? "--dk" : "--dv") + " auto: --d-model " + std::to_string(d_model) +
@@ -152,7 +180,9 @@ void RunConfig::validate() const {
   const double context_rows = cross() ? static_cast<double>(batch) * static_cast<double>(context_len) : 0.0;
   const double eval_bytes = static_cast<double>(eval_batches) *
                             (8.0 * (rows * static_cast<double>(d_model + d_out) + context_rows * static_cast<double>(d_model)) + 4.0 * rows);
-  const double bytes = 8.0 * 4.0 * (rows * width + 4.0 * h * rows * keys) +
+  // A language model keeps every block's nodes (and its MLP, 4·d_model wide) on the tape.
+  const double blocks = language_model() ? static_cast<double>(layers) * 2.0 : 1.0;
+  const double bytes = blocks * 8.0 * 4.0 * (rows * width + 4.0 * h * rows * keys) +
                        8.0 * 8.0 * static_cast<double>(d_model) * h * (2.0 * static_cast<double>(d_k) + static_cast<double>(d_v)) +
                        eval_bytes;
   if (bytes > kMaxBytes)
@@ -178,8 +208,23 @@ models::AttentionConfig RunConfig::attention() const {
   return a;
 }
 
+models::LmConfig RunConfig::lm() const {
+  models::LmConfig c;
+  c.vocab = d_out;
+  c.context = seq_len;
+  c.d_model = d_model;
+  c.heads = heads;
+  c.d_k = d_k;
+  c.d_v = d_v;
+  c.layers = layers;
+  c.scale = models::parse_scale(scale);
+  c.init_std = init_std;
+  return c;
+}
+
 models::TaskConfig RunConfig::task_config() const {
   models::TaskConfig t;
+  t.text = text;
   t.d_model = d_model;
   t.d_k = d_k;
   t.d_v = d_v;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/attention.hpp"
+#include "models/lm.hpp"
 #include "models/tasks.hpp"
 
 namespace sbx {
@@ -56,17 +57,24 @@ struct RunConfig {
   // What the run keeps of its weights: "all" (initial and final), "final" or "none". At d_model 512 the
   // weights are most of a run's bytes (6 matrices of 512 x d_k doubles), and the study reads none of them.
   std::string save_weights = "all";
+  // The language model (--model lm): its transformer blocks, and the corpus of its task text.
+  long layers = 1;
+  std::string text = "fortunes";
 
   std::string run_name;  // not part of the configuration: empty means default_name()
 
   // The model reads an encoder sequence (its registry entry says so); false for an unknown model.
   bool cross() const;
+  // The model is the transformer of models/lm.hpp (its registry entry says so); false for an unknown model.
+  bool language_model() const;
+  // The task the run trains on: `task`, or the model's own (lm: text) when --task is left at its default.
+  std::string effective_task() const;
   // <task>-dk<d_k>-<scale>-seed<seed>
   std::string default_name() const;
   std::string name() const { return run_name.empty() ? default_name() : run_name; }
 
-  // The configuration with every automatic value made explicit: d_k "auto" → d_model/heads, d_v "dk"
-  // → d_k, d_out → the task's output width, init_std 0 → 1/√d_model. Training, the stored text and
+  // The configuration with every automatic value made explicit: the task (effective_task), d_k "auto" →
+  // d_model/heads, d_v "dk" → d_k, d_out → the task's output width, init_std 0 → 1/√d_model, causal for lm. Training, the stored text and
   // the attributes use the resolved form, so that the stored text reproduces the run.
   RunConfig resolved() const;
 
@@ -78,6 +86,7 @@ struct RunConfig {
 
   models::AttentionConfig attention() const;
   models::TaskConfig task_config() const;
+  models::LmConfig lm() const;  // the language model's sizes (call on a resolved configuration)
 };
 
 // Checks a run name: not empty, no '/', no control characters, not "." or "..", at most 200 bytes.

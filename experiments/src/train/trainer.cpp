@@ -10,6 +10,8 @@
 #include "experiments/src/io/layout.hpp"
 #include "experiments/src/train/batch_streams.hpp"
 #include "experiments/src/train/evaluation.hpp"
+#include "experiments/src/train/lm_trainer.hpp"
+#include "experiments/src/train/optimizer_choice.hpp"
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/training_step.hpp"
 #include "models/model_checks.hpp"
@@ -20,17 +22,13 @@ namespace {
 
 namespace lo = io::layout;
 
-// The optimizer of a configuration, with W^Q and W^K at lr·lr_qk_mult.
+// W^Q and W^K, which learn at lr·lr_qk_mult.
 template <class S>
-std::unique_ptr<ad::OptimizerOf<S>> make_optimizer(const RunConfig& c, models::AttentionOf<S>& model) {
-  std::unique_ptr<ad::OptimizerOf<S>> optimizer;
-  const ad::AdamConfig adam{c.beta1, c.beta2, c.eps, c.weight_decay};
-  if (c.optimizer == "sgd") optimizer = std::make_unique<ad::SgdOf<S>>(c.lr, c.momentum, c.weight_decay);
-  else if (c.optimizer == "adamw") optimizer = std::make_unique<ad::AdamWOf<S>>(c.lr, adam);
-  else optimizer = std::make_unique<ad::AdamOf<S>>(c.lr, adam);
+std::vector<const ad::ParameterOf<S>*> query_key_weights(models::AttentionOf<S>& model) {
+  std::vector<const ad::ParameterOf<S>*> found;
   for (const char* name : {"W_Q", "W_K"})
-    if (const ad::ParameterOf<S>* p = model.find(name)) optimizer->set_lr_multiplier(*p, c.lr_qk_mult);
-  return optimizer;
+    if (const ad::ParameterOf<S>* p = model.find(name)) found.push_back(p);
+  return found;
 }
 
 }  // namespace
@@ -291,7 +289,7 @@ void train_model(const RunConfig& config, const models::TaskEntry& task_entry, c
 
   const std::unique_ptr<models::Task> task = make_run_task(task_entry, config, hooks);
   for (const auto& attribute : task->attributes()) record.set(attribute.name, attribute.value);
-  const auto optimizer = make_optimizer(config, model);
+  const auto optimizer = make_optimizer(config, query_key_weights(model));
   const ad::LrSchedule schedule{config.lr, ad::schedule_from_name(config.schedule), config.warmup_steps, config.min_lr,
                                 config.steps};
   TrainingStepOf<S> step(model, *task, *optimizer);
@@ -327,6 +325,7 @@ RunOutcome train_run(const RunConfig& requested, const std::function<bool()>& sh
   RunProfile profile;  // added to hooks.profile at the end
   requested.validate();
   const RunConfig config = requested.resolved();
+  if (config.language_model()) return train_lm_run(config, should_stop, on_step, hooks);  // its own loop
   const models::TaskEntry& task_entry = models::task_entry(config.task);
   RunOutcome out;
   io::RunRecord& record = out.record;

@@ -36,6 +36,14 @@ setup_fail() { hx_fail "setup: $1" "${@:2}"; setup_ok=0; }
 "$SANDBOX" train "${TINY[@]}" --seed 1 --run taken --out other.h5 >"$OUT/setup.out" 2>&1 \
   || setup_fail "other.h5" "sandbox train could not make the fixture: $(tr '\n' ' ' <"$OUT/setup.out")"
 printf 'this is a text file, not HDF5\n' >notes.txt
+# Language-model corpora: an empty file, a binary one, one too short for the context, and a good one.
+: >empty.txt
+printf 'abc\000def\001\002ghi\n%.0s' {1..40} >binary.bin
+printf 'short text\n' >short.txt
+for i in {1..60}; do printf 'line %d of a small text for a tiny language model.\n' "$i"; done >small.txt
+LM=(--model lm --d-model 8 --heads 2 --dk auto --dv auto --layers 1 --seq-len 8 --batch 2 --steps 2 --no-gradcheck)
+"$SANDBOX" train "${LM[@]}" --text small.txt --run lm --out lm.h5 >"$OUT/setup.out" 2>&1 \
+  || setup_fail "lm.h5" "sandbox train --model lm could not make the fixture: $(tr '\n' ' ' <"$OUT/setup.out")"
 mkdir adir
 printf 'bogus = 1\n' >bogus.ini
 printf 'dk = abc\n' >badvalue.ini
@@ -165,6 +173,8 @@ control "train tiny" train "${TINY[@]}" --out "$CTRL/t.h5"
 control "sweep_ok.ini" sweep --config "$WORK/sweep_ok.ini" --out "$CTRL/s.h5" --jobs 1 --quiet
 [[ -n "$PY" ]] && control "grad_ok.h5" grad --in "$WORK/grad_ok.h5" --out "$CTRL/g.h5"
 control "gradcheck --seeds 1" gradcheck --seeds 1
+control "train lm" train "${LM[@]}" --text "$WORK/small.txt" --out "$CTRL/lm.h5"
+control "sample lm.h5:lm" sample --run "$WORK/lm.h5:lm" --chars 20
 
 # ---- The check --------------------------------------------------------------------------------------
 # bad NAME NEEDLE... -- ARGS...   Runs `sandbox ARGS...` in $WORK. Every NEEDLE must appear (ignoring
@@ -228,7 +238,7 @@ bad "unknown subcommand (case)" TRAIN -- TRAIN --out new.h5
 bad "option instead of subcommand" --bogus -- --bogus
 
 # ---- Unknown options, every subcommand ---------------------------------------------------------------
-for cmd in train sweep grad gradcheck theory explain bench merge; do
+for cmd in train sweep grad gradcheck theory explain bench merge sample; do
   bad "$cmd: unknown option" --bogus -- "$cmd" --bogus
 done
 # A stray word is not an option: it must be refused, not silently ignored (`--dk 4 8` would train dk 4).
@@ -506,6 +516,25 @@ bad "bench: --out on a directory" adir -- bench --quick --out adir
 bad "bench: --out on a text file" notes.txt -- bench --quick --out notes.txt
 [[ -n "$PY" ]] && bad "bench: --out on a truncated HDF5 file" trunc_half.h5 -- bench --quick --out trunc_half.h5
 bad "bench: --quick given a value" quick -- bench --quick=yes
+
+# ---- The language model's corpus (--text) and options, and sandbox sample ----------------------------------
+bad "lm: --text missing" nofile.txt -- train "${LM[@]}" --text nofile.txt --out new.h5
+bad "lm: --text empty" empty.txt empty -- train "${LM[@]}" --text empty.txt --out new.h5
+bad "lm: --text binary" binary.bin binary -- train "${LM[@]}" --text binary.bin --out new.h5
+bad "lm: --text a directory" adir directory -- train "${LM[@]}" --text adir --out new.h5
+bad "lm: --text shorter than the context needs" short.txt characters -- train "${LM[@]}" --text short.txt --out new.h5
+bad "lm: --layers 0" layers -- train "${LM[@]}" --text small.txt --layers 0 --out new.h5
+bad "--layers without --model lm" layers -- train "${TINY[@]}" --layers 2 --out new.h5
+bad "--text without --model lm" text -- train "${TINY[@]}" --text small.txt --out new.h5
+bad "lm: --task recall" recall -- train "${LM[@]}" --task recall --out new.h5
+bad "sample: no --run" run -- sample
+bad "sample: --run without a name" run -- sample --run lm.h5
+bad "sample: file missing" nofile.h5 -- sample --run nofile.h5:lm
+bad "sample: not HDF5" notes.txt -- sample --run notes.txt:lm
+bad "sample: no such run" nosuchrun -- sample --run lm.h5:nosuchrun
+bad "sample: not a language model's run" "not a language model" -- sample --run existing.h5:taken
+bad "sample: --chars 0" chars -- sample --run lm.h5:lm --chars 0
+bad "sample: --chars not a number" chars -- sample --run lm.h5:lm --chars many
 
 # ---- merge (sandbox merge OUT.h5 IN.h5...) -------------------------------------------------------------
 bad "merge: no files" merge -- merge

@@ -76,7 +76,7 @@ check_refused "--task toy is for self_attention, not --model cross" train --task
 "$TOY" train --help 2>&1 | tr -s ' \n' ' ' | grep -qF "teacher, recall, sense or toy; lookup with --model cross" ||
   fail "train --help of the toy binary does not list toy among the tasks"
 "$SANDBOX" train --task toy --out refused.h5 >out.txt 2>err.txt
-grep -qF "unknown task 'toy' (choose teacher, recall, sense or lookup)" err.txt ||
+grep -qF "unknown task 'toy' (choose teacher, recall, sense, lookup or text)" err.txt ||
   fail "plain sandbox: '$(cat err.txt)' is not the unknown-task message"
 
 if ((failures > 0)); then
