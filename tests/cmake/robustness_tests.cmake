@@ -25,6 +25,12 @@ endforeach()
 add_test(NAME robust.damaged_files
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/damaged_files_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(robust.damaged_files PROPERTIES TIMEOUT 600)
+#   robust.run_checksum        tests/experiments/cli/run_checksum_test.sh: one byte changed in a run's config, an attribute, a
+#                              parameter or a series fails its checksum: merge, train --out, a sweep resume and the
+#                              Python reader name the run; runs of older files (no checksum) are accepted unchecked
+add_test(NAME robust.run_checksum
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/run_checksum_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(robust.run_checksum PROPERTIES TIMEOUT 300)
 #   robust.sigint_sweep        tests/experiments/cli/sigint_sweep_test.sh: SIGINT at any instant of a sweep (from the first
 #                              library initialiser on) exits 130, what finished saved and equal to an uninterrupted run
 add_test(NAME robust.sigint_sweep

@@ -25,8 +25,8 @@ namespace {
 namespace lo = io::layout;
 
 // What identifies a run's result: its attributes and its series, except what may differ between two
-// copies of one deterministic run: its time (wall_seconds) and where it came from (the layout's
-// provenance attributes, e.g. the sweep's INI text). Numbers in hexadecimal floating point: exact.
+// copies of one deterministic run: its time (wall_seconds, and the checksum, which covers it) and where it
+// came from (the layout's provenance attributes, e.g. the sweep's INI text). Numbers in hexadecimal floating point: exact.
 std::string fingerprint(const io::H5Reader& file, const std::string& run) {
   const io::RunRecord record = io::load_run(file, run);
   auto number = [](double v) {
@@ -39,7 +39,7 @@ std::string fingerprint(const io::H5Reader& file, const std::string& run) {
   std::map<std::string, std::string> parts;
   for (const auto& [key, value] : record.attributes) {
     const lo::Entry* entry = lo::find(lo::kRunSection, key, lo::Kind::Attribute);
-    if (key == lo::run::wall_seconds || (entry && entry->role == lo::Role::Provenance)) continue;
+    if (key == lo::run::wall_seconds || key == lo::run::checksum || (entry && entry->role == lo::Role::Provenance)) continue;
     std::string& text = parts["attribute " + key];
     if (const auto* s = std::get_if<std::string>(&value)) text = *s;
     else if (const auto* i = std::get_if<std::int64_t>(&value)) text = std::to_string(*i);

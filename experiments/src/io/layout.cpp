@@ -48,6 +48,9 @@ std::vector<Entry> make_table() {
   add(r, s(run::status), K::Attribute, T::Str, L::One, "", "complete, interrupted or diverged", R::Outcome);
   add(r, s(run::gradcheck_max_error), K::Attribute, T::Float64, L::One, "", "largest gradient-check error of the run's model on small shapes (NaN: not checked)", R::Outcome);
   add(r, s(run::wall_seconds), K::Attribute, T::Float64, L::One, "", "time of the training loop", R::Outcome);
+  add(r, s(run::checksum), K::Attribute, T::Str, L::One, "",
+      "8 hex digits: CRC-32 of the run's attributes, series and matrices, over the bytes results/README.md defines; a run that does not match it is damaged", R::Outcome);
+  t.back().every_version = false;
   add(r, s(run::sweep_ini), K::Attribute, T::Str, L::One, "written by sandbox sweep", "the sweep's INI file as read", R::Provenance);
   add(r, s(run::sweep_overrides), K::Attribute, T::Str, L::One, "written by sandbox sweep",
       "the sweep's command-line overrides, one `--grid.KEY=VALUE` or `--run.KEY=VALUE` per line (empty: none)", R::Provenance);
