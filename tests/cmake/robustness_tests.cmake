@@ -8,9 +8,11 @@ set_tests_properties(robust.concurrent_writers PROPERTIES TIMEOUT 300)
 # this machine cannot stage, e.g. no permission to mount a tmpfs, exits 77 and is reported as skipped):
 #   robust.full_disk            a full tmpfs: exit 2, one line, the old file unchanged, the run in the fallback file
 #   robust.file_size_limit      the same under ulimit -f
+#   robust.sweep_size_limit     a sweep whose save fails names the runs interrupted and never started
 #   robust.read_only_directory  --out in a read-only directory is refused before training
 #   robust.symlinked_out        a symlinked --out updates the link's target and keeps the link
-foreach(case IN ITEMS "full_disk:disk_full" "file_size_limit:size_limit" "read_only_directory:read_only_dir"
+foreach(case IN ITEMS "full_disk:disk_full" "file_size_limit:size_limit" "sweep_size_limit:sweep_size_limit"
+                      "read_only_directory:read_only_dir"
                       "symlinked_out:symlinked_out")
   string(REPLACE ":" ";" case "${case}")
   list(GET case 0 test_name)

@@ -17,6 +17,7 @@
 #include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/option_table.hpp"
+#include "experiments/src/text.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::cli {
@@ -185,7 +186,7 @@ int merge_in_this_process(const std::string& out, const std::vector<std::string>
     }
   }
   edit.commit();
-  if (skipped_count > 0) std::fprintf(stderr, "sandbox merge: skipped %zu damaged runs: %s\n", skipped_count, skipped.c_str());
+  if (skipped_count > 0) std::fprintf(stderr, "sandbox merge: skipped %zu damaged runs: %s\n", skipped_count, printable(skipped).c_str());
   std::printf("merge: %zu runs added%s, %zu already in %s\n", chosen.size(),
               replaced ? (" (" + std::to_string(replaced) + " replacing runs of another configuration)").c_str() : "",
               kept.size(), out.c_str());

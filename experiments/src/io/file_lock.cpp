@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "experiments/src/user_error.hpp"
+
 namespace sbx::io {
 namespace {
 
@@ -37,6 +39,10 @@ std::string resolve_target(const std::string& path) {
     if (ec) break;
     p = target.is_absolute() ? target : parent_dir(p) / target;
   }
+  // Still a link after 40 hops (the kernel's own limit): a loop, which every later open would fail on with
+  // ELOOP (and std::filesystem would throw for).
+  if (fs::is_symlink(fs::symlink_status(p, ec)))
+    throw UserError(path + ": is a loop of symbolic links (or a chain of more than 40), not a file");
   return p.string();
 }
 
