@@ -1,4 +1,5 @@
-"""A run's checksum, as the sandbox writes it: the `checksum` attribute of a run group.
+"""A run's checksum, as the sandbox writes it: the `checksum` attribute of a run group (and config_hash,
+the hash of its configuration text, checked against that text).
 
 CRC-32 (zlib.crc32) over the run's items in the byte order of their names (each attribute as "@<name>",
 each dataset by its path below the run group), each as: its name in UTF-8, a 0 byte, a type byte (s string,
@@ -75,16 +76,33 @@ def compute(group, check_extent=None):
     return f"{crc:08x}"
 
 
+def config_hash(text):
+    """The 16 hex digits of the 64-bit FNV-1a hash of a configuration text: its `config_hash`."""
+    h = 0xcbf29ce484222325
+    for byte in text.encode("utf-8", errors="surrogateescape"):
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
 def problem(group, check_extent=None):
-    """None if the run group's checksum matches (or it has none: a run of an older version), else what is
-    wrong, in a few words."""
-    if CHECKSUM not in group.attrs:
-        return None
+    """None if the run group's checksum matches (or it has none: a run of an older version) and its
+    config_hash is that of its config (when it has both), else what is wrong, in a few words."""
+    if CHECKSUM in group.attrs:
+        wrong = _checksum_problem(group, check_extent)
+        if wrong:
+            return wrong
+    config, stored_hash = group.attrs.get("config"), group.attrs.get("config_hash")
+    if isinstance(config, str) and isinstance(stored_hash, str) and config_hash(config) != stored_hash:
+        return "attribute config_hash does not match config, so one of them changed after it was written"
+    return None
+
+
+def _checksum_problem(group, check_extent):
     stored = group.attrs[CHECKSUM]
     if isinstance(stored, (bytes, np.bytes_)):
         stored = bytes(stored).decode("ascii", errors="replace")
     if not isinstance(stored, str) or len(stored) != 8 or any(c not in "0123456789abcdef" for c in stored):
-        return "its checksum attribute is not 8 hex digits"
+        return "attribute checksum is not 8 hex digits"
     computed = compute(group, check_extent)
     if computed != stored:
         return f"its content does not match its checksum: stored {stored}, computed {computed}, so it changed after it was written"

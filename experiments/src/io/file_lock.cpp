@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "experiments/src/io/run_checksum.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::io {
@@ -47,8 +48,7 @@ std::string resolve_target(const std::string& path) {
 }
 
 std::string short_stem(const std::string& path) {
-  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a
-  for (const unsigned char c : fs::path(path).filename().string()) hash = (hash ^ c) * 1099511628211ull;
+  const std::uint64_t hash = fnv1a64(fs::path(path).filename().string());
   char text[24];
   std::snprintf(text, sizeof text, ".sbx-%016llx", static_cast<unsigned long long>(hash));
   return text;

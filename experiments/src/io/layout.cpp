@@ -43,7 +43,7 @@ std::vector<Entry> make_table() {
       "the task's own (lookup: lookup_keys, the key vocabulary; lookup_values; chance_accuracy, 1/lookup_values)", R::Setting);
   add(r, s(run::config), K::Attribute, T::Str, L::One, "", "the canonical configuration text, one `key = value` line per option (`sandbox train --config` reads it)", R::Derived);
   t.back().every_version = false;
-  add(r, s(run::config_hash), K::Attribute, T::Str, L::One, "", "16 hex digits of the 64-bit FNV-1a hash of config", R::Derived);
+  add(r, s(run::config_hash), K::Attribute, T::Str, L::One, "", "16 hex digits of the 64-bit FNV-1a hash of config (a run whose config does not match it is damaged)", R::Derived);
   t.back().every_version = false;
   add(r, s(run::status), K::Attribute, T::Str, L::One, "", "complete, interrupted or diverged", R::Outcome);
   add(r, s(run::gradcheck_max_error), K::Attribute, T::Float64, L::One, "", "largest gradient-check error of the run's model on small shapes (NaN: not checked)", R::Outcome);

@@ -59,6 +59,21 @@ std::uint32_t crc32(std::uint32_t crc, const void* data, std::size_t size) {
   return ~crc;
 }
 
+std::uint64_t fnv1a64(std::string_view text) {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+std::string config_hash(const std::string& config_text) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a64(config_text)));
+  return hex;
+}
+
 std::string run_checksum(const RunRecord& run) {
   // Every item by name first: the order of attributes and datasets in the file is HDF5's, not the record's.
   struct Item {

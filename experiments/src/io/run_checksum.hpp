@@ -7,6 +7,7 @@
 // the same value; results/README.md defines the bytes it is computed over.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "experiments/src/io/run_file.hpp"
 
@@ -21,5 +22,10 @@ namespace sbx::io {
 std::string run_checksum(const RunRecord& run);
 
 std::uint32_t crc32(std::uint32_t crc, const void* data, std::size_t size);  // zlib's crc32(): crc32(0, ...) to start
+
+// 64-bit FNV-1a: config_hash (of a run's configuration text; the validator checks it against `config`) and
+// the names of lock and temporary files. Stable across platforms and versions.
+std::uint64_t fnv1a64(std::string_view text);
+std::string config_hash(const std::string& config_text);  // fnv1a64 as 16 lowercase hex digits
 
 }  // namespace sbx::io

@@ -2,7 +2,8 @@
 # A run changed after it was written (one byte of its config, of an attribute, of a parameter or of a
 # series: damage that HDF5 itself does not notice) fails its checksum, and is named by everything that
 # reads it: `merge` refuses (or skips with --skip-damaged), `train --out` refuses, a resumed sweep redoes
-# it, the Python reader raises DamagedFile.
+# it, the Python reader raises DamagedFile. Runs without a checksum (older files) are accepted, unless
+# their config_hash does not match their config.
 #   bash tests/experiments/cli/run_checksum_test.sh SANDBOX_BINARY SOURCE_DIR      (ctest: robust.run_checksum)
 # Exits non-zero at the first failure, with a line "FAIL: ..." saying what went wrong.
 set -uo pipefail
@@ -106,4 +107,23 @@ head -n 1 out | grep -q "^sweep: 0 runs to do, 2 already complete" || fail "resu
 f = h5py.File(sys.argv[1], "r")
 assert all(len(g.attrs["checksum"]) == 8 for g in f["runs"].values())' old_merged.h5 || fail "merge did not give the old runs a checksum"
 note "runs without a checksum (older files) are accepted unchecked, and merge writes them with one"
+
+# Such a run with its config changed still fails: config_hash no longer matches it.
+cp old_merged.h5 old_config.h5
+"$PY" - old_config.h5 "$RUN" <<'PY' || fail "changing the config of an old run"
+import sys, h5py
+with h5py.File(sys.argv[1], "a") as f:
+    g = f["runs"][sys.argv[2]]
+    del g.attrs["checksum"]
+    g.attrs["config"] = g.attrs["config"].replace("seed = 0", "seed = 1")
+PY
+refuses_damaged_run old_config old_config.h5 "$RUN" "$OTHER" " (attribute config_hash does not match config" "${TRAIN[@]}"
+"$PY" -c 'import sys, sqrtdk
+try:
+    sqrtdk.load_runs(sys.argv[1])
+except sqrtdk.DamagedFile as e:
+    assert "config_hash does not match config" in str(e), e
+else:
+    raise SystemExit("no DamagedFile")' old_config.h5 || fail "the Python reader on a config that does not match its config_hash"
+note "a run without a checksum whose config no longer matches its config_hash: named by merge, train and the reader"
 echo "run_checksum_test: PASS"

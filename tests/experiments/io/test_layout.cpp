@@ -165,6 +165,12 @@ TEST_F(RunValidator, AChangedValueFailsTheChecksum) {
             "");
   EXPECT_EQ(problem_after([](H5::Group& g) { sbx::io::set_attr(g, lo::run::checksum, "not hex!"); }),
             "attribute checksum is not 8 hex digits");
+  // Without a checksum, a config that no longer matches its config_hash is still found.
+  EXPECT_EQ(problem_after([](H5::Group& g) {
+              sbx::io::set_attr(g, lo::run::config, std::string("lr = 0.5\n"));
+              g.removeAttr(lo::run::checksum);
+            }),
+            "attribute config_hash does not match config, so one of them changed after it was written");
   // Written again from what load_run reads back (as merge does), a run keeps its checksum.
   const sbx::io::H5Reader reader((dir_ / "pristine.h5").string());
   EXPECT_EQ(sbx::io::run_checksum(sbx::io::load_run(reader, record_.name)), reader.read_string_attr(lo::run::path(record_.name), lo::run::checksum));
