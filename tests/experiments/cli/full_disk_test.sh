@@ -12,7 +12,7 @@
 # size_limit     (ctest: robust.file_size_limit) the same under ulimit -f 100 (SIGXFSZ left at its default:
 #                the sandbox itself must not die of it), with "file size limit exceeded"; the fallback file
 #                next to the target (it fits the limit).
-# sweep_size_limit (ctest: robust.sweep_size_limit) a sweep of 4 runs of about a second each into a file already
+# sweep_size_limit (ctest: robust.sweep_size_limit) a sweep of 4 runs of 1-2 s each (400000 tiny steps) into a file already
 #                over ulimit -f: its first save fails, the finished runs go to the fallback file, and the one
 #                stderr line says how many finished and names the runs interrupted and the runs never started
 #                (the same sweep command redoes them): each named run is where the line says.
@@ -83,7 +83,7 @@ sweep_size_limit() {
   "$SANDBOX" train --d-model 160 --dk 160 --dv 160 --seq-len 4 --batch 2 --steps 2 --no-gradcheck --run big \
     --out limited/runs.h5 >/dev/null 2>err || fail "sweep size limit: first run: $(cat err)"
   before=$(sha limited/runs.h5)
-  printf '[grid]\ntask = teacher\ndk = 4\nseed = 0 1 2 3\n[run]\nd-model = 8\nseq-len = 4\nbatch = 2\nsteps = 60000\nlog-every = 1000\neval-every = 0\nno-gradcheck = true\n' >slow.ini
+  printf '[grid]\ntask = teacher\ndk = 4\nseed = 0 1 2 3\n[run]\nd-model = 8\nseq-len = 4\nbatch = 2\nsteps = 400000\nlog-every = 1000\neval-every = 0\nno-gradcheck = true\n' >slow.ini
   (ulimit -f 1000 && exec "$SANDBOX" sweep --config slow.ini --out limited/runs.h5 --jobs 1 --quiet) >out 2>err
   rc=$?
   [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "sweep size limit: exit $rc, want 2 and one line: $(head -c 600 err)"
@@ -100,7 +100,7 @@ assert m, "no counts and names of the runs"
 finished, interrupted, not_started = int(m[1]), int(m[2]), int(m[4])
 names = lambda text: text.split(", ") if text else []
 assert finished + interrupted + not_started == 4 and len(names(m[3])) == interrupted and len(names(m[5])) == not_started, m.groups()
-assert interrupted + not_started >= 1, "runs of a second each, a first save after two: some cannot have finished"
+assert interrupted + not_started >= 1, "4 runs of a second or more, the first save after 2 s or more: some cannot have finished"
 with h5py.File(fallback, "r") as f:
     saved = {name: g.attrs["status"] for name, g in f["runs"].items()}
 assert all(saved.get(n) == "interrupted" for n in names(m[3])), (saved, m[3])
