@@ -52,7 +52,7 @@ import tempfile
 import h5py
 import numpy as np
 
-from . import names
+from . import checksum, names
 from .guard import DamagedFile, InputError, first_line, guarded
 
 # The names of the run-file layout this reader relies on. The layout is defined in
@@ -61,8 +61,9 @@ from .guard import DamagedFile, InputError, first_line, guarded
 RUNS_GROUP = "runs"
 STEP, LOSS, ACCURACY = "step", "loss", "accuracy"
 EVAL_STEP, EVAL_LOSS, EVAL_ACCURACY = "eval/step", "eval/loss", "eval/accuracy"
-# Attributes that are a run's outcome, not its settings: they differ between runs of one configuration.
-OUTCOME_ATTRS = ("status", "gradcheck_max_error", "wall_seconds", "diverged_step", "diverged_reason")
+# Attributes that are a run's outcome, not its settings: they differ between runs of one configuration (the
+# checksum too: it covers wall_seconds).
+OUTCOME_ATTRS = ("status", "gradcheck_max_error", "wall_seconds", "diverged_step", "diverged_reason", "checksum")
 # Attributes derived from the settings (the canonical configuration text and its hash): they differ
 # exactly when a setting does, so comparing runs looks at the settings themselves.
 DERIVED_ATTRS = ("config", "config_hash")
@@ -243,6 +244,10 @@ def _read_file(path):
                 series = {}
                 _collect_series(path, group, "", series)
                 attrs = {k: decode(v) for k, v in group.attrs.items()}
+                wrong = checksum.problem(group, lambda where, dataset: check_extent(path, where, dataset))
+                if wrong:
+                    raise DamagedFile(f"{path}: damaged: run {name!r}: {wrong} (`sandbox merge --skip-damaged NEW.h5 "
+                                      f"{path}` keeps the other runs)")
                 runs.append(Run(path, name, attrs, _equal_lengths(series)))
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise DamagedFile(f"{path}: damaged: unreadable run data ({_first_line(exc)})") from None

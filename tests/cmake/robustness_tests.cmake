@@ -8,9 +8,11 @@ set_tests_properties(robust.concurrent_writers PROPERTIES TIMEOUT 300)
 # this machine cannot stage, e.g. no permission to mount a tmpfs, exits 77 and is reported as skipped):
 #   robust.full_disk            a full tmpfs: exit 2, one line, the old file unchanged, the run in the fallback file
 #   robust.file_size_limit      the same under ulimit -f
+#   robust.sweep_size_limit     a sweep whose save fails names the runs interrupted and never started
 #   robust.read_only_directory  --out in a read-only directory is refused before training
 #   robust.symlinked_out        a symlinked --out updates the link's target and keeps the link
-foreach(case IN ITEMS "full_disk:disk_full" "file_size_limit:size_limit" "read_only_directory:read_only_dir"
+foreach(case IN ITEMS "full_disk:disk_full" "file_size_limit:size_limit" "sweep_size_limit:sweep_size_limit"
+                      "read_only_directory:read_only_dir"
                       "symlinked_out:symlinked_out")
   string(REPLACE ":" ";" case "${case}")
   list(GET case 0 test_name)
@@ -25,6 +27,12 @@ endforeach()
 add_test(NAME robust.damaged_files
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/damaged_files_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(robust.damaged_files PROPERTIES TIMEOUT 600)
+#   robust.run_checksum        tests/experiments/cli/run_checksum_test.sh: one byte changed in a run's config, an attribute, a
+#                              parameter or a series fails its checksum: merge, train --out, a sweep resume and the
+#                              Python reader name the run; runs of older files (no checksum) are accepted unchecked
+add_test(NAME robust.run_checksum
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/run_checksum_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(robust.run_checksum PROPERTIES TIMEOUT 300)
 #   robust.sigint_sweep        tests/experiments/cli/sigint_sweep_test.sh: SIGINT at any instant of a sweep (from the first
 #                              library initialiser on) exits 130, what finished saved and equal to an uninterrupted run
 add_test(NAME robust.sigint_sweep

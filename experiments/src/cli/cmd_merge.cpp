@@ -17,6 +17,7 @@
 #include "experiments/src/io/run_check.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/option_table.hpp"
+#include "experiments/src/text.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::cli {
@@ -25,8 +26,8 @@ namespace {
 namespace lo = io::layout;
 
 // What identifies a run's result: its attributes and its series, except what may differ between two
-// copies of one deterministic run: its time (wall_seconds) and where it came from (the layout's
-// provenance attributes, e.g. the sweep's INI text). Numbers in hexadecimal floating point: exact.
+// copies of one deterministic run: its time (wall_seconds, and the checksum, which covers it) and where it
+// came from (the layout's provenance attributes, e.g. the sweep's INI text). Numbers in hexadecimal floating point: exact.
 std::string fingerprint(const io::H5Reader& file, const std::string& run) {
   const io::RunRecord record = io::load_run(file, run);
   auto number = [](double v) {
@@ -39,7 +40,7 @@ std::string fingerprint(const io::H5Reader& file, const std::string& run) {
   std::map<std::string, std::string> parts;
   for (const auto& [key, value] : record.attributes) {
     const lo::Entry* entry = lo::find(lo::kRunSection, key, lo::Kind::Attribute);
-    if (key == lo::run::wall_seconds || (entry && entry->role == lo::Role::Provenance)) continue;
+    if (key == lo::run::wall_seconds || key == lo::run::checksum || (entry && entry->role == lo::Role::Provenance)) continue;
     std::string& text = parts["attribute " + key];
     if (const auto* s = std::get_if<std::string>(&value)) text = *s;
     else if (const auto* i = std::get_if<std::int64_t>(&value)) text = std::to_string(*i);
@@ -185,7 +186,7 @@ int merge_in_this_process(const std::string& out, const std::vector<std::string>
     }
   }
   edit.commit();
-  if (skipped_count > 0) std::fprintf(stderr, "sandbox merge: skipped %zu damaged runs: %s\n", skipped_count, skipped.c_str());
+  if (skipped_count > 0) std::fprintf(stderr, "sandbox merge: skipped %zu damaged runs: %s\n", skipped_count, printable(skipped).c_str());
   std::printf("merge: %zu runs added%s, %zu already in %s\n", chosen.size(),
               replaced ? (" (" + std::to_string(replaced) + " replacing runs of another configuration)").c_str() : "",
               kept.size(), out.c_str());

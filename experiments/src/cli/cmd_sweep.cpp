@@ -24,6 +24,7 @@
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/stop_signal.hpp"
 #include "experiments/src/train/sweep.hpp"
+#include "experiments/src/text.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::cli {
@@ -220,8 +221,8 @@ int run_sweep(const Args& args) {
     std::string done = std::to_string(plan.skipped.size() - plan.diverged.size()) + " already complete";
     if (!plan.diverged.empty()) done += ", " + std::to_string(plan.diverged.size()) + " already diverged";
     if (!plan.damaged.empty())
-      done += ", " + std::to_string(plan.damaged.size()) + " damaged (redone if in this grid; first: " + plan.damaged.front().first +
-              ": " + plan.damaged.front().second + ")";
+      done += ", " + std::to_string(plan.damaged.size()) + " damaged (redone if in this grid; first: " +
+              printable(plan.damaged.front().first + ": " + plan.damaged.front().second) + ")";  // names from a damaged file
     std::printf("sweep: %zu runs to do, %s in %s, %d jobs\n", plan.to_run.size(), done.c_str(), out.c_str(), jobs);
   }
   std::fflush(stdout);

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "experiments/src/io/child_process.hpp"
+#include "experiments/src/text.hpp"
 #include "experiments/src/user_error.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 
@@ -34,8 +35,9 @@ int run_reporting_errors(const std::string& command, const std::function<int()>&
   try {
     return body();
   } catch (const UserError& e) {
-    // One line: messages that do not say which command they come from get its name in front.
-    const std::string message = e.what();
+    // One line: messages that do not say which command they come from get its name in front. Names in
+    // it may come from a damaged file or the command line: control bytes and invalid UTF-8 are escaped.
+    const std::string message = printable(e.what());
     if (message.rfind("sandbox ", 0) == 0) std::fprintf(stderr, "%s\n", message.c_str());
     else std::fprintf(stderr, "sandbox %s: %s\n", command.c_str(), message.c_str());
     return 2;

@@ -16,6 +16,9 @@
 #include <sstream>
 #include <thread>
 
+#include "experiments/src/io/run_checksum.hpp"
+#include "experiments/src/user_error.hpp"
+
 namespace sbx::io {
 namespace {
 
@@ -37,12 +40,15 @@ std::string resolve_target(const std::string& path) {
     if (ec) break;
     p = target.is_absolute() ? target : parent_dir(p) / target;
   }
+  // Still a link after 40 hops (the kernel's own limit): a loop, which every later open would fail on with
+  // ELOOP (and std::filesystem would throw for).
+  if (fs::is_symlink(fs::symlink_status(p, ec)))
+    throw UserError(path + ": is a loop of symbolic links (or a chain of more than 40), not a file");
   return p.string();
 }
 
 std::string short_stem(const std::string& path) {
-  std::uint64_t hash = 14695981039346656037ull;  // FNV-1a
-  for (const unsigned char c : fs::path(path).filename().string()) hash = (hash ^ c) * 1099511628211ull;
+  const std::uint64_t hash = fnv1a64(fs::path(path).filename().string());
   char text[24];
   std::snprintf(text, sizeof text, ".sbx-%016llx", static_cast<unsigned long long>(hash));
   return text;

@@ -17,7 +17,7 @@ struct LockTimeout : UserError {
 };
 
 // The path a write to `path` must go to: a symlink's target (followed to the end), so that writing keeps
-// the link and updates what it points to. Other paths are returned unchanged.
+// the link and updates what it points to. Other paths are returned unchanged. UserError for a loop of links.
 std::string resolve_target(const std::string& path);
 
 // `.sbx-<16 hex digits>` from a file's base name: short, so that temp and lock names fit whatever the

@@ -47,7 +47,7 @@ std::vector<Entry> make_table() {
       "the task's own (lookup: lookup_keys, the key vocabulary; lookup_values; chance_accuracy, 1/lookup_values; text: unigram_entropy_bits, the corpus's unigram entropy; vocab_size; corpus_chars)", R::Setting);
   add(r, s(run::config), K::Attribute, T::Str, L::One, "", "the canonical configuration text, one `key = value` line per option (`sandbox train --config` reads it)", R::Derived);
   t.back().every_version = false;
-  add(r, s(run::config_hash), K::Attribute, T::Str, L::One, "", "16 hex digits of the 64-bit FNV-1a hash of config", R::Derived);
+  add(r, s(run::config_hash), K::Attribute, T::Str, L::One, "", "16 hex digits of the 64-bit FNV-1a hash of config (a run whose config does not match it is damaged)", R::Derived);
   t.back().every_version = false;
   add(r, s(run::status), K::Attribute, T::Str, L::One, "", "complete, interrupted or diverged", R::Outcome);
   add(r, s(run::gradcheck_max_error), K::Attribute, T::Float64, L::One, "", "largest gradient-check error of the run's model on small shapes (NaN: not checked)", R::Outcome);
@@ -56,6 +56,8 @@ std::vector<Entry> make_table() {
       "the step at which the training loss became non-finite or exceeded diverge_factor times its first value", R::Outcome);
   t.back().every_version = false;
   add(r, s(run::diverged_reason), K::Attribute, T::Str, L::One, "status is diverged", "what diverged, e.g. `loss 3.2e+05 > 100 x the first loss 0.51`", R::Outcome);
+  add(r, s(run::checksum), K::Attribute, T::Str, L::One, "",
+      "8 hex digits: CRC-32 of the run's attributes, series and matrices, over the bytes results/README.md defines; a run that does not match it is damaged", R::Outcome);
   t.back().every_version = false;
   add(r, s(run::sweep_ini), K::Attribute, T::Str, L::One, "written by sandbox sweep", "the sweep's INI file as read", R::Provenance);
   add(r, s(run::sweep_overrides), K::Attribute, T::Str, L::One, "written by sandbox sweep",

@@ -39,6 +39,7 @@ inline constexpr const char* config_hash = "config_hash";
 inline constexpr const char* status = "status";
 inline constexpr const char* gradcheck_max_error = "gradcheck_max_error";
 inline constexpr const char* wall_seconds = "wall_seconds";
+inline constexpr const char* checksum = "checksum";
 inline constexpr const char* sweep_ini = "sweep_ini";
 inline constexpr const char* sweep_overrides = "sweep_overrides";
 inline constexpr const char* diverged_step = "diverged_step";

@@ -10,6 +10,7 @@
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/isolated.hpp"
 #include "experiments/src/io/layout.hpp"
+#include "experiments/src/io/run_checksum.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::io {
@@ -177,6 +178,22 @@ void check_run(const H5Reader& file, const std::string& name) {
       for (double v : values)
         if (!std::isfinite(v)) throw UserError(std::string(lo::run::loss) + " is not finite");
   }
+  // Over everything read back as merge would copy it: what the checks above cannot see (a changed
+  // digit of the config, a parameter, a loss value). A run written before checksums has none: not checked.
+  if (const auto* stored = std::get_if<std::string>(find_attr(lo::run::checksum))) {
+    const bool hex = stored->size() == 8 && stored->find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!hex) throw UserError(std::string("attribute ") + lo::run::checksum + " is not 8 hex digits");
+    const std::string computed = run_checksum(load_run(file, name));
+    if (computed != *stored)
+      throw UserError("its content does not match its checksum: stored " + *stored + ", computed " + computed +
+                      ", so it changed after it was written");
+  }
+  // Older runs have no checksum, but most have config and its hash (their changed config is found so).
+  const auto* config = std::get_if<std::string>(find_attr(lo::run::config));
+  const auto* hash = std::get_if<std::string>(find_attr(lo::run::config_hash));
+  if (config && hash && config_hash(*config) != *hash)
+    throw UserError(std::string("attribute ") + lo::run::config_hash + " does not match " + lo::run::config +
+                    ", so one of them changed after it was written");
 }
 
 }  // namespace

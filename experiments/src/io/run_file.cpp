@@ -10,6 +10,7 @@
 #include "experiments/src/io/isolated.hpp"
 #include "experiments/src/io/layout.hpp"
 #include "experiments/src/io/run_check.hpp"
+#include "experiments/src/io/run_checksum.hpp"
 #include "git_commit.hpp"  // generated at build time: SANDBOX_GIT_COMMIT
 #include "experiments/src/user_error.hpp"
 
@@ -42,7 +43,10 @@ void write_run_group(H5::H5File& file, const RunRecord& run) {
   H5::Group runs = file.openGroup(lo::run::group);
   delete_path(runs, run.name);
   H5::Group group = runs.createGroup(run.name);
-  for (const auto& [key, value] : run.attributes) std::visit([&, &k = key](const auto& v) { set_attr(group, k, v); }, value);
+  for (const auto& [key, value] : run.attributes)
+    if (key != lo::run::checksum) std::visit([&, &k = key](const auto& v) { set_attr(group, k, v); }, value);
+  // Computed from what is written (a record read back from another file carries its old checksum: replaced).
+  set_attr(group, lo::run::checksum, run_checksum(run));
   write_int_vector(group, lo::run::step, run.steps);
   for (const auto& [key, values] : run.series) write_vector(group, key, values);
   for (const auto& [key, values] : run.int_series) write_int_vector(group, key, values);

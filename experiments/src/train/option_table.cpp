@@ -1,14 +1,13 @@
 #include "experiments/src/train/option_table.hpp"
 
 #include <charconv>
-#include <cinttypes>
 #include <cmath>
-#include <cstdio>
 #include <map>
 #include <sstream>
 
 #include "experiments/src/io/layout.hpp"
 #include "experiments/src/train/did_you_mean.hpp"
+#include "experiments/src/io/run_checksum.hpp"
 #include "experiments/src/user_error.hpp"
 #include "models/model_registry.hpp"
 #include "models/task_registry.hpp"
@@ -192,16 +191,7 @@ std::string config_text(const RunConfig& config) {
   return text;
 }
 
-std::string config_hash(const std::string& text) {
-  uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a, 64 bit: stable across platforms and versions
-  for (const unsigned char c : text) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;
-  }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016" PRIx64, hash);
-  return hex;
-}
+std::string config_hash(const std::string& text) { return io::config_hash(text); }  // the validator checks it too
 
 namespace {
 

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "experiments/src/text.hpp"
 #include "experiments/src/user_error.hpp"
 #include "models/model_registry.hpp"
 #include "models/name_list.hpp"
@@ -90,6 +91,9 @@ void check_run_name(const std::string& name) {
   if (name.empty()) throw UserError("--name: the run name is empty");
   if (name.size() > 200) throw UserError("--name: the run name is " + std::to_string(name.size()) + " bytes long (at most 200)");
   if (name == "." || name == "..") throw UserError("--name: '" + name + "' is not a usable run name");
+  // HDF5 stores the name as UTF-8 and h5py decodes it so: a name that is not would make the file unreadable
+  // to the Python reader.
+  if (!is_valid_utf8(name)) throw UserError("--name: the run name is not valid UTF-8: '" + printable(name) + "'");
   for (const char c : name) {
     if (c == '/') throw UserError("--name: '" + name + "' contains '/' (run names may not)");
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw UserError("--name: the run name contains a control character");

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -24,6 +25,14 @@
 namespace sbx {
 
 namespace {
+
+// "2 interrupted: a, b" / "0 never started"; at most 5 names, then "and N more".
+std::string name_list(const std::vector<std::string>& names, const std::string& what) {
+  std::string text = std::to_string(names.size()) + " " + what;
+  for (size_t i = 0; i < names.size() && i < 5; ++i) text += (i == 0 ? ": " : ", ") + names[i];
+  if (names.size() > 5) text += " and " + std::to_string(names.size() - 5) + " more";
+  return text;
+}
 
 // How many runs the axes of one block make.
 std::size_t grid_size(const std::vector<GridAxis>& axes) {
@@ -222,6 +231,7 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
                                  double save_every_seconds) {
   const size_t total = plan.to_run.size();
   std::vector<RunStatus> statuses(total, RunStatus::Interrupted);
+  std::unique_ptr<std::atomic<bool>[]> started(new std::atomic<bool>[total]());  // which runs a worker began
   std::atomic<size_t> next{0};
   std::atomic<long> steps_done{0};
   std::mutex mutex;
@@ -244,6 +254,7 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
     for (;;) {
       const size_t i = next.fetch_add(1);
       if (i >= total || stop()) break;  // stopped: take no new run
+      started[i].store(true);
       try {
         RunOutcome outcome = train_run(plan.to_run[i], stop, [&](long, double) { steps_done.fetch_add(1); }, hooks);
         std::lock_guard lock(mutex);
@@ -309,7 +320,18 @@ std::vector<RunStatus> run_sweep(const SweepPlan& plan, const std::string& out_p
   for (std::thread& t : pool) t.join();
   save();
   if (worker_error) std::rethrow_exception(worker_error);
-  if (saver.failed()) throw UserError(saver.error());
+  if (saver.failed()) {
+    // Which runs the failed save cost: a resume needs to know what is still to do.
+    std::vector<std::string> interrupted, not_started;
+    for (size_t i = 0; i < total; ++i) {
+      if (!started[i].load()) not_started.push_back(plan.to_run[i].name());
+      else if (statuses[i] == RunStatus::Interrupted) interrupted.push_back(plan.to_run[i].name());
+    }
+    throw UserError(saver.error() + "; of the " + std::to_string(total) + " runs to do, " +
+                    std::to_string(total - interrupted.size() - not_started.size()) + " finished; " +
+                    name_list(interrupted, "interrupted") + "; " + name_list(not_started, "never started") +
+                    "; the same sweep command redoes these once there is room");
+  }
   return statuses;
 }
 

@@ -15,8 +15,8 @@ Reference format, one item per line, tab-separated:
 item: a dataset's path below the run's group, or "@name" for an attribute; kind: f (floating point, compared
 within the tolerance, or within a factor for the items of WITHIN_FACTOR), i (integer or boolean, exact),
 s (string, exact, JSON-quoted); shape: comma-separated sizes ("" for a scalar); values: space-separated,
-floats as %.17g (they round-trip). wall_seconds (a clock reading) and sweep_ini (the INI text, comments
-included) are left out. Items that appear in a file but not in the reference (a series added later) are
+floats as %.17g (they round-trip). wall_seconds (a clock reading), checksum (the run's own, over
+wall_seconds too) and sweep_ini (the INI text, comments included) are left out. Items that appear in a file but not in the reference (a series added later) are
 ignored; an item that changes, disappears or changes shape fails.
 
 A difference |x - r| counts against the larger of |r| and 1e-6 times the largest |value| of the same item, so
@@ -32,8 +32,9 @@ import numpy as np
 
 import checksums  # next to this file, so on the path of a script run from here
 
-# wall_seconds is a clock reading; sweep_ini is the INI text as given (its comments included), not a result.
-SKIPPED = {"@wall_seconds", "@sweep_ini"}
+# wall_seconds is a clock reading (and the run's checksum covers it); sweep_ini is the INI text as given
+# (its comments included), not a result.
+SKIPPED = {"@wall_seconds", "@checksum", "@sweep_ini"}
 # Why 1e-11: the runs are 8 steps long, so a rounding difference has little room to grow. The SSE2 build
 # without -march=native and without FMA (the kernels of tests/run.sh's sanitizer pass) against the AVX-512/FMA
 # build that made values.txt: at most 2e-13 relative (grad_norm/scale; the parameters 4e-14, the losses and

@@ -45,6 +45,8 @@ LM=(--model lm --d-model 8 --heads 2 --dk auto --dv auto --layers 1 --seq-len 8 
 "$SANDBOX" train "${LM[@]}" --text small.txt --run lm --out lm.h5 >"$OUT/setup.out" 2>&1 \
   || setup_fail "lm.h5" "sandbox train --model lm could not make the fixture: $(tr '\n' ' ' <"$OUT/setup.out")"
 mkdir adir
+ln -s loop_b.h5 loop_a.h5  # a loop of symbolic links: opening either fails with ELOOP
+ln -s loop_a.h5 loop_b.h5
 printf 'bogus = 1\n' >bogus.ini
 printf 'dk = abc\n' >badvalue.ini
 printf 'lr = -1\n' >badlr.ini
@@ -142,6 +144,9 @@ for v in ["x_2d", "wq_rows", "wk_cols", "wo_rows", "y_dout", "y_batch", "wq_1d",
     make("grad_%s.h5" % v, v)
 with h5py.File("runs_dataset.h5", "w") as f:  # an HDF5 file whose /runs is a dataset, not a run file
     f["runs"] = np.zeros(3)
+with h5py.File("damaged_names.h5", "w") as f:  # a run named with a newline and an escape sequence, and no data
+    g = f.create_group("runs/bad\nname\x1b[31m")
+    g.attrs["steps"] = np.int64(3)
 EOF
     setup_fail "grad fixtures" "$(tr '\n' ' ' <"$OUT/fixtures.out")"
   fi
@@ -309,6 +314,10 @@ bad "train: --eval-batches 0" eval-batches -- train --out new.h5 --eval-batches 
 bad "train: --causal maybe" causal maybe -- train --out new.h5 --causal=maybe
 bad "train: --name with a control character" control -- train --out new.h5 --name "$(printf 'a\tb')"
 bad "train: --name too long" 200 -- train --out new.h5 --name "$(printf 'x%.0s' $(seq 1 201))"
+# HDF5 keeps names as UTF-8 and h5py decodes them so: a name that is not would make the file unreadable in Python.
+bad "train: --name not UTF-8" UTF-8 'a\xffb' -- train --steps 50000000 --out new.h5 --name "$(printf 'a\377b')"
+bad "train: --run not UTF-8 (a truncated sequence)" UTF-8 -- train --steps 50000000 --out new.h5 --run "$(printf 'ab\303')"
+bad "sweep: --name template not UTF-8" UTF-8 -- sweep --config sweep_ok.ini --out new.h5 --name "$(printf '{dk}\300\200')"
 bad "train: same name, different configuration" 'lr = 0.01' 'lr = 0.03' -- train "${TINY[@]}" --run taken --lr 0.03 --out existing.h5
 bad "train: config file does not exist" missing.ini -- train --out new.h5 --config missing.ini
 bad "train: config is a directory" adir -- train --out new.h5 --config adir
@@ -320,6 +329,8 @@ bad "train: --out in a missing directory" nodir -- train "${TINY[@]}" --out nodi
 bad "train: --out in a missing directory (absolute)" nodir -- train "${TINY[@]}" --out "$WORK/nodir/sub/new.h5"
 bad "train: --out on a directory" adir -- train "${TINY[@]}" --out adir
 bad "train: --out on a text file" notes.txt -- train "${TINY[@]}" --out notes.txt
+bad "train: --out through a loop of symbolic links (before training)" loop_a.h5 loop -- train --steps 50000000 --out loop_a.h5
+bad "sweep: --out through a loop of symbolic links" loop_a.h5 loop -- sweep --config sweep_ok.ini --out loop_a.h5
 bad "train: run already in the file" taken -- train "${TINY[@]}" --run taken --out existing.h5
 [[ -n "$PY" ]] && bad "train: --out on a truncated HDF5 file" trunc_half.h5 -- train "${TINY[@]}" --out trunc_half.h5
 # Run names are group names under /runs: a '/' would write outside /runs (or, with --overwrite, replace
@@ -546,6 +557,12 @@ bad "merge: input is a directory" adir -- merge new.h5 adir
 bad "merge: output in a missing directory" nodir -- merge nodir/m.h5 existing.h5
 bad "merge: output is a directory" adir -- merge adir existing.h5
 bad "merge: output is a text file" notes.txt -- merge notes.txt existing.h5
+bad "merge: output through a loop of symbolic links" loop_a.h5 loop -- merge loop_a.h5 existing.h5
+bad "merge: input through a loop of symbolic links" loop_b.h5 -- merge new.h5 loop_b.h5
+# A name read from a file is printed escaped: a newline in it must not split the line, nor an escape
+# sequence reach the terminal.
+[[ -n "$PY" ]] && bad "merge: a damaged run whose name holds a newline and an escape" 'bad\x0aname\x1b[31m' damaged \
+  -- merge new.h5 damaged_names.h5
 bad "merge: run already in the output" taken -- merge existing.h5 other.h5
 bad "merge: same run in two inputs" taken -- merge new.h5 existing.h5 other.h5
 

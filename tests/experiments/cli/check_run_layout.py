@@ -31,7 +31,7 @@ import numpy as np
 
 ROOT_STR_ATTRS = ["created_utc", "git_commit", "sandbox_version", "eigen_version", "hdf5_version"]
 RUN_STR_ATTRS = ["task", "model", "scale", "optimizer", "schedule", "status", "config", "config_hash", "precision",
-                 "save_weights", "text"]
+                 "save_weights", "text", "checksum"]
 RUN_INT_ATTRS = ["d_model", "d_k", "d_v", "d_out", "seq_len", "batch", "steps", "seed", "causal", "log_every", "heads",
                  "context_len", "warmup_steps", "eval_batches", "eval_every", "gradcheck", "layers"]
 RUN_FLOAT_ATTRS = ["lr", "init_std", "gradcheck_max_error", "wall_seconds", "momentum", "beta1", "beta2", "eps",

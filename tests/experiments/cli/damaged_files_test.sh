@@ -51,21 +51,7 @@ PY
 }
 for how in string 2d empty nan short unopenable; do
   damage "d_$how.h5" "$how"
-  before=$(sha "d_$how.h5")
-  "$SANDBOX" merge "m_$how.h5" "d_$how.h5" >out 2>err
-  rc=$?
-  [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "merge of a run with loss $how: exit $rc, want 2 and one line: $(cat err)"
-  grep -q "run '$RUN' is damaged" err || fail "merge ($how): the damaged run is not named: $(cat err)"
-  [[ ! -e "m_$how.h5" ]] || fail "merge ($how): created the output"
-  "$SANDBOX" merge --skip-damaged "m_$how.h5" "d_$how.h5" >out 2>err || fail "merge --skip-damaged ($how): $(cat err)"
-  grep -q "skipped 1 damaged runs: d_$how.h5: $RUN" err || fail "merge --skip-damaged ($how) does not say what it skipped: $(cat err)"
-  "$PY" -c 'import h5py, sys; r = sorted(h5py.File(sys.argv[1], "r")["runs"]); assert r == [sys.argv[2]], r' "m_$how.h5" "$OTHER" \
-    || fail "merge --skip-damaged ($how): want only $OTHER"
-  timeout 60 "$SANDBOX" train "${TRAIN[@]}" --steps 50000000 --out "d_$how.h5" >out 2>err
-  rc=$?
-  [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "train into a file with a damaged run ($how): exit $rc (124: it trained first), want 2: $(cat err)"
-  grep -q "run '$RUN' is damaged" err || fail "train ($how): the damaged run is not named: $(cat err)"
-  [[ $(sha "d_$how.h5") == "$before" ]] || fail "refusals changed d_$how.h5"
+  refuses_damaged_run "$how" "d_$how.h5" "$RUN" "$OTHER" "" "${TRAIN[@]}"
   "$SANDBOX" sweep --config grid.ini --out "d_$how.h5" --jobs 1 >out 2>err || fail "sweep resume ($how): $(cat err)"
   head -n 1 out | grep -q "^sweep: 1 runs to do, 1 already complete, 1 damaged (redone if in this grid; first: $RUN" \
     || fail "sweep resume ($how): first line: $(head -n 1 out)"

@@ -12,6 +12,10 @@
 # size_limit     (ctest: robust.file_size_limit) the same under ulimit -f 100 (SIGXFSZ left at its default:
 #                the sandbox itself must not die of it), with "file size limit exceeded"; the fallback file
 #                next to the target (it fits the limit).
+# sweep_size_limit (ctest: robust.sweep_size_limit) a sweep of 4 runs of 1-2 s each (400000 tiny steps) into a file already
+#                over ulimit -f: its first save fails, the finished runs go to the fallback file, and the one
+#                stderr line says how many finished and names the runs interrupted and the runs never started
+#                (the same sweep command redoes them): each named run is where the line says.
 # read_only_dir  (ctest: robust.read_only_directory) --out in a read-only directory is refused before
 #                training. Needs to mount a read-only tmpfs (a chmod does not stop root).
 # symlinked_out  (ctest: robust.symlinked_out) a symlinked --out updates the link's target, keeps the link.
@@ -20,7 +24,7 @@ set -uo pipefail
 TEST_NAME=full_disk_test
 # shellcheck source=run_test_setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run_test_setup.sh" "$@"
-CASE=${3:?usage: full_disk_test.sh SANDBOX_BINARY SOURCE_DIR disk_full|size_limit|read_only_dir|symlinked_out}
+CASE=${3:?usage: full_disk_test.sh SANDBOX_BINARY SOURCE_DIR disk_full|size_limit|sweep_size_limit|read_only_dir|symlinked_out}
 cd "$TMP" || fail "cd $TMP"
 skip() {
   echo "SKIPPED: $*"
@@ -73,6 +77,39 @@ size_limit() {
   [[ $fallback == limited/sandbox-unsaved-* ]] || fail "size limit: the fallback file is not next to the target: $fallback"
 }
 
+sweep_size_limit() {
+  mkdir -p limited
+  # Over the limit already: every rewrite of it fails, while a fallback file of the sweep's small runs fits.
+  "$SANDBOX" train --d-model 160 --dk 160 --dv 160 --seq-len 4 --batch 2 --steps 2 --no-gradcheck --run big \
+    --out limited/runs.h5 >/dev/null 2>err || fail "sweep size limit: first run: $(cat err)"
+  before=$(sha limited/runs.h5)
+  printf '[grid]\ntask = teacher\ndk = 4\nseed = 0 1 2 3\n[run]\nd-model = 8\nseq-len = 4\nbatch = 2\nsteps = 400000\nlog-every = 1000\neval-every = 0\nno-gradcheck = true\n' >slow.ini
+  (ulimit -f 1000 && exec "$SANDBOX" sweep --config slow.ini --out limited/runs.h5 --jobs 1 --quiet) >out 2>err
+  rc=$?
+  [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "sweep size limit: exit $rc, want 2 and one line: $(head -c 600 err)"
+  [[ $(sha limited/runs.h5) == "$before" ]] || fail "sweep size limit: the existing file changed"
+  grep -q "file size limit exceeded while writing limited/runs.h5" err || fail "sweep size limit: the cause is not named: $(cat err)"
+  fallback=$(sed -n 's/.* runs\{0,1\} w[ae][rs]e\{0,1\} saved to \([^ ]*\) instead .*/\1/p' err)
+  [[ -n "$fallback" && -f "$fallback" ]] || fail "sweep size limit: no fallback file named: $(cat err)"
+  "$PY" - "$fallback" err <<'PY' || fail "sweep size limit: the line does not match what was saved: $(cat err)"
+import re, sys, h5py
+fallback, err = sys.argv[1], open(sys.argv[2]).read()
+m = re.search(r"of the 4 runs to do, (\d+) finished; (\d+) interrupted(?:: ([^;]*))?; (\d+) never started(?:: ([^;]*))?; "
+              r"the same sweep command redoes these once there is room", err)
+assert m, "no counts and names of the runs"
+finished, interrupted, not_started = int(m[1]), int(m[2]), int(m[4])
+names = lambda text: text.split(", ") if text else []
+assert finished + interrupted + not_started == 4 and len(names(m[3])) == interrupted and len(names(m[5])) == not_started, m.groups()
+assert interrupted + not_started >= 1, "4 runs of a second or more, the first save after 2 s or more: some cannot have finished"
+with h5py.File(fallback, "r") as f:
+    saved = {name: g.attrs["status"] for name, g in f["runs"].items()}
+assert all(saved.get(n) == "interrupted" for n in names(m[3])), (saved, m[3])
+assert not set(names(m[5])) & set(saved), (saved, m[5])
+assert sum(s == "complete" for s in saved.values()) == finished, (saved, finished)
+PY
+  note "sweep size limit: exit 2, '$(cut -c1-60 err)... $(grep -o 'of the 4 runs.*' err | cut -c1-120)...'"
+}
+
 read_only_dir() {
   mkdir -p ro
   mount -t tmpfs -o ro,size=64k sandbox-test-ro ro 2>/dev/null \
@@ -98,7 +135,7 @@ symlinked_out() {
 }
 
 case $CASE in
-  disk_full | size_limit | read_only_dir | symlinked_out) "$CASE" ;;
-  *) fail "unknown case '$CASE' (disk_full, size_limit, read_only_dir, symlinked_out)" ;;
+  disk_full | size_limit | sweep_size_limit | read_only_dir | symlinked_out) "$CASE" ;;
+  *) fail "unknown case '$CASE' (disk_full, size_limit, sweep_size_limit, read_only_dir, symlinked_out)" ;;
 esac
 echo "full_disk_test $CASE: PASS"

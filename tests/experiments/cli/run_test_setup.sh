@@ -44,3 +44,27 @@ wait_for_handlers() {
   done
   fail "process $pid did not install its signal handlers within 20 s"
 }
+
+# refuses_damaged_run CASE FILE RUN OTHER WHY [TRAIN_ARGS...]: FILE holds a damaged run RUN (WHY: what the
+# one-line refusal says after "run 'RUN' is damaged", "" for anything) and an intact run OTHER. `merge`
+# refuses it naming the run and creates nothing; `merge --skip-damaged` keeps OTHER alone and says what it
+# skipped; `train --out FILE` (with TRAIN_ARGS) refuses before training. FILE is left as it was.
+refuses_damaged_run() {
+  local case=$1 file=$2 run=$3 other=$4 why=$5 rc before
+  shift 5
+  before=$(sha "$file")
+  "$SANDBOX" merge "m_$case.h5" "$file" >out 2>err
+  rc=$?
+  [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "merge ($case): exit $rc, want 2 and one line: $(cat err)"
+  grep -qF "run '$run' is damaged$why" err || fail "merge ($case): the damaged run is not named so: $(cat err)"
+  [[ ! -e "m_$case.h5" ]] || fail "merge ($case): created the output"
+  "$SANDBOX" merge --skip-damaged "m_$case.h5" "$file" >out 2>err || fail "merge --skip-damaged ($case): $(cat err)"
+  grep -q "skipped 1 damaged runs: $file: $run" err || fail "merge --skip-damaged ($case) does not say what it skipped: $(cat err)"
+  "$PY" -c 'import h5py, sys; r = sorted(h5py.File(sys.argv[1], "r")["runs"]); assert r == [sys.argv[2]], r' "m_$case.h5" "$other" \
+    || fail "merge --skip-damaged ($case): want only $other"
+  timeout 60 "$SANDBOX" train "$@" --steps 50000000 --out "$file" >out 2>err
+  rc=$?
+  [[ $rc -eq 2 && $(wc -l <err) -eq 1 ]] || fail "train --out into a file with a damaged run ($case): exit $rc (124: it trained first), want 2: $(cat err)"
+  grep -qF "run '$run' is damaged$why" err || fail "train ($case): the damaged run is not named so: $(cat err)"
+  [[ $(sha "$file") == "$before" ]] || fail "refusals changed $file ($case)"
+}

@@ -52,8 +52,9 @@ with h5py.File(a_path, "r") as a, h5py.File(b_path, "r") as b:
             rb.visititems(lambda n, o: others.append(n) if isinstance(o, h5py.Dataset) else None)
             if sorted(items) != sorted(others):
                 bad.append(f"{name}: datasets differ")
-            # Neither the time nor where a run came from (a sweep's INI text, absent from a train run).
-            skip = ("wall_seconds", "sweep_ini", "sweep_overrides")
+            # Neither the time (nor the checksum, which covers it) nor where a run came from (a sweep's INI
+            # text, absent from a train run).
+            skip = ("wall_seconds", "checksum", "sweep_ini", "sweep_overrides")
             keys = sorted(k for k in ra.attrs if k not in skip)
             if keys != sorted(k for k in rb.attrs if k not in skip):
                 bad.append(f"{name}: attribute names differ")

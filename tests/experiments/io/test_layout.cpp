@@ -14,6 +14,7 @@
 #include "experiments/src/io/h5_store.hpp"
 #include "experiments/src/io/layout.hpp"
 #include "experiments/src/io/run_check.hpp"
+#include "experiments/src/io/run_checksum.hpp"
 #include "experiments/src/io/run_file.hpp"
 #include "experiments/src/train/option_table.hpp"
 #include "experiments/src/train/trainer.hpp"
@@ -97,7 +98,9 @@ TEST(Layout, TheTrainerWritesWhatTheTableNamesAndEverythingItRequires) {
     EXPECT_TRUE(option || lo::find(lo::kRunSection, key, lo::Kind::Attribute)) << "attribute " << key << " is not in the layout";
   }
   for (const lo::Entry& e : lo::entries()) {
-    if (e.section == lo::kRunSection && e.kind == lo::Kind::Attribute && e.when.empty() && !is_placeholder_row(e)) {
+    // The checksum is not the trainer's: write_run_group computes it from the record as it writes it.
+    if (e.section == lo::kRunSection && e.kind == lo::Kind::Attribute && e.when.empty() && !is_placeholder_row(e) &&
+        e.path != lo::run::checksum) {
       EXPECT_NE(record.get(e.path), nullptr) << "the run has no attribute " << e.path;
     }
   }
@@ -144,10 +147,34 @@ TEST_F(RunValidator, WhatOlderVersionsDidNotWriteMayBeMissing) {
                 sbx::io::delete_path(g, later);
               g.removeAttr(lo::run::config);
               g.removeAttr("warmup_steps");
+              g.removeAttr(lo::run::checksum);  // older versions wrote none
             }),
             "");
   EXPECT_EQ(problem_after([](H5::Group& g) { sbx::io::write_int_vector(g, lo::run::q_grad_median, {1, 2, 3}); }),
             "dataset q_grad/median is an integer, expected float64");
+}
+
+// A value changed after writing, which every check of the table passes, fails the run's checksum; a run
+// without one (older versions) is not checked.
+TEST_F(RunValidator, AChangedValueFailsTheChecksum) {
+  const auto lr_changed = [](H5::Group& g) { sbx::io::set_attr(g, "lr", 0.5); };
+  EXPECT_EQ(problem_after(lr_changed).rfind("its content does not match its checksum: stored ", 0), 0u) << problem_after(lr_changed);
+  EXPECT_EQ(problem_after([&](H5::Group& g) {
+              lr_changed(g);
+              g.removeAttr(lo::run::checksum);
+            }),
+            "");
+  EXPECT_EQ(problem_after([](H5::Group& g) { sbx::io::set_attr(g, lo::run::checksum, "not hex!"); }),
+            "attribute checksum is not 8 hex digits");
+  // Without a checksum, a config that no longer matches its config_hash is still found.
+  EXPECT_EQ(problem_after([](H5::Group& g) {
+              sbx::io::set_attr(g, lo::run::config, std::string("lr = 0.5\n"));
+              g.removeAttr(lo::run::checksum);
+            }),
+            "attribute config_hash does not match config, so one of them changed after it was written");
+  // Written again from what load_run reads back (as merge does), a run keeps its checksum.
+  const sbx::io::H5Reader reader((dir_ / "pristine.h5").string());
+  EXPECT_EQ(sbx::io::run_checksum(sbx::io::load_run(reader, record_.name)), reader.read_string_attr(lo::run::path(record_.name), lo::run::checksum));
 }
 
 TEST_F(RunValidator, EveryDatasetOfARequiredPatternIsMissing) {
