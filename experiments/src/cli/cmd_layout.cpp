@@ -1,6 +1,6 @@
 // `sandbox layout`: the HDF5 layout of the files the sandbox writes (io/layout.hpp), as the Markdown table
-// the README shows, or with --json for programs (tests/py/test_layout.py compares it with the README and
-// with the Python reader).
+// the README shows, or with --json for programs (tests/experiments/sqrtdk/test_layout.py compares it with
+// the README and with the Python reader).
 #include <cstdio>
 #include <string>
 

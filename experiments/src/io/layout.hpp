@@ -3,8 +3,9 @@
 // nowhere else, and entries() says for each group, attribute and dataset its type, its length and what it
 // means. The writers (trainer, run_file, merge, sweep, theory, bench) take their names from here, the run
 // validator (run_check.cpp) checks a run against entries(), `sandbox layout` prints the table (the README's
-// layout table is that output) and `sandbox layout --json` dumps it for tests/py/test_layout.py, which
-// compares it with the README and with the Python reader's and checker's constants.
+// layout table is that output) and `sandbox layout --json` dumps it for
+// tests/experiments/sqrtdk/test_layout.py, which compares it with the README and with the Python reader's
+// and checker's constants.
 //
 // A path below a section may hold placeholders in angle brackets, each standing for one name component:
 // `grad_norm/<param>`, `head<i>/attn_entropy`, `<scale>/entropy_mean`. Two rows stand for a family of

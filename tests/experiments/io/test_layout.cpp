@@ -1,6 +1,6 @@
 // Tests of the layout table (experiments/src/io/layout.*): the trainer writes exactly what the table
 // names, the run validator (io/run_check.cpp) holds a run to the table, and no name is defined twice.
-// tests/py/test_layout.py checks that the README and the Python reader agree with the same table.
+// tests/experiments/sqrtdk/test_layout.py checks that the README and the Python reader agree with the same table.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
