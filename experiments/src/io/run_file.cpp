@@ -98,7 +98,7 @@ void check_can_save(const std::string& path, const std::vector<std::string>& run
   if (overwrite) return;
   for (const std::string& name : run_names)
     if (reader.exists(lo::run::path(name)))
-      throw UserError(path + ": run '" + name + "' is already in the file (use --overwrite to replace it, or --run NAME)");
+      throw UserError(path + ": run '" + name + "' is already in the file (give another --run NAME to keep both; --overwrite would replace it)");
 }
 
 void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool overwrite, double lock_timeout,
@@ -125,7 +125,7 @@ void save_runs(const std::string& path, const std::vector<RunRecord>& runs, bool
   try {
     for (const RunRecord& run : runs) {
       if (!overwrite && file.exists(lo::run::group) && file.openGroup(lo::run::group).exists(run.name))
-        throw UserError(path + ": run '" + run.name + "' is already in the file (use --overwrite to replace it)");
+        throw UserError(path + ": run '" + run.name + "' is already in the file (--overwrite would replace it)");
       write_run_group(file, run);
     }
     write_root_attributes(file);
