@@ -410,7 +410,9 @@ if [[ -n "$PY" ]]; then
   # the address space (ulimit -v, 8 GiB) makes it fail instead, so the case runs everywhere. Not under
   # AddressSanitizer: its shadow memory needs terabytes of address space, and it refuses any allocation over
   # 1 TB by itself.
-  if nm -D "$SANDBOX" 2>/dev/null | grep -q __asan_init; then
+  # grep reads all of nm's output (no -q): with -q it would stop at the first match, nm would die of SIGPIPE
+  # and pipefail would make the test false, the very case this guards against.
+  if nm -D "$SANDBOX" 2>/dev/null | grep __asan_init >/dev/null; then
     bad "grad: n x n scores too large to fit" /inputs/X -- grad --in grad_n_huge.h5 --out new.h5
   else
     VMEM_LIMIT_KB=8388608 bad "grad: n x n scores too large to fit" /inputs/X -- grad --in grad_n_huge.h5 --out new.h5

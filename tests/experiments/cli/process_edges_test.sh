@@ -58,6 +58,9 @@ note "train and merge keep 0600 and 0640"
 # from an FNV-1a hash of the file's name) until it is killed, so that merge waits (in its child).
 cp private.h5 held.h5
 hold_lock() {
+  # The background job truncates holder.out only once it starts: remove the last holder's "locked" first,
+  # or the wait below can see it and go on before this holder has the lock.
+  rm -f holder.out
   "$PY" - held.h5 <<'PY' >holder.out 2>&1 &
 import fcntl, os, sys, time
 h = 14695981039346656037
@@ -80,7 +83,9 @@ PY
 }
 # Starts a merge into held.h5 in the background (pid in MERGE) and waits until it waits for the lock.
 start_merge() {
-  # A background job of a script starts with SIGINT ignored; a user's merge has the default action.
+  # A background job of a script starts with SIGINT ignored; a user's merge has the default action. The
+  # last merge's "waiting for" is removed first (see hold_lock).
+  rm -f merge.out merge.err
   env --default-signal=INT "$SANDBOX" merge held.h5 sweep.h5 >merge.out 2>merge.err &
   MERGE=$!
   for ((i = 0; i < 4000; i++)); do grep -qs "waiting for" merge.err && return 0; sleep 0.005; done
