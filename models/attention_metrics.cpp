@@ -139,9 +139,14 @@ void AttentionMeter::measure_into(AttentionMetrics& m, const AttentionNodesOf<S>
     for (Eigen::Index r = first; r < first + count; ++r)
       if (reaches_loss(r)) row_grad_norm_[static_cast<size_t>(r)] = static_cast<double>(ds.row(r).blueNorm());
   });
+  double zero_rows = 0.0, one_rows = 0.0;
   for (Eigen::Index r = 0; r < rows; ++r) {
-    if (reaches_loss(r)) row_norms_.push_back(row_grad_norm_[static_cast<size_t>(r)]);
     const double top = row_top_[static_cast<size_t>(r)];
+    if (reaches_loss(r)) {
+      row_norms_.push_back(row_grad_norm_[static_cast<size_t>(r)]);
+      zero_rows += row_grad_norm_[static_cast<size_t>(r)] == 0.0 ? 1.0 : 0.0;
+      one_rows += top == 1.0 ? 1.0 : 0.0;
+    }
     const double entropy = row_entropy_[static_cast<size_t>(r)];
     const double saturated = top > 0.99 ? 1.0 : 0.0;
     m.attn_max += top;
@@ -156,6 +161,9 @@ void AttentionMeter::measure_into(AttentionMetrics& m, const AttentionNodesOf<S>
   m.attn_max /= n;
   m.saturated_fraction /= n;
   m.attn_entropy /= n;
+  const double scored = static_cast<double>(row_norms_.size());
+  m.logit_grad_zero_fraction = scored > 0.0 ? zero_rows / scored : 0.0;
+  m.top_weight_one_fraction = scored > 0.0 ? one_rows / scored : 0.0;
   m.logit_grad_mean = mean_of(row_norms_);
   m.logit_grad_median = median_in_place(row_norms_);
   const VisibleMax vm = visible_max(nodes.logits.value(), hidden);

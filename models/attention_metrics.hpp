@@ -21,6 +21,11 @@ struct AttentionMetrics {
   // compares across scale modes.
   double q_grad_mean = 0.0;
   double q_grad_median = 0.0;
+  // Over the rows that reach the loss (the rows of logit_grad): the share whose ‖∂L/∂S_row‖ is exactly zero,
+  // and the share whose largest weight is exactly 1 in the run's precision. They tell rounding from vanishing:
+  // in float32 a top weight rounds to 1 long before the row's gradient underflows to 0.
+  double logit_grad_zero_fraction = 0.0;
+  double top_weight_one_fraction = 0.0;
   // Per head (empty with one head): saturated fraction and entropy over that head's rows only.
   std::vector<double> saturated_fraction_head, attn_entropy_head;
 };

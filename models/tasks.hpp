@@ -26,6 +26,7 @@ struct TaskConfig {
   Eigen::Index heads = 1;
   Eigen::Index context_len = 0;  // > 0: cross-attention, the encoder sequence's length
   bool causal = false;
+  double teacher_temperature = 1.0;  // task teacher: its logits are QKᵀ/(T·√d_k)
   std::string text = "fortunes";  // task text: the corpus file, or "fortunes" (models/text_corpus.hpp)
   uint64_t seed = 0;
   // Which stream of batches: 0 is the training data; any other value gives an independent stream of the

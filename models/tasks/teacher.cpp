@@ -10,12 +10,17 @@ namespace models {
 namespace {
 
 // teacher: X ~ N(0, 1) (and the encoder's X_c for cross-attention); Y from a fixed random attention layer
-// of the student's shapes and heads with scale sqrt. The student can represent the teacher exactly, so
-// zero loss is reachable.
+// of the student's shapes and heads with scale sqrt and a temperature T (logits QKᵀ/(T·√d_k), T = 1 unless
+// --teacher-temperature says otherwise). The student can represent the teacher exactly in every scale mode,
+// so zero loss is reachable.
 class TeacherTask final : public Task {
  public:
   explicit TeacherTask(const TaskConfig& c)
-      : config_(c), rng_(data_seed(c)), teacher_rng_(c.seed * 2 + 0x7eac4e50ULL), teacher_(teacher_config(c), teacher_rng_) {}
+      : config_(c), rng_(data_seed(c)), teacher_rng_(c.seed * 2 + 0x7eac4e50ULL), teacher_(teacher_config(c), teacher_rng_) {
+    // A temperature T divides the teacher's logits: W^Q/T gives QKᵀ/(T·√d_k) with the same draws. (T = 1
+    // leaves the weights untouched, so the sqrt teacher's batches stay the same bits.)
+    if (c.teacher_temperature != 1.0) teacher_.parameters().front()->value /= c.teacher_temperature;
+  }
   std::string name() const override { return "teacher"; }
   bool classifies() const override { return false; }
   Eigen::Index output_width() const override { return config_.d_out > 0 ? config_.d_out : config_.heads * config_.d_v; }

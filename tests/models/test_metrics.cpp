@@ -165,6 +165,32 @@ TEST(AttentionMeter, LabelsRestrictLogitGradientsToLabelledRows) {
   EXPECT_DOUBLE_EQ(all.logit_grad_median, 10.0);
 }
 
+// Exact zeros and exact ones, over the rows that reach the loss: a row whose gradient is merely tiny, or
+// whose top weight is 1 − 1e-12, counts in neither; unlabelled rows count in neither.
+TEST(AttentionMeter, ExactZeroGradientsAndExactOneHotRowsOverTheScoredRows) {
+  Matrix ds(5, 2);
+  ds << 0, 0,          // exactly zero, labelled
+        0, 0,          // exactly zero, unlabelled
+        1e-300, 0,     // tiny, labelled
+        0, 0,          // exactly zero, labelled
+        3, 4;          // labelled
+  Matrix a(5, 2);
+  a << 1.0, 0.0,               // exactly one-hot, labelled
+       0.0, 1.0,               // exactly one-hot, unlabelled
+       1.0 - 1e-12, 1e-12,     // nearly, labelled
+       0.5, 0.5,               // labelled
+       0.0, 1.0;               // exactly one-hot, labelled
+  const std::vector<int> labels = {0, -1, 1, 0, 1};
+  ad::Tape tape;
+  AttentionMeter meter;
+  const AttentionMetrics m = meter.measure(make_nodes(tape, Matrix::Zero(5, 2), ds, a), nullptr, &labels);
+  EXPECT_DOUBLE_EQ(m.logit_grad_zero_fraction, 2.0 / 4.0);
+  EXPECT_DOUBLE_EQ(m.top_weight_one_fraction, 2.0 / 4.0);
+  const AttentionMetrics all = meter.measure(make_nodes(tape, Matrix::Zero(5, 2), ds, a));
+  EXPECT_DOUBLE_EQ(all.logit_grad_zero_fraction, 3.0 / 5.0);
+  EXPECT_DOUBLE_EQ(all.top_weight_one_fraction, 3.0 / 5.0);
+}
+
 // logit_std is the population standard deviation of S over the entries a query sees: hidden entries (huge
 // here, so including them would show) are left out.
 TEST(AttentionMeter, LogitStdLeavesMaskedEntriesOut) {

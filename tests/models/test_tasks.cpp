@@ -194,6 +194,28 @@ TEST(TeacherTask, TargetsAreASqrtScaledAttentionLayerAndZeroLossIsReachable) {
   }
 }
 
+// A temperature T divides the teacher's logits: its targets are those of the same sqrt-scaled layer with
+// W^Q/T, the inputs are the same draws whatever T is, and T = 1 is the default teacher bit for bit.
+TEST(TeacherTask, TemperatureDividesTheTeachersLogits) {
+  TaskConfig config = small_config(5);
+  auto plain = models::make_task("teacher", config);
+  config.teacher_temperature = 0.25;
+  auto sharp = models::make_task("teacher", config);
+  ad::Rng teacher_rng(config.seed * 2 + 0x7eac4e50ULL);
+  models::Attention reference(teacher_shapes(config), teacher_rng);
+  reference.parameters().front()->value /= 0.25;
+  for (int i = 0; i < 2; ++i) {
+    Batch p, b;
+    plain->next_batch(p);
+    sharp->next_batch(b);
+    EXPECT_EQ(p.x, b.x);
+    ad::Tape tape;
+    const auto nodes = reference.forward(tape, tape.constant(b.x), b.batch);
+    EXPECT_LT((nodes.output.value() - b.targets).cwiseAbs().maxCoeff(), 1e-12);
+    EXPECT_GT((p.targets - b.targets).cwiseAbs().maxCoeff(), 1e-3);
+  }
+}
+
 TEST(TeacherTask, LossIsTheMeanSquaredError) {
   TaskConfig config = small_config(2);
   auto task = models::make_task("teacher", config);

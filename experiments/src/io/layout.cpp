@@ -83,6 +83,12 @@ std::vector<Entry> make_table() {
   t.back().every_version = false;
   add(r, s(run::q_grad_median), K::Dataset, T::Float64, L::Logged, "", "median of the same");
   t.back().every_version = false;
+  add(r, s(run::logit_grad_zero_fraction), K::Dataset, T::Float64, L::Logged, "",
+      "share of the rows that reach the loss whose ‖∂L/∂S_row‖ is exactly 0 in the run's precision (the gradient through the softmax vanished, not just small; not logged by --model lm)");
+  t.back().every_version = false;
+  add(r, s(run::top_weight_one_fraction), K::Dataset, T::Float64, L::Logged, "",
+      "share of the same rows whose largest attention weight is exactly 1 in the run's precision (rounded to one-hot; not logged by --model lm)");
+  t.back().every_version = false;
   add(r, head_i + run::saturated_fraction, K::Dataset, T::Float64, L::Logged, "heads > 1", "saturated_fraction over head i's rows alone (i = 0 … heads−1)");
   add(r, head_i + run::attn_entropy, K::Dataset, T::Float64, L::Logged, "heads > 1", "attn_entropy over head i's rows alone");
   add(r, s(run::logit_delta_rms), K::Dataset, T::Float64, L::Logged, "",

@@ -46,10 +46,10 @@ class ReplayTask final : public models::Task {
 
 std::string key_of(const std::string& task_name, const models::TaskConfig& c) {
   char text[400];
-  std::snprintf(text, sizeof text, "%s %ld %ld %ld %ld %ld %ld %ld %ld %d %llu %llu", task_name.c_str(), static_cast<long>(c.d_model),
+  std::snprintf(text, sizeof text, "%s %ld %ld %ld %ld %ld %ld %ld %ld %d %llu %llu %.17g", task_name.c_str(), static_cast<long>(c.d_model),
                 static_cast<long>(c.d_k), static_cast<long>(c.d_v), static_cast<long>(c.d_out), static_cast<long>(c.seq_len),
                 static_cast<long>(c.batch), static_cast<long>(c.heads), static_cast<long>(c.context_len), c.causal ? 1 : 0,
-                static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(c.stream));
+                static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(c.stream), c.teacher_temperature);
   return text;
 }
 

@@ -165,6 +165,8 @@ void RunConfig::validate() const {
   if (diverge_factor > 0 && diverge_factor <= 1)
     throw UserError("--diverge-factor must be 0 (off) or above 1 (a loss that many times its first), got " + format_number(diverge_factor));
   require_non_negative_real("init-std", init_std);
+  require_positive_real("teacher-temperature", teacher_temperature);
+  if (teacher_temperature != 1.0 && task != "teacher") throw UserError("--teacher-temperature is for --task teacher");
   if (min_lr > lr) throw UserError("--min-lr (" + format_number(min_lr) + ") is larger than --lr (" + format_number(lr) + ")");
   if (warmup_steps < 0) throw UserError("--warmup-steps must be 0 or positive, got " + std::to_string(warmup_steps));
   if (warmup_steps > steps) throw UserError("--warmup-steps (" + std::to_string(warmup_steps) + ") is larger than --steps (" + std::to_string(steps) + ")");
@@ -239,6 +241,7 @@ models::TaskConfig RunConfig::task_config() const {
   t.batch = batch;
   t.causal = causal;
   t.seed = static_cast<uint64_t>(seed);
+  t.teacher_temperature = teacher_temperature;
   return t;
 }
 

@@ -45,6 +45,9 @@ struct RunConfig {
   // A run whose training loss exceeds this many times its first (or is not finite) stops as diverged; 0:
   // only a non-finite loss or gradient stops it.
   double diverge_factor = 100.0;
+  // The teacher's own logit temperature: its logits are QKᵀ/(T·√d_k), so T = 1 is a sqrt-scaled teacher and
+  // T < 1 a sharper one, whose scale no student mode shares (task teacher only).
+  double teacher_temperature = 1.0;
   long seed = 0;
   // What is measured
   long eval_batches = 8;

@@ -108,6 +108,8 @@ class RunSeries {
     logit_max_abs_ = &record.series_named(lo::run::logit_max_abs);
     q_grad_mean_ = &record.series_named(lo::run::q_grad_mean);
     q_grad_median_ = &record.series_named(lo::run::q_grad_median);
+    grad_zero_ = &record.series_named(lo::run::logit_grad_zero_fraction);
+    top_one_ = &record.series_named(lo::run::top_weight_one_fraction);
     logit_delta_rms_ = &record.series_named(lo::run::logit_delta_rms);
     for (long h = 0; heads > 1 && h < heads; ++h) {
       // head<i>/…, since saturated_fraction and attn_entropy are already datasets (not groups).
@@ -138,6 +140,8 @@ class RunSeries {
     logit_max_abs_->push_back(m.attention.logit_max_abs);
     q_grad_mean_->push_back(m.attention.q_grad_mean);
     q_grad_median_->push_back(m.attention.q_grad_median);
+    grad_zero_->push_back(m.attention.logit_grad_zero_fraction);
+    top_one_->push_back(m.attention.top_weight_one_fraction);
     logit_delta_rms_->push_back(m.logit_delta_rms);
     for (size_t h = 0; h < saturated_head_.size(); ++h) {
       saturated_head_[h]->push_back(m.attention.saturated_fraction_head[h]);
@@ -157,7 +161,7 @@ class RunSeries {
   io::RunRecord& record_;
   std::vector<std::vector<double>*> grad_norm_, saturated_head_, entropy_head_;
   std::vector<double>*loss_, *logit_grad_mean_, *logit_grad_median_, *saturated_, *entropy_, *attn_max_, *logit_std_,
-      *accuracy_, *logit_max_abs_, *q_grad_mean_, *q_grad_median_, *logit_delta_rms_, *lr_, *scale_, *eval_loss_,
+      *accuracy_, *logit_max_abs_, *q_grad_mean_, *q_grad_median_, *grad_zero_, *top_one_, *logit_delta_rms_, *lr_, *scale_, *eval_loss_,
       *eval_accuracy_;
   std::vector<int64_t>* eval_step_;
 };

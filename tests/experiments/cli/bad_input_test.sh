@@ -515,6 +515,11 @@ bad "train: --diverge-factor 1" diverge-factor -- train --out new.h5 --diverge-f
 bad "train: --diverge-factor -1" diverge-factor -- train --out new.h5 --diverge-factor -1
 bad "train: --diverge-factor nan" diverge-factor -- train --out new.h5 --diverge-factor nan
 
+# ---- the teacher's temperature -------------------------------------------------------------------------
+bad "train: --teacher-temperature 0" teacher-temperature -- train --out new.h5 --teacher-temperature 0
+bad "train: --teacher-temperature nan" teacher-temperature -- train --out new.h5 --teacher-temperature nan
+bad "train: --teacher-temperature on recall" teacher-temperature "task teacher" -- train --task recall --out new.h5 --teacher-temperature 0.5
+
 bad "train: --threads 0" threads -- train --task recall --steps 2 --threads 0 --out t.h5
 
 # ---- bench -------------------------------------------------------------------------------------------

@@ -35,9 +35,10 @@ RUN_STR_ATTRS = ["task", "model", "scale", "optimizer", "schedule", "status", "c
 RUN_INT_ATTRS = ["d_model", "d_k", "d_v", "d_out", "seq_len", "batch", "steps", "seed", "causal", "log_every", "heads",
                  "context_len", "warmup_steps", "eval_batches", "eval_every", "gradcheck", "layers"]
 RUN_FLOAT_ATTRS = ["lr", "init_std", "gradcheck_max_error", "wall_seconds", "momentum", "beta1", "beta2", "eps",
-                   "weight_decay", "min_lr", "clip_grad_norm", "lr_qk_mult", "diverge_factor"]
+                   "weight_decay", "min_lr", "clip_grad_norm", "lr_qk_mult", "diverge_factor", "teacher_temperature"]
 METRICS = ["loss", "logit_grad/mean", "logit_grad/median", "saturated_fraction", "attn_entropy", "attn_max",
-           "logit_std", "logit_max_abs", "q_grad/mean", "q_grad/median", "logit_delta_rms", "lr"]
+           "logit_std", "logit_max_abs", "q_grad/mean", "q_grad/median", "logit_delta_rms", "lr",
+           "logit_grad/zero_fraction", "top_weight_one_fraction"]
 # Series of the training clock that runs of newer versions have and older ones lack (allowed, not required).
 OPTIONAL_METRICS = []
 # The held-out evaluation: a clock of its own (eval/step), one value per evaluation.

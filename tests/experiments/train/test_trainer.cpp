@@ -100,7 +100,9 @@ TEST(Trainer, RecordsEverySeriesWithEqualLengths) {
                           "attn_max", "logit_std"})
       expected.push_back(k);
     if (c.classifies) expected.push_back("accuracy");
-    for (const char* k : {"logit_max_abs", "q_grad/mean", "q_grad/median", "logit_delta_rms"}) expected.push_back(k);
+    for (const char* k : {"logit_max_abs", "q_grad/mean", "q_grad/median", "logit_grad/zero_fraction",
+                          "top_weight_one_fraction", "logit_delta_rms"})
+      expected.push_back(k);
     expected.push_back("lr");
     if (c.scale == "learned" || c.scale == "qknorm") expected.push_back("scale");
     expected.push_back("eval/loss");
