@@ -4,13 +4,15 @@
 #
 #   experiments/reproduce.sh            resume: runs already complete in the study's files are kept
 #   experiments/reproduce.sh --fresh    start over (the old files are moved to OUT/study.previous/)
-#   experiments/reproduce.sh --full     10 seeds instead of 5, and d_k = 64, 256, 1024 in the d_k grid
+#   experiments/reproduce.sh --full     5 seeds instead of 3 at d_model 512, and the d_model = 32 grids
+#                                       (dk, heads, lr, lr_mup: the small contrast) with 10 seeds
 #   experiments/reproduce.sh --tiny     a tiny grid of short runs: checks the pipeline in seconds (tests)
 #   --out DIR        where to write (default: results)
 #   --sandbox PATH   use this sandbox binary instead of building build/sandbox
 #   --jobs N         runs in parallel (default: the number of cores)
 #
-# Outputs: OUT/theory.h5, OUT/study/{dk,heads,lr}.h5, OUT/figures/*.png|svg, OUT/summary.md
+# Outputs: OUT/theory.h5, OUT/study/wide_*.h5 (and {dk,heads,lr}.h5 with --full or --tiny),
+#          OUT/figures/*.png|svg, OUT/summary.md
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -32,15 +34,21 @@ done
 started=$SECONDS
 step() { printf '\n==> [%3ds] %s\n' $((SECONDS - started)) "$*"; }
 
-# The grids: the INI files as they are (quick), with more seeds and larger d_k (full), or cut down (tiny).
-# Each array holds extra `sandbox sweep` options for one file.
+# The grids: the INI files as they are (quick), with more seeds (full), or cut down (tiny). Each array
+# holds extra `sandbox sweep` options for one file. The default study is the one at d_model 512 (wide_*.ini);
+# the d_model = 32 grids (dk, heads, lr, lr_mup) run with --full, as a contrast, and in --tiny for the test.
+small=0
 case "$size" in
-  quick) dk_opts=() heads_opts=() lr_opts=() theory_opts=() mup_dks=(4 32 256) ;;
+  quick) wide_opts=() wide_init_opts=() theory_opts=() ;;
   full)
+    small=1 wide_opts=(--grid.seed "0 1 2 3 4") wide_init_opts=(--grid.seed "0 1 2 3 4")
     seeds=(--grid.seed "0 1 2 3 4 5 6 7 8 9")
     dk_opts=("${seeds[@]}" --grid.dk "1 2 4 8 16 32 64 128 256 1024") heads_opts=("${seeds[@]}")
     lr_opts=("${seeds[@]}") theory_opts=() mup_dks=(4 32 256) ;;
   tiny)
+    small=1
+    wide_init_opts=(--grid.seed "0 1" --grid.dk "16 64")
+    wide_opts=(--grid.seed "0 1" --grid.dk "16 64" --grid.lr "0.001 0.1" --run.steps 10 --run.eval-every 5)
     short=(--run.steps 20 --run.eval-every 10 --grid.seed "0 1")
     dk_opts=("${short[@]}" --grid.dk "2 8 64") heads_opts=("${short[@]}" --grid.heads "1 4")
     lr_opts=("${short[@]}" --grid.dk "4 64" --grid.lr "0.001 0.01 0.1")
@@ -81,23 +89,32 @@ step "theory: Monte Carlo of Var(q·k) and softmax saturation against d_k"
 "$sandbox" theory --out "$out/theory.h5" "${theory_opts[@]}"
 
 sweep() { "$sandbox" sweep --jobs "$jobs" "$@"; }
-step "sweep: experiments/study/dk.ini (every scale against d_k, d_v fixed) into $out/study/dk.h5"
-sweep --config experiments/study/dk.ini --out "$out/study/dk.h5" "${dk_opts[@]}"
-step "sweep: experiments/study/heads.ini (d_model split into h heads) into $out/study/heads.h5"
-sweep --config experiments/study/heads.ini --out "$out/study/heads.h5" "${heads_opts[@]}"
-step "sweep: experiments/study/lr.ini (learning-rate sensitivity) into $out/study/lr.h5"
-sweep --config experiments/study/lr.ini --out "$out/study/lr.h5" "${lr_opts[@]}"
-for d in "${mup_dks[@]}"; do
-  # The µP arm: sqrt scaling with the query/key learning rate divided by √d_k (d_k and the multiplier go
-  # together, so one sweep per d_k; the lr grid's d_k axis is not used here).
-  mult=$("$PY" -c "import math; print(repr(1 / math.sqrt($d)))")
-  step "sweep: experiments/study/lr_mup.ini at d_k = $d (lr-qk-mult = $mult) into $out/study/lr.h5"
-  lr_mup_opts=()
-  for ((i = 0; i < ${#lr_opts[@]}; i++)); do  # the lr grid's options, without its d_k axis
-    if [[ ${lr_opts[i]} == --grid.dk ]]; then i=$((i + 1)); else lr_mup_opts+=("${lr_opts[i]}"); fi
-  done
-  sweep --config experiments/study/lr_mup.ini --out "$out/study/lr.h5" --run.dk "$d" --run.lr-qk-mult "$mult" "${lr_mup_opts[@]}"
+step "sweep: experiments/study/wide_init.ini (d_model 512: the initialisation map, one step per run) into $out/study/wide_init.h5"
+sweep --config experiments/study/wide_init.ini --out "$out/study/wide_init.h5" "${wide_init_opts[@]}"
+for name in wide_train wide_sharp wide_heads wide_precision; do
+  step "sweep: experiments/study/$name.ini (d_model 512) into $out/study/$name.h5"
+  sweep --config "experiments/study/$name.ini" --out "$out/study/$name.h5" "${wide_opts[@]}"
 done
+
+if ((small)); then
+  step "sweep: experiments/study/dk.ini (d_model 32: every scale against d_k, d_v fixed) into $out/study/dk.h5"
+  sweep --config experiments/study/dk.ini --out "$out/study/dk.h5" "${dk_opts[@]}"
+  step "sweep: experiments/study/heads.ini (d_model 32 split into h heads) into $out/study/heads.h5"
+  sweep --config experiments/study/heads.ini --out "$out/study/heads.h5" "${heads_opts[@]}"
+  step "sweep: experiments/study/lr.ini (d_model 32: learning-rate sensitivity) into $out/study/lr.h5"
+  sweep --config experiments/study/lr.ini --out "$out/study/lr.h5" "${lr_opts[@]}"
+  for d in "${mup_dks[@]}"; do
+    # The µP arm: sqrt scaling with the query/key learning rate divided by √d_k (d_k and the multiplier go
+    # together, so one sweep per d_k; the lr grid's d_k axis is not used here).
+    mult=$("$PY" -c "import math; print(repr(1 / math.sqrt($d)))")
+    step "sweep: experiments/study/lr_mup.ini at d_k = $d (lr-qk-mult = $mult) into $out/study/lr.h5"
+    lr_mup_opts=()
+    for ((i = 0; i < ${#lr_opts[@]}; i++)); do  # the lr grid's options, without its d_k axis
+      if [[ ${lr_opts[i]} == --grid.dk ]]; then i=$((i + 1)); else lr_mup_opts+=("${lr_opts[i]}"); fi
+    done
+    sweep --config experiments/study/lr_mup.ini --out "$out/study/lr.h5" --run.dk "$d" --run.lr-qk-mult "$mult" "${lr_mup_opts[@]}"
+  done
+fi
 
 step "figures and summary into $out/figures/ and $out/summary.md"
 PYTHONPATH="$root/experiments${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m sqrtdk figures --theory "$out/theory.h5" --out "$out/figures"

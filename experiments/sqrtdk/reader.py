@@ -297,6 +297,18 @@ def diverged_at(run):
     return None
 
 
+def series_at(run, key, step):
+    """Series `key` of `run` at training step `step` ("end": the last logged step); NaN when the run has no
+    such series or did not log that step."""
+    if not run.has(key):
+        return math.nan
+    steps = run.series[STEP]
+    if step == "end":
+        return float(run.series[key][-1])
+    i = int(np.searchsorted(steps, step))
+    return float(run.series[key][i]) if i < len(steps) and steps[i] == step else math.nan
+
+
 # ---- Filters -------------------------------------------------------------------------------------------
 
 def parse_where(texts):

@@ -13,6 +13,7 @@ With one seed there is no interval (NaN bounds).
 """
 
 import math
+from collections import defaultdict
 
 import numpy as np
 
@@ -47,6 +48,15 @@ def t_quantile_975(df):
             lo, hi = (mid, hi) if _t_cdf_above_zero(mid, df) < 0.475 else (lo, mid)
         _T_CACHE[df] = 0.5 * (lo + hi)
     return _T_CACHE[df]
+
+
+def cells(rows, keys):
+    """Rows (dicts) grouped by the values of `keys`: {tuple of values: [rows]}, one list per cell whose
+    rows are then the seeds a statistic runs over."""
+    out = defaultdict(list)
+    for r in rows:
+        out[tuple(r[k] for k in keys)].append(r)
+    return out
 
 
 class Interval:

@@ -28,9 +28,9 @@ from collections import defaultdict
 import numpy as np
 import matplotlib.pyplot as plt
 
-from . import reader, stats, style
+from . import reader, stats, style, wide
 from .reader import InputError  # one line on stderr and exit 2
-from .stats import fmt, fmt_interval, geomean_interval, mean_interval
+from .stats import cells, fmt, fmt_interval, geomean_interval, mean_interval
 from .style import COLORS, MUP_ARM, STEP_COLORS, task_sort_key
 
 COORD_STEPS = (0, 1, 10, 100, "end")
@@ -46,13 +46,7 @@ T_NOTE = ("95% interval over seeds: geometric mean and t interval of the logs fo
 
 def _at(run, key, step):
     """Series `key` at training step `step` ("end": the last logged step); NaN when absent."""
-    if not run.has(key):
-        return math.nan
-    steps = run.series["step"]
-    if step == "end":
-        return float(run.series[key][-1])
-    i = int(np.searchsorted(steps, step))
-    return float(run.series[key][i]) if i < len(steps) and steps[i] == step else math.nan
+    return reader.series_at(run, key, step)
 
 
 def _eval_at(run, step):
@@ -103,14 +97,6 @@ def load_rows(path):
     return [run_row(r) for r in reader.load_runs([path])]
 
 
-def cells(rows, keys):
-    """{tuple of keys: [rows over seeds]}"""
-    out = defaultdict(list)
-    for r in rows:
-        out[tuple(r[k] for k in keys)].append(r)
-    return out
-
-
 def complete(rows):
     return [r for r in rows if r["status"] == "complete"]
 
@@ -123,17 +109,7 @@ def save(fig, out, name, written):
 
 
 def line_with_band(ax, xs, intervals, color, label, dash="-"):
-    xs = np.asarray(xs, dtype=float)
-    v = np.array([iv.value for iv in intervals])
-    lo = np.array([iv.lo for iv in intervals])
-    hi = np.array([iv.hi for iv in intervals])
-    ok = np.isfinite(v)
-    if not ok.any():
-        return
-    ax.plot(xs[ok], v[ok], dash, color=color, label=label, marker="o", ms=3)
-    band = ok & np.isfinite(lo) & np.isfinite(hi)
-    if band.any():
-        style.band(ax, xs[band], lo[band], hi[band], color)
+    style.interval_line(ax, xs, intervals, color, label, dash)
 
 
 def log_dk_axis(ax, dks, d_model=None):
@@ -522,12 +498,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="sqrtdk study", description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--study", required=True, help="directory with dk.h5, heads.h5, lr.h5 (any of them)")
     p.add_argument("--out", required=True, help="writes OUT/summary.md and OUT/figures/*.png|svg")
+    p.add_argument("--theory", help="theory.h5 whose Monte Carlo the initialisation map draws (default: next to --study)")
     args = p.parse_args(argv)
     if not os.path.isdir(args.study):
         raise InputError(f"{args.study}: not a directory")
     data = {name: load_rows(os.path.join(args.study, f"{name}.h5")) for name in ("dk", "heads", "lr")}
-    if all(v is None for v in data.values()):
-        raise InputError(f"{args.study}: none of dk.h5, heads.h5, lr.h5 is there")
+    wide_files = [s for s in wide.FILES if os.path.exists(os.path.join(args.study, f"{s}.h5"))]
+    if all(v is None for v in data.values()) and not wide_files:
+        raise InputError(f"{args.study}: none of dk.h5, heads.h5, lr.h5, wide_*.h5 is there")
     os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)
     written = []
     sections = ["# The √d_k study: summary", "",
@@ -568,6 +546,8 @@ def main(argv=None):
         sections += summary_heads(rows, tasks)
         for task in tasks:
             fig_heads(rows, task, args.out, written)
+    theory = args.theory or os.path.join(os.path.dirname(os.path.abspath(args.study)), "theory.h5")
+    sections += wide.sections(args.study, args.out, written, theory)
     missing = [f"{k}.h5" for k, v in data.items() if v is None]
     if missing:
         sections.append("\nNot in this summary (file missing): " + ", ".join(missing))

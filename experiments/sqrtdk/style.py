@@ -77,6 +77,22 @@ def band(ax, x, lo, hi, c):
     ax.fill_between(x, lo, hi, color=c, alpha=BAND_ALPHA, linewidth=0)
 
 
+def interval_line(ax, xs, intervals, c, label, dash="-", marker="o", fill="full"):
+    """A line through the intervals' values with their band (stats.Interval); points without a value are
+    left out, and the band where either bound is missing."""
+    xs = np.asarray(xs, dtype=float)
+    v = np.array([iv.value for iv in intervals])
+    lo = np.array([iv.lo for iv in intervals])
+    hi = np.array([iv.hi for iv in intervals])
+    ok = np.isfinite(v)
+    if not ok.any():
+        return
+    ax.plot(xs[ok], v[ok], linestyle=dash, color=c, label=label, marker=marker, ms=3, fillstyle=fill)
+    inside = ok & np.isfinite(lo) & np.isfinite(hi)
+    if inside.any():
+        band(ax, xs[inside], lo[inside], hi[inside], c)
+
+
 def save(fig, directory, name):
     """`fig` as directory/name.png and .svg; the paths written. A long title is wrapped: it would widen the
     figure."""

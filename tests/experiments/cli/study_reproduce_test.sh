@@ -25,6 +25,9 @@ for base in final_loss_vs_dk loss_vs_step init_gradients_vs_dk saturation_vs_dk 
     done
   done
 done
+for name in wide_init_map wide_loss_vs_step wide_chain wide_lr_sensitivity wide_sharp_teacher wide_heads wide_precision; do
+  for ext in png svg; do [[ -s "$work/out/figures/$name.$ext" ]] || fail "missing figure $name.$ext"; done
+done
 [[ -s "$work/out/summary.md" ]] || fail "no summary.md"
 
 "$PY" - "$work/out" <<'EOF'
@@ -107,5 +110,27 @@ for d_k in (4, 64):
         fail(f"µP arm at d_k = {d_k}: {len(arm)} runs, expected 3 lrs x 2 seeds")
     if f"| {d_k} | sqrt, qk lr/√d_k |" not in summary:
         fail(f"no µP arm row for d_k = {d_k} in the summary")
-print("study pipeline (reproduce.sh --tiny): figures, summary and 3 recomputed numbers: ok")
+
+# 4. At d_model 512 (wide_train.h5): the paired ratio none/sqrt of Adam's best final loss at n = 16, d_k = 64,
+#    each scale at the lr whose geometric mean over seeds is lowest (a diverged run counts with its loss at
+#    initialisation), then the geometric mean over seeds of the per-seed ratios with the t interval of the logs.
+def best(scale):
+    by_lr = {}
+    for a, s in runs(f"{out}/study/wide_train.h5", optimizer="adam", seq_len=16, d_k=64, scale=scale):
+        init = s["eval/loss"][0]
+        final = s["eval/loss"][-1] if a["status"] == "complete" else math.nan
+        by_lr.setdefault(a["lr"], {})[a["seed"]] = init if not np.isfinite(final) else min(final, init)
+    lr = min(by_lr, key=lambda lr: np.mean(np.log(list(by_lr[lr].values()))))
+    return by_lr[lr]
+none, sqrt = best("none"), best("sqrt")
+logs = np.log([none[k] / sqrt[k] for k in sorted(none)])
+if len(logs) != 2:
+    fail(f"expected 2 seeds in the d_model 512 ratio, found {len(logs)}")
+half = T975_DF1 * logs.std(ddof=1) / math.sqrt(2)
+row = next((l for l in summary.splitlines() if l.startswith("| adam | 16 | 64 |")), None) or fail("no adam n 16 d_k 64 row")
+got = parse_cell(row.strip("|").split("|")[5])
+for g, w, what in zip(got, (math.exp(logs.mean()), math.exp(logs.mean() - half), math.exp(logs.mean() + half)),
+                      ("ratio", "lower bound", "upper bound")):
+    close(g, w, f"d_model 512 adam n 16 d_k 64 none/sqrt {what}")
+print("study pipeline (reproduce.sh --tiny): figures, summary and 4 recomputed numbers: ok")
 EOF
