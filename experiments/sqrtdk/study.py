@@ -28,7 +28,7 @@ from collections import defaultdict
 import numpy as np
 import matplotlib.pyplot as plt
 
-from . import reader, stats, style
+from . import lm_figures, reader, stats, style
 from .reader import InputError  # one line on stderr and exit 2
 from .stats import fmt, fmt_interval, geomean_interval, mean_interval
 from .style import COLORS, MUP_ARM, STEP_COLORS, task_sort_key
@@ -568,6 +568,9 @@ def main(argv=None):
         sections += summary_heads(rows, tasks)
         for task in tasks:
             fig_heads(rows, task, args.out, written)
+    lm = os.path.join(args.study, "lm.h5")  # the language model's grid: its own module draws and summarises it
+    if os.path.exists(lm):
+        sections += lm_figures.summary_and_figures(lm, args.out, written)
     missing = [f"{k}.h5" for k, v in data.items() if v is None]
     if missing:
         sections.append("\nNot in this summary (file missing): " + ", ".join(missing))
