@@ -11,8 +11,8 @@
 #   --sandbox PATH   use this sandbox binary instead of building build/sandbox
 #   --jobs N         runs in parallel (default: the number of cores)
 #
-# Outputs: OUT/theory.h5, OUT/study/wide_*.h5 (and {dk,heads,lr}.h5 with --full or --tiny),
-#          OUT/figures/*.png|svg, OUT/summary.md
+# Outputs: OUT/theory.h5, OUT/study/wide_*.h5 and lm.h5, lm_sample.h5 (and {dk,heads,lr}.h5 with --full
+#          or --tiny), OUT/figures/*.png|svg, OUT/summary.md
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -115,6 +115,26 @@ if ((small)); then
     sweep --config experiments/study/lr_mup.ini --out "$out/study/lr.h5" --run.dk "$d" --run.lr-qk-mult "$mult" "${lr_mup_opts[@]}"
   done
 fi
+
+# ---- The language model's learning-rate grid (experiments/study/lm_lr.ini): Wortsman et al. 2023 at small
+# scale, none, sqrt and qknorm over 7 learning rates at two head widths. quick: the INI as it is (126 runs,
+# seeds 0-2); full: d_model 128, context 64, 500 steps, seeds 0-4 (210 runs); tiny: 36 runs of 20 steps at
+# d_model 16. `sqrtdk study` draws its figures (lm_*) and writes its section of the summary from lm.h5
+# (experiments/sqrtdk/lm_figures.py).
+case "$size" in  # options of the runs, then of the grid
+  quick) lm_run=() lm_grid=() ;;
+  full) lm_run=(--run.d-model 128 --run.seq-len 64 --run.steps 500 --run.warmup-steps 50) lm_grid=(--grid.seed "0 1 2 3 4") ;;
+  tiny) lm_run=(--run.d-model 16 --run.seq-len 16 --run.steps 20 --run.warmup-steps 2 --run.eval-every 10 --run.log-every 5)
+        lm_grid=(--grid.heads "1 2" --grid.lr "0.01 0.3 3" --grid.seed "0 1") ;;
+esac
+step "sweep: experiments/study/lm_lr.ini (language model, learning-rate sensitivity) into $out/study/lm.h5"
+sweep --config experiments/study/lm_lr.ini --out "$out/study/lm.h5" "${lm_run[@]}" "${lm_grid[@]}"
+# One run of the grid's settings with its final weights (the grid keeps none), and what it learned to write.
+step "the language model's run with weights (sqrt, 4 heads, lr 0.01, seed 0) into $out/study/lm_sample.h5, and a sample"
+sweep --config experiments/study/lm_lr.ini --out "$out/study/lm_sample.h5" "${lm_run[@]}" --grid.heads 4 --grid.scale sqrt \
+  --grid.lr 0.01 --grid.seed 0 --run.save-weights final --name sample
+"$sandbox" sample --run "$out/study/lm_sample.h5:sample" --chars 300 --seed 1
+# ---- end of the language model's grid
 
 step "figures and summary into $out/figures/ and $out/summary.md"
 PYTHONPATH="$root/experiments${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m sqrtdk figures --theory "$out/theory.h5" --out "$out/figures"

@@ -433,8 +433,16 @@ def parse_args(argv):
     p.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated subset of: {', '.join(PEERS)}")
     p.add_argument("--scale", choices=SCALES, default="sqrt", help="logit scale mode (default sqrt: 1/sqrt(d_k))")
     p.add_argument("--block-seconds", type=float, help="CPU seconds per timed block (default 0.3, 0.02 with --quick)")
+    p.add_argument("--baby", action="store_true",
+                   help="instead: nanoGPT's baby model (4 blocks, 4 heads, d_model 128, context 64, batch 12) against "
+                        "`sandbox train --model lm`, float32 (peers_lm.py); --rounds as above (default 3)")
+    p.add_argument("--baby-train-steps", type=int, default=0,
+                   help="with --baby: also train the PyTorch baby model this many steps and print its held-out bits/char")
+    p.add_argument("--baby-check", metavar="FILE:RUN",
+                   help="with --baby: load this `sandbox train --model lm` run's final weights into the PyTorch model and "
+                        "compare its held-out bits/char with the run's (do the two models compute the same function?)")
     args = p.parse_args(argv)
-    args.rounds = args.rounds if args.rounds is not None else (2 if args.quick else 7)
+    args.rounds = args.rounds if args.rounds is not None else (2 if args.quick else 3 if args.baby else 7)
     if args.rounds < 1:
         p.error(f"--rounds {args.rounds}: give 1 or more")
     args.block_seconds = args.block_seconds if args.block_seconds is not None else (0.02 if args.quick else 0.3)
@@ -454,8 +462,42 @@ def parse_args(argv):
     return args
 
 
+def main_baby(args):
+    """`--baby`: the transformer language model's step against PyTorch's (experiments/perf/peers_lm.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import peers_lm
+    if not importable("torch"):
+        sys.stderr.write("peers.py: --baby needs torch (see experiments/perf/README.md)\n")
+        return 2
+    shape = peers_lm.LmShape()
+    out = sys.stdout
+    out.write(f"peers --baby: CPU ms per training step of the baby model ({shape}, scale sqrt, AdamW, float32), "
+              f"median of {args.rounds} alternating rounds, one thread each\n{machine_line()}\n")
+    out.write(f"versions: {versions({'torch': True, 'jax': False})}; sandbox {args.sandbox}\n")
+    out.write(f"load average at start: {load_average()}\n")
+    log = lambda text: sys.stderr.write(text + "\n")  # noqa: E731
+    if args.baby_check:
+        path, _, run = args.baby_check.rpartition(":")
+        sandbox_bits, torch_bits = peers_lm.same_model_check(path, run)
+        out.write(f"same model: {args.baby_check} ends at {sandbox_bits:.4f} held-out bits/char in the sandbox; its final "
+                  f"weights in the PyTorch model give {torch_bits:.4f} (64 batches of other held-out windows)\n")
+        return 0
+    median, samples = peers_lm.time_baby(args.sandbox, shape, rounds=args.rounds, log=log)
+    rounds = lambda side: ", ".join(f"{v:.1f}" for v in samples[side])  # noqa: E731
+    out.write(f"\nsandbox | torch eager | torch / sandbox\n{median['sandbox']:.1f} | {median['torch']:.1f} | "
+              f"{median['torch'] / median['sandbox']:.2f}x\nrounds: sandbox {rounds('sandbox')}; torch {rounds('torch')}\n")
+    out.write(f"load average at end: {load_average()}\n")
+    if args.baby_train_steps > 0:
+        evals, entropy = peers_lm.train_torch_baby(shape, args.baby_train_steps, log=log)
+        out.write(f"\ntorch baby, {args.baby_train_steps} steps: held-out bits per character "
+                  + ", ".join(f"{b:.3f} (step {t})" for t, b in evals) + f"; the corpus's unigram entropy {entropy:.3f}\n")
+    return 0
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.baby:
+        return main_baby(args)
     available = {"torch": importable("torch"), "jax": importable("jax")}
     for precision in PRECISIONS:
         available["sandbox " + precision] = sandbox_has(args.sandbox, precision)

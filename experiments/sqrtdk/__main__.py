@@ -13,6 +13,7 @@ import sys
 # matplotlib for its own figures.
 COMMANDS = {
     "study": ("study", "the √d_k study's figures and summary.md from its run files (reproduce.sh runs it)"),
+    "lm": ("lm_figures", "the language model's learning-rate grid: its figures and its summary section"),
     "figures": ("sweep_figures", "figures of any sweep file (and of a theory file)"),
     "scale-table": ("scale_table", "scaled (sqrt) against unscaled (none), one row per task and d_k"),
     "plot": ("plot", "one figure of any runs: a series vs step or a final metric vs a setting, by colour and panel"),

@@ -28,7 +28,7 @@ from collections import defaultdict
 import numpy as np
 import matplotlib.pyplot as plt
 
-from . import reader, stats, style, wide
+from . import lm_figures, reader, stats, style, wide
 from .reader import InputError  # one line on stderr and exit 2
 from .stats import cells, fmt, fmt_interval, geomean_interval, mean_interval
 from .style import COLORS, MUP_ARM, STEP_COLORS, task_sort_key
@@ -548,6 +548,9 @@ def main(argv=None):
             fig_heads(rows, task, args.out, written)
     theory = args.theory or os.path.join(os.path.dirname(os.path.abspath(args.study)), "theory.h5")
     sections += wide.sections(args.study, args.out, written, theory)
+    lm = os.path.join(args.study, "lm.h5")  # the language model's grid: its own module draws and summarises it
+    if os.path.exists(lm):
+        sections += lm_figures.summary_and_figures(lm, args.out, written)
     missing = [f"{k}.h5" for k, v in data.items() if v is None]
     if missing:
         sections.append("\nNot in this summary (file missing): " + ", ".join(missing))

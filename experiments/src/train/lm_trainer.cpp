@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <numbers>
 #include <type_traits>
@@ -182,6 +183,7 @@ void train_lm(const RunConfig& config, const models::TaskEntry& entry, const std
   evaluate(0);
   models::Batch batch;
   std::vector<double> grad_norms(parameters.size());
+  double first_loss = 0.0;
   long updates = 0;
   const auto started = std::chrono::steady_clock::now();
   for (long t = 0; t < config.steps; ++t) {
@@ -202,8 +204,22 @@ void train_lm(const RunConfig& config, const models::TaskEntry& entry, const std
     for (const double g : grad_norms) finite = finite && std::isfinite(g);
     if (!finite) {
       out.status = RunStatus::Diverged;
-      out.message = "diverged at step " + std::to_string(t) + ": " + (std::isfinite(loss) ? "a gradient" : "the loss") +
-                    " is not finite";
+      out.diverged_step = t;
+      out.diverged_reason = std::isfinite(loss) ? "a gradient is not finite" : "the loss is not finite";
+      out.message = "diverged at step " + std::to_string(t) + ": " + out.diverged_reason;
+      break;
+    }
+    if (t == 0) first_loss = loss;
+    // --diverge-factor, the attention trainer's rule (trainer.cpp's past_bound): a finite loss over that many
+    // times the first stops the run. Its metrics are logged first; the update is not taken.
+    if (config.diverge_factor > 0 && std::abs(loss) > config.diverge_factor * (first_loss != 0 ? std::abs(first_loss) : 1.0)) {
+      if (log_this) series.log_step(t, lr_now, loss, models::Task::accuracy(f.logits.value(), batch.labels), grad_norms, f);
+      out.status = RunStatus::Diverged;
+      out.diverged_step = t;
+      char text[96];
+      std::snprintf(text, sizeof text, "loss %.3g > %.3g x the first loss %.3g", loss, config.diverge_factor, first_loss);
+      out.diverged_reason = text;
+      out.message = "diverged at step " + std::to_string(t) + ": " + out.diverged_reason;
       break;
     }
     if (log_this) series.log_step(t, lr_now, loss, models::Task::accuracy(f.logits.value(), batch.labels), grad_norms, f);
@@ -220,6 +236,10 @@ void train_lm(const RunConfig& config, const models::TaskEntry& entry, const std
   store(record.params_final, parameters);
   record.set(lo::run::wall_seconds, wall);
   record.set(lo::run::status, std::string(status_name(out.status)));
+  if (out.status == RunStatus::Diverged) {  // as the attention trainer's runs: the layout asks for both
+    record.set(lo::run::diverged_step, int64_t{out.diverged_step});
+    record.set(lo::run::diverged_reason, out.diverged_reason);
+  }
 }
 
 }  // namespace

@@ -85,4 +85,34 @@ if "$SANDBOX" sample --run lm.h5:tiny --chars 300 --seed 5 >a.txt 2>err.txt &&
 else
   hx_fail sample "$(head -3 err.txt | tr '\n' ' ')"
 fi
+# --diverge-factor: a run whose training loss passes that many times its first stops as diverged, with its
+# step and reason (as the attention trainer's runs). At lr 1 the tiny model's loss passes 3x its first (about
+# 4 nats) within 40 steps; at lr 1e-2 it does not, and the same model at lr 1 with the default bound (100x)
+# completes.
+div_run() {  # NAME LR FACTOR
+  "$SANDBOX" train --model lm --text text.txt --precision float32 --layers 2 --heads 2 --d-model 32 --dk auto --dv auto \
+    --seq-len 32 --batch 16 --steps 40 --lr "$2" --warmup-steps 2 --eval-every 0 --log-every 5 --no-gradcheck \
+    --save-weights none --diverge-factor "$3" --run "$1" --out div.h5 >"div_$1.out" 2>&1
+  local rc=$?
+  ((rc == 0 || rc == 3))  # 3: the run diverged (and was saved)
+}
+if div_run high 1 3 && div_run low 1e-2 3 && div_run bound100 1 100; then
+  grep -q 'diverged at step' div_high.out && hx_pass "lr 1, bound 3: the run stops as diverged" ||
+    hx_fail lm_diverge_factor "lr 1 with --diverge-factor 3 did not stop: $(tail -2 div_high.out | tr '\n' ' ')"
+  if [[ -n "$PY" ]]; then
+    hx_check lm_diverged_run_as_the_layout_says "$PY" - div.h5 <<'PYEOF'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    high, low, b100 = (f[f"runs/{n}"] for n in ("high", "low", "bound100"))
+    assert high.attrs["status"] == "diverged", high.attrs["status"]
+    step = int(high.attrs["diverged_step"])
+    assert 0 < step < 40 and "x the first loss" in high.attrs["diverged_reason"], (step, high.attrs["diverged_reason"])
+    assert high["loss"][-1] > 3 * high["loss"][0] or step % 5 != 0, list(high["loss"][...])
+    assert low.attrs["status"] == "complete" and b100.attrs["status"] == "complete", (low.attrs["status"], b100.attrs["status"])
+    print(f"diverged at step {step}: {high.attrs['diverged_reason']}")
+PYEOF
+  fi
+else
+  hx_fail lm_diverge_runs "$(tail -2 div_high.out div_low.out div_bound100.out 2>/dev/null | tr '\n' ' ')"
+fi
 hx_summary

@@ -134,3 +134,91 @@ for g, w, what in zip(got, (math.exp(logs.mean()), math.exp(logs.mean() - half),
     close(g, w, f"d_model 512 adam n 16 d_k 64 none/sqrt {what}")
 print("study pipeline (reproduce.sh --tiny): figures, summary and 4 recomputed numbers: ok")
 EOF
+
+# ---- The language model's grid (experiments/study/lm_lr.ini, tiny: d_model 16, 2 seeds): its figures, the
+# run kept with weights, and two numbers of its summary section recomputed from lm.h5 with h5py: a cell of
+# final held-out bits per character (mean and t interval over seeds; a diverged run counts as its bits at
+# initialisation, any run as at most those), every cell, and an LR sensitivity (Wortsman et al.).
+for name in lm_lr_sensitivity lm_logit_growth lm_attn_entropy; do
+  for ext in png svg; do [[ -s "$work/out/figures/$name.$ext" ]] || fail "missing figure $name.$ext"; done
+done
+"$PY" - "$work/out" <<'EOF'
+import math, re, sys
+import h5py
+import numpy as np
+
+out = sys.argv[1]
+summary = open(f"{out}/summary.md", encoding="utf-8").read()
+T975_DF1 = 12.7062047
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def capped(**want):
+    """{seed: [(lr, capped final bits)]} of the lm runs matching `want`."""
+    got = {}
+    with h5py.File(f"{out}/study/lm.h5", "r") as f:
+        for g in f["runs"].values():
+            a = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
+            if all(a[k] == v for k, v in want.items()):
+                bits = g["eval/bits_per_char"][()]
+                final = bits[-1] if a["status"] == "complete" else math.nan
+                value = bits[0] if not np.isfinite(final) else min(final, bits[0])
+                got.setdefault(int(a["seed"]), []).append((float(a["lr"]), float(value)))
+    return got
+
+
+def section(heads, d_k):
+    title = f"#### language model, {heads} head{'s' if heads > 1 else ''} of d_k {d_k}: final held-out bits per character"
+    if title not in summary:
+        fail(f"no summary table '{title}'")
+    lines = [l for l in summary.split(title)[1].split("####")[0].splitlines() if l.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return header, {l.strip("|").split("|")[0].strip(): [c.strip() for c in l.strip("|").split("|")] for l in lines[2:]}
+
+
+def numbers(cell):
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", cell.split("(")[0])]
+
+
+def close(got, want, what):
+    if not math.isclose(got, want, rel_tol=6e-3, abs_tol=1e-3):
+        fail(f"{what}: summary says {got}, recomputed {want}")
+
+
+checked = 0
+for heads, d_k in ((1, 16), (2, 8)):  # every cell of both tables: lr 0.01, 0.3 and 3 (where every run diverges)
+    header, rows = section(heads, d_k)
+    for lr in ("0.01", "0.3", "3"):
+        for scale in ("none", "sqrt", "qknorm"):
+            values = [v for seed in capped(heads=heads, scale=scale, lr=float(lr)).values() for _, v in seed]
+            if len(values) != 2:
+                fail(f"lm, {heads} heads, {scale}, lr {lr}: {len(values)} runs, expected 2 seeds")
+            half = T975_DF1 * np.std(values, ddof=1) / math.sqrt(2)
+            want = (np.mean(values), np.mean(values) - half, np.mean(values) + half)
+            got = numbers(rows[lr][header.index(scale)])
+            if len(got) != 3:
+                fail(f"lm cell {rows[lr]} is not 'mean [lo, hi]'")
+            for g, w, what in zip(got, want, ("mean", "lower bound", "upper bound")):
+                close(g, w, f"lm {heads} heads {scale} lr {lr} final bits/char {what}")
+            checked += 1
+if checked != 18:
+    fail(f"{checked} cells of final bits per character checked, expected 2 widths x 3 lrs x 3 scales")
+
+header, rows = section(2, 8)
+sens = []
+for seed, entries in capped(heads=2, scale="qknorm").items():
+    ell = [v for _, v in sorted(entries)]
+    sens.append(np.mean(ell) - min(ell))
+if len(sens) != 2:
+    fail(f"lm, 2 heads, qknorm: {len(sens)} seeds, expected 2")
+close(numbers(rows["LR sensitivity"][header.index("qknorm")])[0], float(np.mean(sens)), "lm 2 heads qknorm LR sensitivity")
+
+with h5py.File(f"{out}/study/lm_sample.h5", "r") as f:
+    if "params" not in f["runs/sample"]:
+        fail("the language model's run kept for sampling has no final weights")
+print("language model grid (reproduce.sh --tiny): 3 figures, 18 cells and an LR sensitivity recomputed, the run with weights: ok")
+EOF
