@@ -9,7 +9,7 @@
 // mask): it must outlive the backward pass, as ops.hpp says.
 //
 // The engine runs in float or double (`Scalar`); a state holds matrices and numbers of its node's scalar.
-#include <Eigen/Dense>
+#include <Eigen/Core>
 
 #include <variant>
 #include <vector>

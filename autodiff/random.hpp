@@ -1,7 +1,7 @@
 #pragma once
 // The random numbers of the sandbox: one generator type and Gaussian matrices. Models draw their initial
 // weights and tasks their data from it; the op table (a test fixture) draws its inputs from it too.
-#include <Eigen/Dense>
+#include <Eigen/Core>
 
 #include <random>
 

@@ -14,7 +14,7 @@
 // engine; the float one is TapeF, VarF, NodeF, ParameterF, MatrixF. A graph is of one precision: its inputs
 // are converted when they enter it (Tape::constant of a double matrix on a TapeF is a compile error; cast
 // with .cast<float>() first).
-#include <Eigen/Dense>
+#include <Eigen/Core>
 
 #include <cstdint>
 #include <deque>

@@ -50,6 +50,9 @@ BAND_ALPHA = 0.18
 DPI = 110
 # Stable SVG ids: the same figure gives the same file.
 matplotlib.rcParams["svg.hashsalt"] = "sandbox-study"
+# Every figure lays itself out (constrained layout): the suptitle gets a row of its own above the panels'
+# titles instead of being drawn over them, and labels and legends are not cut off.
+matplotlib.rcParams["figure.constrained_layout.use"] = True
 
 
 def color(scale):
@@ -95,10 +98,13 @@ def interval_line(ax, xs, intervals, c, label, dash="-", marker="o", fill="full"
 
 def save(fig, directory, name):
     """`fig` as directory/name.png and .svg; the paths written. A long title is wrapped: it would widen the
-    figure."""
+    figure. A figure made without a layout engine gets the constrained one, which keeps the suptitle clear of
+    the panels' titles."""
     title = fig._suptitle
     if title is not None:
         title.set_text("\n".join(textwrap.fill(line, 150) for line in title.get_text().split("\n")))
+    if fig.get_layout_engine() is None:
+        fig.set_layout_engine("constrained")
     paths = []
     for ext in ("png", "svg"):
         path = os.path.join(directory, f"{name}.{ext}")

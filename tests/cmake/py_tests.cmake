@@ -6,6 +6,7 @@
 #   py.plot     test_plot.py: the general plot command on a fixture (diverged runs three ways, a 1e300
 #               spike) and on a real lr x optimizer sweep whose SGD runs blow up (stopped and recorded
 #               diverged by the sandbox; and, with --diverge-factor 0, recorded complete at 1e30 and more)
+#   py.style    test_style.py: a wrapped suptitle is drawn clear of the panels and their titles (style.save)
 #   py.damaged_files  test_damaged_files.py: 320 random damaged variants of a run file (seed printed;
 #               SQRTDK_FUZZ_SEED=N repeats one) each read normally or refused with one line, never a
 #               crash, hang or foreign exception; a file claiming a 100 GB dataset is refused in < 100 MB
@@ -25,3 +26,7 @@ add_test(NAME py.plot
          COMMAND bash -c "PY=$(\"$1/experiments/find_python.sh\") && PYTHONPATH=\"$1/experiments\" exec \"$PY\" \"$1/tests/experiments/sqrtdk/test_plot.py\" \"$2\""
                  plot ${PROJECT_SOURCE_DIR} $<TARGET_FILE:sandbox>)
 set_tests_properties(py.plot PROPERTIES TIMEOUT 180)
+add_test(NAME py.style
+         COMMAND bash -c "PY=$(\"$1/experiments/find_python.sh\") && PYTHONPATH=\"$1/experiments\" exec \"$PY\" \"$1/tests/experiments/sqrtdk/test_style.py\""
+                 style ${PROJECT_SOURCE_DIR})
+set_tests_properties(py.style PROPERTIES TIMEOUT 120)

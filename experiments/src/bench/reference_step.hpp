@@ -16,7 +16,7 @@
 // Layout: the scores of sequence b are kept transposed, Aᵀ_b (n keys × n queries) in columns b·n..b·n+n−1
 // of one n × (B·n) matrix, so that the row softmax of A is a softmax over contiguous columns (Eigen is
 // column-major; a row of a column-major matrix is strided and does not vectorise).
-#include <Eigen/Dense>
+#include <Eigen/Core>
 
 namespace sbx::bench {
 

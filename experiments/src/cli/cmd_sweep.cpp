@@ -16,6 +16,7 @@
 #include <map>
 #include <thread>
 
+#include "experiments/src/bench/sweep_estimate.hpp"
 #include "experiments/src/cli/grid_file.hpp"
 #include "experiments/src/cli/progress_line.hpp"
 #include "experiments/src/cli/run_options.hpp"
@@ -112,9 +113,17 @@ SweepGrid build_grid(const std::string& config_file, const po::variables_map& vm
 
 namespace {
 
+// Seconds with three significant digits below 100 ("0.0421", "3.17", "42.5"), whole ones above ("1234").
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, seconds < 100 ? "%.3g" : "%.0f", seconds);
+  return text;
+}
+
 // `sweep --dry-run`: the runs this shard would do, one line each (its name and the settings that tell the
-// runs apart), then the settings every run shares that are not train's defaults. Reads and writes no run file.
-void print_dry_run(const SweepGrid& grid, const Shard& shard, const std::string& config_file) {
+// runs apart) and its estimated time, then the settings every run shares that are not train's defaults.
+// Reads and writes no run file; the estimate trains short probes of each distinct kind of run in memory.
+void print_dry_run(const SweepGrid& grid, const Shard& shard, const std::string& config_file, int jobs) {
   const std::vector<RunConfig> all = grid.expand();
   std::vector<std::string> axis_keys;
   for (const GridBlock& block : grid.blocks)
@@ -143,12 +152,25 @@ void print_dry_run(const SweepGrid& grid, const Shard& shard, const std::string&
   std::printf("sweep --dry-run: %zu runs%s from %zu [grid] block%s of %s, %ld optimizer steps in all; nothing is run, read or written\n",
               count, shard.count > 1 ? (" (shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + ")").c_str() : "",
               blocks, blocks == 1 ? "" : "s", config_file.c_str(), steps);
-  for (const size_t i : mine) {
+  std::fflush(stdout);  // the list first: the estimate below takes a moment
+  std::vector<RunConfig> listed;
+  for (const size_t i : mine) listed.push_back(all[i]);
+  const bench::SweepEstimate estimate = bench::estimate_sweep(listed, jobs);
+  // Seconds in full next to the short form, so that a script (and the test) can read them.
+  std::printf("estimated time: %s (%s s) with --jobs %d, %s CPU-s in all: an estimate on this machine under its current load (load %.1f on %u cores; "
+              "this thread got %.0f%% of a core), from timing short runs of the %zu distinct kinds of run in %.1f s; "
+              "it assumes the load stays, no run stops early, and leaves out saving the runs\n",
+              format_duration(estimate.wall).c_str(), seconds_text(estimate.wall).c_str(), estimate.jobs,
+              seconds_text(estimate.total_cpu).c_str(), estimate.load,
+              estimate.cores, 100 * estimate.core_share, estimate.distinct_costs, estimate.probing_seconds);
+  for (size_t k = 0; k < mine.size(); ++k) {
+    const size_t i = mine[k];
     std::string settings;
     for (const std::string& key : varying) settings += " " + key + "=" + option_text(all[i], *find_run_option(key));
     const size_t block = static_cast<size_t>(std::upper_bound(block_end.begin(), block_end.end(), i) - block_end.begin());
-    std::printf("  %-*s %s%s\n", static_cast<int>(width), all[i].name().c_str(),
-                blocks > 1 ? ("block " + std::to_string(block + 1) + ":").c_str() : "", settings.c_str());
+    std::printf("  %-*s %s%s  ~%ss\n", static_cast<int>(width), all[i].name().c_str(),
+                blocks > 1 ? ("block " + std::to_string(block + 1) + ":").c_str() : "", settings.c_str(),
+                seconds_text(estimate.run_seconds[k]).c_str());
   }
   const RunConfig defaults;
   std::string shared;
@@ -179,7 +201,7 @@ int run_sweep(const Args& args) {
       ("name", po::value(&name_template), "run-name template (overrides [sweep] name), e.g. {task}-lr{lr}-s{seed}")
       ("overwrite", po::bool_switch(&overwrite), "redo runs whose stored configuration differs from the grid's")
       ("quiet", po::bool_switch(&quiet), "print only the final line")
-      ("dry-run", po::bool_switch(&dry_run), "list the runs (names and the settings that tell them apart) and stop: nothing is trained, and no file is read or written but the INI")
+      ("dry-run", po::bool_switch(&dry_run), "list the runs (names and the settings that tell them apart) with an estimate of their time on this machine, and stop: nothing is saved, and no file is read or written but the INI")
       ("lock-timeout", po::value(&save_options.lock_timeout), "wait at most this many seconds for another process writing --out (default: as long as it takes)")
       ("fallback-out", po::value(&save_options.fallback_out), "where finished runs go if --out cannot take them (default: sandbox-unsaved-<time>-<pid>.h5 next to --out)");
   po::options_description run_options_section("fixed settings (INI [run]); each also as --grid.KEY with a list of values (INI [grid])");
@@ -203,7 +225,7 @@ int run_sweep(const Args& args) {
   }
   const Shard shard = Shard::parse(shard_text);
   if (dry_run) {
-    print_dry_run(grid, shard, config_file);
+    print_dry_run(grid, shard, config_file, jobs);
     return 0;
   }
 

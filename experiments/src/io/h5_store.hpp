@@ -11,7 +11,7 @@
 // string attributes are variable-length UTF-8 (h5py returns str).
 #include <H5Cpp.h>
 
-#include <Eigen/Dense>
+#include <Eigen/Core>
 #include <concepts>
 #include <cstdint>
 #include <memory>

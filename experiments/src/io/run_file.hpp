@@ -8,7 +8,7 @@
 #include <variant>
 #include <vector>
 
-#include <Eigen/Dense>
+#include <Eigen/Core>
 #include <H5Cpp.h>
 
 namespace sbx::io {

@@ -2,7 +2,7 @@
 // `sandbox explain`: the worked examples of the seed texts, recomputed by the engine (ad:: ops on a Tape)
 // and printed step by step. Each explain_*() returns the numbers it computed; format_*() prints exactly
 // those numbers, so what the tests check is what the students read.
-#include <Eigen/Dense>
+#include <Eigen/Core>
 
 #include <array>
 #include <string>

@@ -12,7 +12,7 @@
 //
 // Every (d_k, chunk) of work draws from its own random stream derived from the seed, so the numbers depend
 // on the seed only, never on the number of threads.
-#include <Eigen/Dense>
+#include <Eigen/Core>
 
 #include <array>
 #include <cstdint>
