@@ -66,6 +66,7 @@ RunConfig every_option_changed() {
   c.clip_grad_norm = 1.5;
   c.lr_qk_mult = 0.25;
   c.diverge_factor = 1e6;
+  c.teacher_temperature = 0.5;
   c.seed = 9;
   c.eval_batches = 2;
   c.eval_every = 3;
