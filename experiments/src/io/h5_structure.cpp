@@ -116,7 +116,8 @@ class Walk {
               " bytes, past the end of the file's " + std::to_string(b_.size()) + " bytes");
     // Messages: type, size and flags (version 1: type u16, size u16, flags, 3 reserved, the data padded to
     // 8 bytes; version 2: type u8, size u16, flags, a u16 creation order if header flags bit 2), and a
-    // version 2 chunk ends in a 4-byte checksum. Continuation chunks are walked the same way.
+    // version 2 chunk ends in a 4-byte checksum. Continuation chunks are walked the same way. A message
+    // whose flags say shared (bit 1) holds a reference to the message, not the message: not followed.
     std::deque<std::pair<u64, u64>> chunks{{begin, version == 2 && size >= 4 ? begin + size - 4 : begin + size}};
     const u64 prefix = version == 1 ? 8 : (flags & 0x04) ? 6 : 4;
     while (!chunks.empty()) {
@@ -127,10 +128,11 @@ class Walk {
         const u64 length = version == 1 ? le(p + 2, 2) : le(p + 1, 2);
         const u64 body = p + prefix;
         if (length > end - body) break;  // HDF5 refuses a message that overruns its chunk
-        if (type == 0x10) continuation(at, body, length, version, chunks);
-        else if (type == 0x11) group_btree(body, length);
-        else if (type == 0x06) link(body, length);
-        else if (type == 0x0C) attribute(body, length);
+        const bool shared = (byte(p + (version == 1 ? 4 : 3)) & 0x02) != 0;  // the body points elsewhere
+        if (!shared && type == 0x10) continuation(at, body, length, version, chunks);
+        if (!shared && type == 0x11) group_btree(body, length);
+        if (!shared && type == 0x06) link(body, length);
+        if (!shared && type == 0x0C) attribute(body, length);
         p = body + length;
       }
     }
