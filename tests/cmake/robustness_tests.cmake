@@ -27,6 +27,11 @@ endforeach()
 add_test(NAME robust.damaged_files
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/damaged_files_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
 set_tests_properties(robust.damaged_files PROPERTIES TIMEOUT 600)
+#   robust.damaged_fixed_cases tests/experiments/cli/damaged_fixed_cases_test.sh: damaged files the fuzz once found
+#                              (tests/data/damaged/) refused before HDF5 reads them, naming the damage
+add_test(NAME robust.damaged_fixed_cases
+         COMMAND bash ${PROJECT_SOURCE_DIR}/tests/experiments/cli/damaged_fixed_cases_test.sh $<TARGET_FILE:sandbox> ${PROJECT_SOURCE_DIR})
+set_tests_properties(robust.damaged_fixed_cases PROPERTIES TIMEOUT 120)
 #   robust.run_checksum        tests/experiments/cli/run_checksum_test.sh: one byte changed in a run's config, an attribute, a
 #                              parameter or a series fails its checksum: merge, train --out, a sweep resume and the
 #                              Python reader name the run; runs of older files (no checksum) are accepted unchecked

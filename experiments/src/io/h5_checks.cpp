@@ -15,6 +15,7 @@
 
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_common.hpp"
+#include "experiments/src/io/h5_structure.hpp"
 #include "experiments/src/user_error.hpp"
 
 namespace sbx::io::detail {
@@ -139,6 +140,22 @@ void require_rank(const std::vector<hsize_t>& dims, std::size_t rank, const std:
     throw UserError(where + " has shape " + shape_string(dims) + " but must be " + std::to_string(rank) + "-D " + what);
 }
 
+// HDF5 trusts what a file's metadata claims (see h5_structure.hpp), so the bytes are checked before it
+// sees them. A file another program is writing can look damaged while it changes: that is said instead.
+// An unreadable file is left to HDF5's open, which says so.
+void refuse_unsafe_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    refuse_looping_global_heaps(bytes, path);  // first: its message says more about a heap it would loop on
+    refuse_unsafe_structure(bytes, path);
+  } catch (const UserError&) {
+    if (std::string locked = lock_problem(path); !locked.empty()) throw UserError(locked);
+    throw;
+  }
+}
+
 // Opens an existing file read-only, with one clear message for each way it can be wrong.
 H5::H5File open_existing(const std::string& path) {
   std::error_code ec;
@@ -146,6 +163,7 @@ H5::H5File open_existing(const std::string& path) {
   if (!fs::exists(status)) throw UserError(path + ": no such file");
   if (fs::is_directory(status)) throw UserError(path + ": is a directory");
   if (!fs::is_regular_file(status)) throw UserError(path + ": not a regular file");
+  refuse_unsafe_file(path);
   // isHdf5 only looks for the signature; opening also catches truncated or corrupt files.
   try {
     if (H5::H5File::isHdf5(path)) return H5::H5File(path, H5F_ACC_RDONLY);

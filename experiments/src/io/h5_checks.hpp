@@ -22,8 +22,11 @@ void check_numeric(const H5::DataType& type, const std::string& where, bool inte
 void require_rank(const std::vector<hsize_t>& dims, std::size_t rank, const std::string& where,
                   const std::string& what);
 
-// Opens an existing file read-only, with one clear message for each way it can be wrong.
+// Opens an existing file read-only, with one clear message for each way it can be wrong. Its bytes are
+// checked first (refuse_unsafe_file): HDF5 never sees a file whose metadata would crash it.
 H5::H5File open_existing(const std::string& path);
+// Refuses a file whose structure (h5_structure.hpp) or global heaps HDF5 must not be trusted with.
+void refuse_unsafe_file(const std::string& path);
 
 std::vector<char> read_file_bytes(const std::string& path);
 // Refuses a file whose global heap HDF5 would walk forever or past its end.

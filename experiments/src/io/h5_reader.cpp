@@ -54,8 +54,7 @@ H5::Attribute open_scalar_attr(const H5::H5Object& obj, const std::string& name,
 
 H5Reader::H5Reader(const std::string& path) : path_(path) {
   silence_hdf5_errors();
-  file_ = open_existing(path_);
-  refuse_looping_global_heaps(read_file_bytes(path_), path_);
+  file_ = open_existing(path_);  // checks the file's bytes first (global heaps included)
 }
 
 bool H5Reader::exists(const std::string& path) const {

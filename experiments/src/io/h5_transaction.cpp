@@ -21,6 +21,7 @@
 #include "experiments/src/io/file_lock.hpp"
 #include "experiments/src/io/h5_checks.hpp"
 #include "experiments/src/io/h5_common.hpp"
+#include "experiments/src/io/h5_structure.hpp"
 #include "experiments/src/user_error.hpp"
 
 // The transaction and its lock: an all-or-nothing edit of one file, in memory, written to a temporary
@@ -184,6 +185,7 @@ H5Transaction::H5Transaction(const std::string& path, double lock_timeout_second
     // readers of it are never turned away while we edit.
     const std::vector<char> bytes = read_file_bytes(final_path_);
     refuse_looping_global_heaps(bytes, final_path_);
+    refuse_unsafe_structure(bytes, final_path_);  // the very bytes HDF5 gets (open_existing checked the file once)
     if (H5Pset_file_image(fapl.getId(), const_cast<char*>(bytes.data()), bytes.size()) < 0)
       throw UserError(final_path_ + ": cannot open it for editing");
   }
