@@ -85,6 +85,11 @@ def _child(write_fd, fn, path, extra_bytes):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
+        # Everything the child has to say goes through the pipe: what libc or libhdf5 print on the way down
+        # ("free(): invalid pointer" before an abort) would make the parent's one-line error two.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
         import resource
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))   # a crash leaves no core file behind
         mapped = _mapped_bytes()

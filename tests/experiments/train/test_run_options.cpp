@@ -439,6 +439,7 @@ TEST(Trainer, StoresItsWholeConfigurationAndItsHash) {
   RunConfig c = every_option_changed();
   c.layers = RunConfig().layers;  // the language model's options, which a cross-attention run refuses
   c.text = RunConfig().text;
+  c.teacher_temperature = RunConfig().teacher_temperature;  // task teacher's, which a lookup run refuses
   const auto out = sbx::train_run(c, [] { return false; });
   const auto* text = out.record.get("config");
   const auto* hash = out.record.get("config_hash");
